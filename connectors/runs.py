@@ -1,0 +1,31 @@
+"""The ``runs`` table: one row per live session, demo or backtest, with its config hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from connectors.db import connect
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """Stable sha256 of a JSON-able config (keys sorted), so equal configs hash equal."""
+    blob = json.dumps(config, sort_keys=True, default=str, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def record_run(dsn: str, run_id: str, kind: str, config: dict[str, Any], note: str = "") -> str:
+    """Insert or refresh the run row; returns the config hash. ``started_at`` is bookkeeping
+    only (wall clock), never an input to a decision."""
+    digest = config_hash(config)
+    with connect(dsn) as conn:
+        conn.execute(
+            "INSERT INTO runs (run_id, kind, started_at, config_hash, config, note)"
+            " VALUES (%s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (run_id) DO UPDATE SET kind = EXCLUDED.kind,"
+            " config_hash = EXCLUDED.config_hash, config = EXCLUDED.config, note = EXCLUDED.note",
+            (run_id, kind, datetime.now(UTC), digest, json.dumps(config, default=str), note),
+        )
+    return digest

@@ -1,0 +1,68 @@
+"""Glue between pure ``operators`` logic and Bytewax's stateful operators.
+
+A pure logic object owns no state: it is handed a state object per key. The adapter keeps that
+state, feeds it whole batches, flushes at end of input, and snapshots a deep copy for recovery.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, Protocol, TypeVar
+
+import bytewax.operators as op
+from bytewax.dataflow import Stream
+from bytewax.operators import KeyedStream, StatefulBatchLogic
+
+S = TypeVar("S")
+V = TypeVar("V")
+W = TypeVar("W")
+
+
+class KeyedLogic(Protocol[S, V, W]):
+    """What a pure stage offers: a fresh state, a step per item, a flush at end of input."""
+
+    def new_state(self) -> S: ...
+
+    def on_item(self, state: S, item: V) -> Iterable[W]: ...
+
+    def on_eof(self, state: S) -> Iterable[W]: ...
+
+
+class _Adapter(StatefulBatchLogic[V, W, S], Generic[S, V, W]):
+    def __init__(self, logic: KeyedLogic[S, V, W], state: S) -> None:
+        self.logic = logic
+        self.state = state
+
+    def on_batch(self, values: list[V]) -> tuple[Iterable[W], bool]:
+        out: list[W] = []
+        for value in values:
+            out.extend(self.logic.on_item(self.state, value))
+        return out, StatefulBatchLogic.RETAIN
+
+    def on_eof(self) -> tuple[Iterable[W], bool]:
+        return list(self.logic.on_eof(self.state)), StatefulBatchLogic.RETAIN
+
+    def snapshot(self) -> S:
+        return copy.deepcopy(self.state)
+
+
+def run_keyed(
+    step_id: str, up: KeyedStream[V], logic_for: Callable[[], KeyedLogic[S, V, W]]
+) -> KeyedStream[W]:
+    """Run a pure keyed logic as a Bytewax stateful step (state resumed from snapshots)."""
+    logic = logic_for()
+
+    def builder(resume: S | None) -> _Adapter[S, V, W]:
+        return _Adapter(logic, resume if resume is not None else logic.new_state())
+
+    return op.stateful_batch(step_id, up, builder)
+
+
+def values(step_id: str, up: KeyedStream[W]) -> Stream[W]:
+    """Drop the routing key after a keyed step."""
+    return op.map(step_id, up, lambda kv: kv[1])
+
+
+def flatten(step_id: str, up: Stream[Any]) -> Stream[Any]:
+    return op.flat_map(step_id, up, lambda xs: xs)

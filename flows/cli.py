@@ -1,0 +1,371 @@
+"""The ``scalpflow`` command line (typer + rich).
+
+scalpflow demo [--no-ui]            embedded PostgreSQL, in-process synthetic session, monitor
+scalpflow infra up|down|status      real Kafka (Maven Central jars) + PostgreSQL here
+scalpflow feed synthetic ...        a synthetic session into Kafka md.ticks
+scalpflow run ...                   the flows over Kafka into PostgreSQL
+scalpflow topics                    offsets per topic/partition (kafka-python)
+scalpflow db migrate                apply SQL migrations
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from flows.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+console = Console(stderr=True)
+
+app = typer.Typer(
+    help="scalpflow: streaming paper trading and research for NSE options.", no_args_is_help=True
+)
+infra_app = typer.Typer(
+    help="Start/stop the real Kafka broker and PostgreSQL server here.", no_args_is_help=True
+)
+feed_app = typer.Typer(help="Market-data feeds into Kafka.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(infra_app, name="infra")
+app.add_typer(feed_app, name="feed")
+app.add_typer(db_app, name="db")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _fail(message: str) -> NoReturn:
+    """Print a one-line error (no traceback) and exit 1."""
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code=1)
+
+
+def _require_dsn(settings: Settings) -> str:
+    dsn = settings.dsn()
+    if not dsn:
+        _fail("set SCALPFLOW_PG_DSN (e.g. from `scalpflow infra up`) or use `scalpflow demo`")
+    return dsn
+
+
+# ---------------------------------------------------------------------------------------- infra
+def _infra(script: str, action: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(REPO / "infra" / script), action], capture_output=True, text=True, check=False
+    )
+
+
+@infra_app.command("up")
+def infra_up() -> None:
+    """Install (first time) and start Kafka on 127.0.0.1:9092 and PostgreSQL on 127.0.0.1:54329."""
+    for script in ("kafka/kafka.sh", "postgres/pg.sh"):
+        res = _infra(script, "start")
+        sys.stderr.write(res.stderr)
+        if res.returncode != 0:
+            _fail(f"{script} start failed")
+        if script.startswith("postgres"):
+            dsn = res.stdout.strip().splitlines()[-1]
+            from connectors.db import migrate
+
+            info = migrate(dsn)
+            console.print(f"PostgreSQL storage mode: [bold]{info.mode}[/]")
+            console.print(f"export SCALPFLOW_PG_DSN={dsn}")
+
+
+@infra_app.command("down")
+def infra_down() -> None:
+    """Stop both services (data is kept)."""
+    for script in ("kafka/kafka.sh", "postgres/pg.sh"):
+        res = _infra(script, "stop")
+        sys.stderr.write(res.stderr)
+
+
+@infra_app.command("status")
+def infra_status() -> None:
+    """Say whether each service answers."""
+    bad = False
+    for script in ("kafka/kafka.sh", "postgres/pg.sh"):
+        res = _infra(script, "status")
+        sys.stderr.write(res.stderr)
+        bad |= res.returncode != 0
+    if bad:
+        raise typer.Exit(code=1)
+
+
+# ------------------------------------------------------------------------------------------- db
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply pending migrations; prints the storage mode (timescaledb or plain)."""
+    from connectors.db import migrate
+
+    info = migrate(_require_dsn(Settings()))
+    console.print(f"storage mode: {info.mode}; applied: {list(info.applied) or 'none'}")
+
+
+# ----------------------------------------------------------------------------------------- feed
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _market(
+    seed: int, day: date, minutes: int | None, strikes: int, rate: float, faults: float = 0.0
+):
+    from connectors.synthetic import FaultConfig, SyntheticConfig, SyntheticMarket
+
+    fault_config = FaultConfig.every_kind(rate=faults) if faults > 0 else FaultConfig()
+    cfg = SyntheticConfig(
+        seed=seed,
+        date=day,
+        duration_minutes=minutes,
+        strikes_each_side=strikes,
+        tick_rate_scale=rate,
+        faults=fault_config,
+    )
+    return SyntheticMarket(cfg)
+
+
+Seed = Annotated[int, typer.Option(help="Random seed: same seed and date, same ticks.")]
+Day = Annotated[str, typer.Option("--date", help="Trading date (YYYY-MM-DD).")]
+Minutes = Annotated[
+    int, typer.Option(help="Session length from 09:15 IST, minutes (375 = full day).")
+]
+Strikes = Annotated[int, typer.Option(help="Strikes each side of ATM.")]
+
+
+@feed_app.command("synthetic")
+def feed_synthetic(
+    seed: Seed = 7,
+    day: Day = "2026-07-07",
+    minutes: Minutes = 60,
+    strikes: Strikes = 10,
+    speed: Annotated[
+        float, typer.Option(help="0 = as fast as possible; N = N× market time.")
+    ] = 0.0,
+    rate: Annotated[float, typer.Option(help="Tick-rate scale (1 = realistic).")] = 1.0,
+    faults: Annotated[float, typer.Option(help="Per-tick rate of each injected fault kind.")] = 0.0,
+    partitions: Annotated[
+        int, typer.Option(help="Partitions of the ticks topic if it is created.")
+    ] = 3,
+    verbose: bool = False,
+) -> None:
+    """Produce a synthetic session to Kafka (and its instrument master to PostgreSQL)."""
+    _setup_logging(verbose)
+    settings = Settings()
+    from connectors.instruments import save_instruments
+    from connectors.kafka_io import BrokerUnavailableError, check_broker
+    from flows.feed import produce_synthetic
+
+    market = _market(seed, date.fromisoformat(day), minutes, strikes, rate, faults)
+    try:
+        check_broker(settings.kafka_bootstrap)
+    except BrokerUnavailableError as exc:
+        _fail(str(exc))
+    dsn = settings.dsn()
+    if dsn:
+        from connectors.db import migrate
+
+        migrate(dsn)
+        save_instruments(dsn, market.instruments())
+    else:
+        console.print("[yellow]SCALPFLOW_PG_DSN unset: instrument master not stored[/]")
+    total = market.raw_count
+    with _progress() as progress:
+        task = progress.add_task(f"producing to {settings.topics.ticks}", total=total)
+        count = produce_synthetic(
+            market,
+            settings.kafka_bootstrap,
+            settings.topics.ticks,
+            partitions=partitions,
+            speed=speed,
+            progress=lambda n: progress.advance(task, n),
+        )
+    console.print(
+        f"produced {count} messages ({len(market.instruments())} instruments)"
+        f" to {settings.topics.ticks}"
+    )
+
+
+# ------------------------------------------------------------------------------------------ run
+def _flow_spec(
+    settings: Settings, dsn: str, run_id: str, tail: bool, trading: bool
+) -> dict[str, object]:
+    return {
+        "run_id": run_id,
+        "pg_dsn": dsn,
+        "kafka_bootstrap": settings.kafka_bootstrap,
+        "topics": settings.topics.model_dump(),
+        "allowed_lateness_ms": settings.allowed_lateness_ms,
+        "tail": tail,
+        "trading": trading,
+        "account": settings.account,
+        "batch_size": settings.source_batch_size,
+    }
+
+
+@app.command("run")
+def run(
+    run_id: Annotated[str, typer.Option(help="Namespace of this run's rows.")] = "live",
+    tail: Annotated[
+        bool, typer.Option(help="Keep consuming new ticks (live) or stop at the end.")
+    ] = True,
+    processes: Annotated[int, typer.Option(help="Bytewax processes (scale with partitions).")] = 1,
+    trading: Annotated[bool, typer.Option(help="Run the trading stage too.")] = True,
+    verbose: bool = False,
+) -> None:
+    """Run the dataflow over Kafka md.ticks into Kafka topics and PostgreSQL."""
+    _setup_logging(verbose)
+    settings = Settings()
+    dsn = _require_dsn(settings)
+    from connectors.db import migrate
+    from connectors.instruments import load_instruments
+    from connectors.kafka_io import (
+        DEFAULT_TOPICS,
+        BrokerUnavailableError,
+        check_broker,
+        ensure_topics,
+    )
+    from connectors.runs import record_run
+    from flows.pipeline import ENV_CONFIG
+
+    try:
+        check_broker(settings.kafka_bootstrap)
+    except BrokerUnavailableError as exc:
+        _fail(str(exc))
+    migrate(dsn)
+    if not load_instruments(dsn):
+        _fail(
+            "the instrument master is empty: run `scalpflow feed synthetic`"
+            " (or an Angel One feed) first"
+        )
+    ensure_topics(settings.kafka_bootstrap, DEFAULT_TOPICS)
+    spec = _flow_spec(settings, dsn, run_id, tail, trading)
+    record_run(dsn, run_id, "live", {k: v for k, v in spec.items() if k != "pg_dsn"})
+    env = {**os.environ, ENV_CONFIG: json.dumps(spec)}
+    addresses = ";".join(f"127.0.0.1:{2101 + i}" for i in range(processes))
+    procs = []
+    for i in range(processes):
+        cmd = [sys.executable, "-m", "bytewax.run", "flows.pipeline:flow_from_env()"]
+        if processes > 1:
+            cmd += ["-i", str(i), "-a", addresses]
+        procs.append(subprocess.Popen(cmd, env=env))
+    console.print(f"running {processes} process(es), run_id={run_id}, tail={tail}")
+    try:
+        codes = [p.wait() for p in procs]
+    except KeyboardInterrupt:
+        for p in procs:
+            p.send_signal(signal.SIGINT)
+        codes = [p.wait() for p in procs]
+    if any(codes):
+        _fail(f"flow processes exited with {codes}")
+
+
+# ----------------------------------------------------------------------------------------- demo
+@app.command("demo")
+def demo(
+    seed: Seed = 7,
+    day: Day = "2026-07-07",
+    minutes: Minutes = 90,
+    strikes: Strikes = 10,
+    rate: Annotated[float, typer.Option(help="Tick-rate scale (1 = realistic).")] = 1.0,
+    ui: Annotated[bool, typer.Option(help="Open the Streamlit monitor afterwards.")] = True,
+    verbose: bool = False,
+) -> None:
+    """The embedded default: a synthetic session in-process through the flows into an embedded
+    PostgreSQL, then the Streamlit monitor."""
+    _setup_logging(verbose)
+    settings = Settings()
+    from flows.demo import run_demo
+
+    try:
+        result = run_demo(
+            settings,
+            seed=seed,
+            day=date.fromisoformat(day),
+            minutes=minutes,
+            strikes=strikes,
+            rate=rate,
+            progress_factory=_progress,
+        )
+    except Exception as exc:
+        from connectors.db import DatabaseError
+        from connectors.embedded_pg import EmbeddedPostgresError
+
+        if isinstance(exc, DatabaseError | EmbeddedPostgresError):
+            _fail(str(exc))
+        raise
+    table = Table(title=f"run {result.run_id}")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, count in result.counts.items():
+        table.add_row(name, str(count))
+    Console().print(table)
+    if ui:
+        from flows.demo import serve_monitor
+
+        serve_monitor(result.dsn, settings.ui_port, console)
+    result.close()
+
+
+# --------------------------------------------------------------------------------------- topics
+@app.command("topics")
+def topics(
+    names: Annotated[list[str] | None, typer.Argument(help="Topics (default: all).")] = None,
+) -> None:
+    """Partitions and offsets of Kafka topics (read with kafka-python)."""
+    from connectors.kafka_io import topic_summary
+
+    settings = Settings()
+    table = Table("topic", "partition", "begin", "end", "messages")
+    for topic, parts in topic_summary(settings.kafka_bootstrap, names).items():
+        for p in parts:
+            table.add_row(topic, str(p.partition), str(p.begin), str(p.end), str(p.end - p.begin))
+    Console().print(table)
+
+
+def _mount_optional() -> None:
+    """Sub-apps of other rooms, mounted when their modules exist."""
+    for module, attr in (
+        ("flows.ai_cli", "register"),
+        ("flows.backtest_cli", "register"),
+        ("flows.angelone_cli", "register"),
+    ):
+        try:
+            mod = __import__(module, fromlist=[attr])
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        getattr(mod, attr)(app, feed_app)
+
+
+_mount_optional()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

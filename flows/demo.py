@@ -1,0 +1,148 @@
+"""The embedded default run: synthetic session in-process → flows → embedded PostgreSQL → UI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress
+
+from connectors.db import connect, migrate
+from connectors.embedded_pg import start_embedded
+from connectors.instruments import save_instruments
+from connectors.runs import record_run
+from connectors.sources import IteratorSource
+from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from flows.pipeline import PipelineConfig, build_flow, run_flow
+from flows.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+COUNTED = (
+    "candles",
+    "indicators",
+    "option_analytics",
+    "regimes",
+    "signals",
+    "orders",
+    "fills",
+    "trades",
+    "risk_events",
+)
+
+
+@dataclass
+class DemoResult:
+    run_id: str
+    dsn: str
+    counts: dict[str, int]
+    server: Any = field(default=None, repr=False)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.cleanup()
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    seed: int,
+    day: date,
+    minutes: int,
+    strikes: int = 10,
+    rate: float = 1.0,
+    progress_factory: Callable[[], Progress] | None = None,
+) -> DemoResult:
+    """Generate a session, run it through the same flows as live, return row counts."""
+    dsn = settings.dsn()
+    server = None
+    if not dsn:
+        dsn, server = start_embedded(Path(settings.data_dir).resolve() / "pg")
+    migrate(dsn)
+    market = SyntheticMarket(
+        SyntheticConfig(
+            seed=seed,
+            date=day,
+            duration_minutes=minutes,
+            strikes_each_side=strikes,
+            tick_rate_scale=rate,
+        )
+    )
+    instruments = market.instruments()
+    save_instruments(dsn, instruments)
+    run_id = f"demo-{day.isoformat()}-s{seed}-m{minutes}"
+    record_run(
+        dsn,
+        run_id,
+        "demo",
+        {"seed": seed, "date": day, "minutes": minutes, "strikes": strikes, "rate": rate},
+    )
+    total = market.raw_count
+
+    def messages(advance: Callable[[int], None]) -> Iterator[tuple[bytes | None, bytes]]:
+        for i, msg in enumerate(market.raw_messages(), 1):
+            if i % 2000 == 0:
+                advance(2000)
+            yield msg.key, msg.value
+
+    config = PipelineConfig(
+        run_id=run_id, pg_dsn=dsn, account=settings.account, capital_rupees=settings.capital_rupees
+    )
+    by_token = {i.token: i for i in instruments}
+    if progress_factory is None:
+        run_flow(build_flow(IteratorSource(lambda: messages(lambda _n: None)), by_token, config))
+    else:
+        with progress_factory() as progress:
+            task = progress.add_task(
+                f"session {day} ({minutes} min) through the flows", total=total
+            )
+            source = IteratorSource(lambda: messages(lambda n: progress.advance(task, n)))
+            run_flow(build_flow(source, by_token, config))
+            progress.update(task, completed=total)
+    return DemoResult(run_id=run_id, dsn=dsn, counts=count_rows(dsn, run_id), server=server)
+
+
+def count_rows(dsn: str, run_id: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    with connect(dsn) as conn:
+        existing = {
+            r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname='public'")
+        }
+        for table in COUNTED:
+            if table in existing:
+                row = conn.execute(
+                    f"SELECT count(*) FROM {table} WHERE run_id = %s", (run_id,)
+                ).fetchone()
+                counts[table] = int(row[0]) if row else 0
+    return counts
+
+
+def serve_monitor(dsn: str, port: int, console: Console) -> None:
+    """Run the Streamlit monitor until Ctrl-C."""
+    env = {**os.environ, "SCALPFLOW_PG_DSN": dsn}
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(REPO / "dashboards" / "monitor.py"),
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    console.print(f"[bold green]monitor:[/] http://localhost:{port}  (Ctrl-C to stop)")
+    proc = subprocess.Popen(cmd, env=env)
+    try:
+        proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait()

@@ -1,0 +1,114 @@
+"""Market stage wiring: raw messages → validated ticks (or dead letters) → candles → bars.
+
+raw ─ parse/validate ─┬─ ticks ─ key by token ─ candles + indicators ─┬─ bars
+                      └─ dead letters ◄──────────── late ticks ◄──────┘
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import bytewax.operators as op
+from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
+from bytewax.dataflow import Stream
+
+from connectors.serde import decode_tick, encode
+from flows.adapters import run_keyed, values
+from operators.candles import CandleConfig, LateTick
+from operators.events import Bar, DeadLetter, Instrument, Tick
+from operators.market import MarketLogic, MarketState
+from operators.validation import tick_problem
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def parse_message(
+    msg: KafkaSourceMessage[bytes | None, bytes | None] | KafkaError[bytes | None, bytes | None],
+    instruments: Mapping[str, Instrument] | None,
+) -> Tick | DeadLetter:
+    """Decode and check one raw message; anything unusable becomes a ``DeadLetter``."""
+    if isinstance(msg, KafkaError):
+        src = msg.msg
+        return DeadLetter(
+            reason=f"KAFKA_ERROR: {msg.err}",
+            raw=src.value or b"",
+            key=src.key,
+            source_topic=src.topic or "",
+            source_partition=src.partition if src.partition is not None else -1,
+            source_offset=src.offset if src.offset is not None else -1,
+        )
+    decoded = decode_tick(msg.value)
+    reason = decoded if isinstance(decoded, str) else tick_problem(decoded, instruments)
+    if reason is None and isinstance(decoded, Tick):
+        return decoded
+    return DeadLetter(
+        reason=str(reason),
+        raw=msg.value or b"",
+        key=msg.key,
+        source_topic=msg.topic or "",
+        source_partition=msg.partition if msg.partition is not None else -1,
+        source_offset=msg.offset if msg.offset is not None else -1,
+    )
+
+
+def late_to_dead_letter(late: LateTick) -> DeadLetter:
+    """A late tick keeps a deterministic natural key: (token, interval, event time in µs)."""
+    tick = late.tick
+    micros = (tick.ts_event - EPOCH) // _MICRO
+    return DeadLetter(
+        reason=late.reason,
+        raw=encode(tick),
+        key=tick.token.encode(),
+        source_topic=f"late-{late.interval}:{tick.token}",
+        source_partition=-1,
+        source_offset=micros,
+    )
+
+
+_MICRO = timedelta(microseconds=1)
+
+
+class MarketStage:
+    """Keyed (by instrument token) pure logic for Bytewax: see ``operators.market``."""
+
+    def __init__(self, config: CandleConfig) -> None:
+        self.logic = MarketLogic(config)
+
+    def new_state(self) -> MarketState:
+        return MarketState()
+
+    def on_item(self, state: MarketState, item: Tick) -> Iterable[Bar | LateTick]:
+        return self.logic.on_tick(state, item)
+
+    def on_eof(self, state: MarketState) -> Iterable[Bar | LateTick]:
+        last = state.candles.max_ts or EPOCH
+        return self.logic.on_eof(state, ts_recv=last)
+
+
+@dataclass(frozen=True)
+class MarketStreams:
+    ticks: Stream[Tick]
+    bars: Stream[Bar]
+    dead_letters: Stream[DeadLetter]
+
+
+def market_stage(
+    raw: Stream[KafkaSourceMessage[bytes | None, bytes | None]],
+    instruments: Mapping[str, Instrument] | None,
+    config: CandleConfig,
+) -> MarketStreams:
+    parsed = op.map("parse", raw, lambda m: parse_message(m, instruments))
+    valid = op.branch("valid", parsed, lambda x: isinstance(x, Tick))
+    ticks: Stream[Tick] = valid.trues  # type: ignore[assignment]
+    rejected: Stream[DeadLetter] = valid.falses  # type: ignore[assignment]
+    by_token = op.key_on("by_token", ticks, lambda t: t.token)
+    out = values("market_values", run_keyed("market", by_token, lambda: MarketStage(config)))
+    split = op.branch("bar_or_late", out, lambda x: isinstance(x, Bar))
+    late = op.map("late_to_dlq", split.falses, late_to_dead_letter)
+    return MarketStreams(
+        ticks=ticks,
+        bars=split.trues,  # type: ignore[arg-type]
+        dead_letters=op.merge("dead_letters", rejected, late),
+    )

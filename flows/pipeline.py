@@ -1,0 +1,154 @@
+"""The whole dataflow: source → market stage → (trading stage) → Kafka topics + PostgreSQL.
+
+The same ``build_flow`` serves the live run (Kafka source, tail), the embedded demo
+(in-process synthetic market) and backtests (Kafka replay source); only the source differs.
+Run it in-process with ``run_flow`` or as N processes with
+``python -m bytewax.run "flows.pipeline:flow_from_env()" -i K -a "host:port;..."``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.connectors.kafka import OFFSET_BEGINNING, KafkaSink, KafkaSinkMessage, KafkaSource
+from bytewax.dataflow import Dataflow, Stream
+from bytewax.inputs import Source
+from bytewax.run import cli_main
+
+from connectors.pg_sink import PostgresSink
+from connectors.serde import encode, ts_millis
+from flows.market import market_stage
+from flows.settings import Topics
+from operators.candles import CandleConfig
+from operators.events import Bar, DeadLetter, Instrument
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """What a run needs besides its source: where outputs go and how candles close."""
+
+    run_id: str
+    pg_dsn: str | None = None
+    kafka_bootstrap: str | None = None  # None: no Kafka outputs (the embedded demo)
+    topics: Topics = field(default_factory=Topics)
+    candle: CandleConfig = field(default_factory=CandleConfig)
+    trading: bool = True
+    account: str = "paper"
+    capital_rupees: float = 500_000.0
+
+
+def kafka_source(bootstrap: str, topic: str, *, tail: bool, batch_size: int = 1000) -> Source[Any]:
+    return KafkaSource(
+        brokers=[bootstrap],
+        topics=[topic],
+        tail=tail,
+        starting_offset=OFFSET_BEGINNING,
+        batch_size=batch_size,
+        raise_on_errors=False,
+    )
+
+
+def _bar_message(topic: str, bar: Bar) -> KafkaSinkMessage[bytes, bytes]:
+    return KafkaSinkMessage(
+        key=bar.candle.token.encode(), value=encode(bar), topic=topic, timestamp=ts_millis(bar)
+    )
+
+
+def _dead_letter_message(topic: str, d: DeadLetter) -> KafkaSinkMessage[bytes | None, bytes]:
+    source = f"{d.source_topic}/{d.source_partition}/{d.source_offset}"
+    return KafkaSinkMessage(
+        key=d.key,
+        value=d.raw,
+        topic=topic,
+        headers=[("reason", d.reason.encode()), ("source", source.encode())],
+    )
+
+
+def event_message(topic: str, key: str, event: Any) -> KafkaSinkMessage[bytes, bytes]:
+    return KafkaSinkMessage(
+        key=key.encode(), value=encode(event), topic=topic, timestamp=ts_millis(event)
+    )
+
+
+def build_flow(
+    source: Source[Any],
+    instruments: Mapping[str, Instrument],
+    config: PipelineConfig,
+    flow_id: str = "scalpflow",
+) -> Dataflow:
+    flow = Dataflow(flow_id)
+    raw = op.input("ticks_in", flow, source)
+    market = market_stage(raw, instruments or None, config.candle)
+
+    to_db: list[Stream[Any]] = [market.bars, market.dead_letters]
+    to_kafka: list[Stream[Any]] = []
+    topics = config.topics
+    if config.kafka_bootstrap:
+        to_kafka.append(
+            op.map("bars_to_kafka", market.bars, lambda b: _bar_message(topics.bars, b))
+        )
+        to_kafka.append(
+            op.map(
+                "dlq_to_kafka", market.dead_letters, lambda d: _dead_letter_message(topics.dlq, d)
+            )
+        )
+
+    if config.trading:
+        from flows.trading import trading_stage
+
+        trading = trading_stage(market.ticks, market.bars, instruments, config)
+        to_db.extend(trading.to_db)
+        if config.kafka_bootstrap:
+            to_kafka.extend(trading.to_kafka)
+
+    if config.pg_dsn:
+        op.output(
+            "postgres", op.merge("db_rows", *to_db), PostgresSink(config.pg_dsn, config.run_id)
+        )
+    if to_kafka and config.kafka_bootstrap:
+        op.output(
+            "kafka",
+            op.merge("kafka_msgs", *to_kafka),
+            KafkaSink([config.kafka_bootstrap], topic=None),
+        )
+    return flow
+
+
+def run_flow(flow: Dataflow, *, epoch_interval: timedelta = timedelta(seconds=5)) -> None:
+    """Run in this process with one worker until the source ends."""
+    cli_main(flow, workers_per_process=1, epoch_interval=epoch_interval)
+
+
+ENV_CONFIG = "SCALPFLOW_FLOW_CONFIG"
+
+
+def flow_from_env() -> Dataflow:
+    """Factory for ``python -m bytewax.run``: reads a JSON config written by ``scalpflow run``."""
+    from connectors.instruments import load_instruments
+
+    spec = json.loads(os.environ[ENV_CONFIG])
+    config = PipelineConfig(
+        run_id=spec["run_id"],
+        pg_dsn=spec.get("pg_dsn"),
+        kafka_bootstrap=spec.get("kafka_bootstrap"),
+        topics=Topics(**spec.get("topics", {})),
+        candle=CandleConfig(
+            allowed_lateness=timedelta(milliseconds=spec.get("allowed_lateness_ms", 2000))
+        ),
+        trading=spec.get("trading", True),
+        account=spec.get("account", "paper"),
+    )
+    instruments = load_instruments(spec["pg_dsn"]) if spec.get("pg_dsn") else {}
+    source = kafka_source(
+        spec["kafka_bootstrap"],
+        config.topics.ticks,
+        tail=spec.get("tail", False),
+        batch_size=spec.get("batch_size", 1000),
+    )
+    return build_flow(source, instruments, config)
