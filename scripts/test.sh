@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The test command: set up everything on a fresh machine (virtualenv, Python deps, Kafka jars
+# from Maven Central, Debian's PostgreSQL server), start a real Kafka broker and PostgreSQL,
+# run pytest (all tests, including the slow end-to-end ones), and stop what it started.
+#   scripts/test.sh                # everything
+#   scripts/test.sh -m "not slow"  # the quick subset; any pytest arguments work
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+. scripts/services.sh
+need_pkg java openjdk-17-jre-headless
+need_pkg mvn maven
+scripts/bootstrap.sh
+
+started=()
+cleanup() {
+  for s in "${started[@]}"; do "$s" stop >/dev/null 2>&1 || true; done
+}
+trap cleanup EXIT
+
+if ! infra/kafka/kafka.sh status >/dev/null 2>&1; then
+  infra/kafka/kafka.sh start
+  started+=("infra/kafka/kafka.sh")
+fi
+if ! infra/postgres/pg.sh status >/dev/null 2>&1; then
+  started+=("infra/postgres/pg.sh")
+fi
+SCALPFLOW_TEST_PG_DSN="$(infra/postgres/pg.sh start | tail -n 1)"
+export SCALPFLOW_TEST_PG_DSN
+export SCALPFLOW_KAFKA_BOOTSTRAP="${SCALPFLOW_KAFKA_BOOTSTRAP:-127.0.0.1:9092}"
+
+.venv/bin/python -m pytest "$@"

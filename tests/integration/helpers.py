@@ -1,0 +1,66 @@
+"""Shared helpers for integration tests on the real Kafka broker and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
+
+from confluent_kafka import Consumer, TopicPartition
+
+from connectors.kafka_io import BoundedProducer, ensure_topics
+from flows.settings import Topics
+
+
+def unique_topics(prefix: str) -> Topics:
+    tag = f"{prefix}.{uuid.uuid4().hex[:8]}"
+    return Topics(
+        ticks=f"{tag}.md.ticks",
+        dlq=f"{tag}.md.dlq",
+        bars=f"{tag}.md.bars",
+        regime=f"{tag}.ai.regime",
+        ai_state=f"{tag}.ai.state",
+        signals=f"{tag}.trade.signals",
+        orders=f"{tag}.trade.orders",
+        fills=f"{tag}.trade.fills",
+        risk=f"{tag}.risk.events",
+    )
+
+
+def create_topics(bootstrap: str, topics: Topics, tick_partitions: int = 3) -> None:
+    spec = {name: 1 for name in topics.model_dump().values()}
+    spec[topics.ticks] = tick_partitions
+    ensure_topics(bootstrap, spec)
+
+
+def produce(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes, int]]) -> int:
+    producer = BoundedProducer(bootstrap)
+    n = 0
+    for key, value, ts_ms in messages:
+        producer.produce(topic, value, key=key, timestamp_ms=ts_ms)
+        n += 1
+    producer.flush()
+    return n
+
+
+def consume_all(bootstrap: str, topic: str, timeout: timedelta = timedelta(seconds=20)) -> list:
+    """Every record of ``topic`` from the beginning to its current end."""
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"t-{uuid.uuid4().hex}", "enable.auto.commit": False}
+    )
+    meta = consumer.list_topics(topic, timeout=10).topics[topic]
+    out = []
+    for p in sorted(meta.partitions):
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        if high <= low:
+            continue
+        consumer.assign([TopicPartition(topic, p, low)])
+        got = 0
+        while got < high - low:
+            msg = consumer.poll(timeout.total_seconds())
+            assert msg is not None, f"timed out reading {topic}[{p}]"
+            assert msg.error() is None, msg.error()
+            out.append(msg)
+            got += 1
+    consumer.close()
+    return out
