@@ -49,8 +49,10 @@ def ensure_topics(bootstrap: str, topics: dict[str, int]) -> None:
     """Create missing topics with these partition counts; existing ones are left alone."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = set(admin.list_topics(timeout=10).topics)
+    # Record timestamps are market time: time-based retention would delete a replayed day at once.
+    config = {"retention.ms": "-1"}
     new = [
-        NewTopic(t, num_partitions=n, replication_factor=1)
+        NewTopic(t, num_partitions=n, replication_factor=1, config=config)
         for t, n in topics.items()
         if t not in existing
     ]

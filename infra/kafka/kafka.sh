@@ -75,7 +75,11 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.cleaner.dedupe.buffer.size=2097152
 auto.create.topics.enable=true
-log.retention.hours=168
+# Record timestamps are event (market) time, so a replayed or synthetic session can be days
+# old or dated ahead: keep data until deleted, and accept any timestamp (DESIGN invariant 9).
+log.retention.ms=-1
+log.message.timestamp.after.max.ms=9223372036854775807
+log.message.timestamp.before.max.ms=9223372036854775807
 PROPS
 }
 

@@ -1,0 +1,152 @@
+"""Indian statutory charges on option trades, from a rate schedule chosen by trade date.
+
+Rates (DOMAIN.md) apply to the *premium turnover* of a fill (price × quantity):
+
+- brokerage: ₹20 per executed order, charged once, on the order's first fill. Angel One's
+  F&O brokerage is flat; whether it is also capped at 0.25% of turnover is *unconfirmed*, so
+  the cap is a setting (``brokerage_cap_rate``), off by default;
+- STT: sell side only, 0.1% until 31 Mar 2026 and 0.15% from 1 Apr 2026 (Budget 2026,
+  *unconfirmed*), chosen by the fill's trade date;
+- NSE exchange transaction charge 0.03503%, NSE IPFT 0.0005% (*unconfirmed* for options),
+  SEBI fee ₹10 per crore, all on both sides; stamp duty 0.003% on the buy side;
+- GST 18% of brokerage + exchange charge + SEBI fee. IPFT is levied by the exchange and billed
+  with its transaction charge, so it is included in the GST base by default
+  (``gst_on_ipft=True``); set it False to follow the narrower reading of the rule.
+
+Rounding rule: every charge is computed exactly (``Decimal``) and then rounded **half up to
+the paisa**, one charge at a time, as a contract note prints it; GST is computed on the
+already-rounded components and rounded the same way. The total is the exact sum of the
+rounded components, in integer paise. (Real contract notes aggregate per order and round
+STT to the rupee per scrip and day; per-fill paisa rounding is the simulator's convention.)
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+import msgspec
+
+from operators.events import Side
+
+
+class CostRates(msgspec.Struct, frozen=True, kw_only=True):
+    """One row of the schedule: the rates in force from ``effective_from`` on."""
+
+    effective_from: date
+    stt_sell: Decimal
+    brokerage_per_order: int = 2000  # paise: ₹20 flat per executed order
+    brokerage_cap_rate: Decimal | None = None  # unconfirmed 0.25% cap: Decimal("0.0025")
+    exchange_txn: Decimal = Decimal("0.0003503")  # 0.03503%
+    ipft: Decimal = Decimal("0.000005")  # 0.0005%
+    sebi: Decimal = Decimal("0.000001")  # ₹10 per crore = 10 / 1e7
+    stamp_buy: Decimal = Decimal("0.00003")  # 0.003%
+    gst: Decimal = Decimal("0.18")
+    gst_on_ipft: bool = True
+
+
+class CostSchedule(msgspec.Struct, frozen=True, kw_only=True):
+    """Rates by date; ``rates_for(day)`` picks the latest row in force on ``day``."""
+
+    rows: tuple[CostRates, ...]
+
+    def __post_init__(self) -> None:
+        if not self.rows:
+            msg = "a cost schedule needs at least one row"
+            raise ValueError(msg)
+        dates = [r.effective_from for r in self.rows]
+        if dates != sorted(dates) or len(set(dates)) != len(dates):
+            msg = f"schedule rows must be in strictly increasing date order: {dates}"
+            raise ValueError(msg)
+
+    def rates_for(self, day: date) -> CostRates:
+        chosen = self.rows[0]
+        for row in self.rows:
+            if row.effective_from <= day:
+                chosen = row
+        return chosen
+
+
+STT_CHANGE_DATE = date(2026, 4, 1)
+DEFAULT_SCHEDULE = CostSchedule(
+    rows=(
+        CostRates(effective_from=date(2000, 1, 1), stt_sell=Decimal("0.001")),
+        CostRates(effective_from=STT_CHANGE_DATE, stt_sell=Decimal("0.0015")),
+    )
+)
+
+
+class CostBreakdown(msgspec.Struct, frozen=True, kw_only=True):
+    """Charges on one fill, each in integer paise; ``total`` is their exact sum."""
+
+    brokerage: int = 0
+    stt: int = 0
+    exchange: int = 0
+    ipft: int = 0
+    sebi: int = 0
+    stamp: int = 0
+    gst: int = 0
+    total: int = 0
+
+
+ZERO_COSTS = CostBreakdown()
+_ONE_PAISA = Decimal(1)
+
+
+def round_paise(amount: Decimal) -> int:
+    """Round an exact paise amount half up to a whole paisa (how contract notes round)."""
+    return int(amount.quantize(_ONE_PAISA, rounding=ROUND_HALF_UP))
+
+
+def compute_costs(
+    side: Side,
+    qty: int,
+    price: int,
+    day: date,
+    *,
+    first_fill: bool = True,
+    schedule: CostSchedule = DEFAULT_SCHEDULE,
+) -> CostBreakdown:
+    """Charges on a fill of ``qty`` units at ``price`` paise on trade date ``day``.
+
+    ``first_fill`` says whether this is the order's first fill, which carries the brokerage.
+
+    >>> compute_costs("BUY", 65, 10_000, date(2026, 1, 5)).total
+    2654
+    """
+    rates = schedule.rates_for(day)
+    turnover = Decimal(qty * price)
+    brokerage = 0
+    if first_fill:
+        brokerage = rates.brokerage_per_order
+        if rates.brokerage_cap_rate is not None:
+            brokerage = min(brokerage, round_paise(turnover * rates.brokerage_cap_rate))
+    stt = round_paise(turnover * rates.stt_sell) if side == "SELL" else 0
+    exchange = round_paise(turnover * rates.exchange_txn)
+    ipft = round_paise(turnover * rates.ipft)
+    sebi = round_paise(turnover * rates.sebi)
+    stamp = round_paise(turnover * rates.stamp_buy) if side == "BUY" else 0
+    gst_base = brokerage + exchange + sebi + (ipft if rates.gst_on_ipft else 0)
+    gst = round_paise(Decimal(gst_base) * rates.gst)
+    return CostBreakdown(
+        brokerage=brokerage,
+        stt=stt,
+        exchange=exchange,
+        ipft=ipft,
+        sebi=sebi,
+        stamp=stamp,
+        gst=gst,
+        total=brokerage + stt + exchange + ipft + sebi + stamp + gst,
+    )
+
+
+class CostModel:
+    """Pluggable fee model (as in nautilus_trader): wraps a schedule, computes per-fill costs."""
+
+    def __init__(self, schedule: CostSchedule = DEFAULT_SCHEDULE) -> None:
+        self.schedule = schedule
+
+    def costs(
+        self, side: Side, qty: int, price: int, day: date, *, first_fill: bool
+    ) -> CostBreakdown:
+        return compute_costs(side, qty, price, day, first_fill=first_fill, schedule=self.schedule)

@@ -1,0 +1,592 @@
+"""The per-account risk engine: every order passes here, every refusal is an event.
+
+``RiskLogic`` holds a small ``RiskState`` (snapshot with ``snapshot()``, restore by passing
+it back) and reacts to five inputs, all in event time:
+
+- ``on_order(intent)``: checks in this order, first failure wins —
+  ``INVALID_ORDER`` (bad qty/lot/stop/account), ``KILL_SWITCH`` (after the kill switch,
+  nothing is approved), then *reducing* orders (closing part of the strategy's position)
+  are approved as they are; for the rest: ``DAILY_LOSS_LIMIT`` (halted until the next
+  session), ``GLOBAL_PAUSE`` (every strategy cooling down), ``COOLDOWN`` (this strategy),
+  sizing (``MAX_LOSS_PER_TRADE`` when one lot's stop loss exceeds the per-trade budget,
+  ``VOLATILITY_SIZE`` when the ATR sizing gives 0 lots; otherwise qty is cut to the
+  smaller of the request, the stop-based lots and the ATR-based lots × adaptive
+  multiplier), ``MAX_POSITION_LOTS``, ``MAX_GROSS_EXPOSURE``, ``MAX_NET_DELTA``.
+  Limits count open (approved, unfilled) orders as well as positions.
+- ``on_fill(fill)``: positions by (strategy, instrument) with average cost, realised pnl
+  net of costs; a round trip ending flat feeds the consecutive-loss cooldown.
+- ``on_tick(tick)`` / ``on_mark(...)``: marks for unrealised pnl, spread and stall checks.
+- ``on_risk_event(ev)``: an incoming ``FEED_STALLED`` trips the kill switch.
+- ``on_adaptive(ev)``: the adaptive layer's size multiplier per strategy.
+
+Session pnl = realised since the session's first event + unrealised of open positions;
+session drawdown is measured from the session's peak equity (capital + session pnl).
+Output events carry ``ts_recv == ts_event`` (the decision time) so replays are identical.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from operators.adaptive import AdaptiveStateChanged
+from operators.events import RiskEvent, Tick
+from operators.kill_switch import (
+    FlattenAccount,
+    drawdown_breach,
+    kill_sequence,
+    spread_breach,
+    stall_breach,
+)
+from operators.risk_limits import (
+    FillReport,
+    OrderApproved,
+    OrderDenied,
+    OrderIntent,
+    RiskLimits,
+    record_trade_result,
+    rupees,
+    stop_lots,
+    volatility_lots,
+)
+from operators.sessions import ist_date, session_open
+
+RiskOutput = OrderApproved | OrderDenied | RiskEvent | FlattenAccount
+RISK_STATE_VERSION = 1
+
+
+def next_session_open(ts: datetime) -> datetime:
+    """09:15 IST of the next weekday after ``ts``'s trading date (holidays not modelled)."""
+    day = ist_date(ts) + timedelta(days=1)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return session_open(day)
+
+
+@dataclass
+class Position:
+    """Open quantity of one strategy in one instrument, with its signed cost in paise."""
+
+    strategy: str
+    instrument: str
+    qty: int = 0
+    cost: int = 0
+    trade_pnl: int = 0
+
+
+@dataclass
+class PendingOrder:
+    """An approved order not yet completely filled, cancelled or expired."""
+
+    strategy: str
+    instrument: str
+    remaining: int
+    price: int
+
+
+@dataclass
+class StrategyRisk:
+    losses: int = 0
+    paused_until: datetime | None = None
+    multiplier: float = 1.0
+
+
+@dataclass
+class RiskState:
+    """Everything the engine remembers; plain data, picklable, deep-copied on snapshot."""
+
+    version: int = RISK_STATE_VERSION
+    clock: datetime | None = None
+    session_date: date | None = None
+    session_realised: int = 0
+    peak_equity: int = 0
+    positions: dict[str, Position] = field(default_factory=dict)
+    pending: dict[str, PendingOrder] = field(default_factory=dict)
+    marks: dict[str, int] = field(default_factory=dict)
+    deltas: dict[str, float] = field(default_factory=dict)
+    lot_sizes: dict[str, int] = field(default_factory=dict)
+    strategies: dict[str, StrategyRisk] = field(default_factory=dict)
+    halted_until: datetime | None = None
+    halt_reason: str = ""
+    global_pause_until: datetime | None = None
+    killed: bool = False
+    kill_reason: str = ""
+    last_tick: datetime | None = None
+
+
+def _pos_key(strategy: str, instrument: str) -> str:
+    return f"{strategy}\x1f{instrument}"
+
+
+class RiskLogic:
+    """Risk engine of one account (see module docstring for the rules and their order)."""
+
+    def __init__(self, limits: RiskLimits, state: RiskState | None = None) -> None:
+        self.limits = limits
+        self.state = state if state is not None else RiskState()
+        if self.state.version != RISK_STATE_VERSION:
+            msg = f"risk state version {self.state.version} != {RISK_STATE_VERSION}"
+            raise ValueError(msg)
+
+    def snapshot(self) -> RiskState:
+        return copy.deepcopy(self.state)
+
+    # ------------------------------------------------------------------ derived values
+    def unrealised(self) -> int:
+        s = self.state
+        total = 0
+        for p in s.positions.values():
+            if p.qty != 0 and p.instrument in s.marks:
+                total += p.qty * s.marks[p.instrument] - p.cost
+        return total
+
+    def session_pnl(self) -> int:
+        return self.state.session_realised + self.unrealised()
+
+    def equity(self) -> int:
+        return self.limits.capital + self.session_pnl()
+
+    def position_qty(self, instrument: str) -> int:
+        """Net units held in ``instrument`` across strategies."""
+        return sum(p.qty for p in self.state.positions.values() if p.instrument == instrument)
+
+    def _exposure_qty(self) -> dict[str, int]:
+        """Net units per instrument counting positions and open orders."""
+        out: dict[str, int] = {}
+        for p in self.state.positions.values():
+            out[p.instrument] = out.get(p.instrument, 0) + p.qty
+        for o in self.state.pending.values():
+            out[o.instrument] = out.get(o.instrument, 0) + o.remaining
+        return out
+
+    def _strategy(self, name: str) -> StrategyRisk:
+        return self.state.strategies.setdefault(name, StrategyRisk())
+
+    def is_paused(self, strategy: str) -> bool:
+        sr = self.state.strategies.get(strategy)
+        return sr is not None and sr.paused_until is not None
+
+    # ------------------------------------------------------------------ clock
+    def on_clock(self, ts: datetime) -> list[RiskOutput]:
+        """Advance event time (heartbeat / watermark): releases, session roll, stall check."""
+        s = self.state
+        now = ts if s.clock is None or ts > s.clock else s.clock
+        s.clock = now
+        timed: list[tuple[datetime, int, str, RiskEvent]] = []
+        acct = self.limits.account
+        for name, sr in sorted(s.strategies.items()):
+            if sr.paused_until is not None and sr.paused_until <= now:
+                t = sr.paused_until
+                ev = RiskEvent(
+                    ts_event=t,
+                    ts_recv=t,
+                    account=acct,
+                    kind="RESUME",
+                    strategy=name,
+                    detail=f"COOLDOWN_END: strategy={name}",
+                )
+                timed.append((t, 0, name, ev))
+                sr.paused_until = None
+        if s.global_pause_until is not None and s.global_pause_until <= now:
+            t = s.global_pause_until
+            ev = RiskEvent(
+                ts_event=t, ts_recv=t, account=acct, kind="RESUME", detail="GLOBAL_PAUSE_END"
+            )
+            timed.append((t, 1, "", ev))
+            s.global_pause_until = None
+        if s.halted_until is not None and s.halted_until <= now:
+            t = s.halted_until
+            ev = RiskEvent(
+                ts_event=t, ts_recv=t, account=acct, kind="RESUME", detail="DAILY_LOSS_HALT_END"
+            )
+            timed.append((t, 2, "", ev))
+            s.halted_until = None
+            s.halt_reason = ""
+        timed.sort(key=lambda x: (x[0], x[1], x[2]))
+        out: list[RiskOutput] = [x[3] for x in timed]
+        day = ist_date(now)
+        if s.session_date != day:
+            s.session_date = day
+            s.session_realised = 0
+            s.peak_equity = self.limits.capital + self.unrealised()
+        if not s.killed:
+            reason = stall_breach(s.last_tick, now, self.limits.feed_stall_seconds)
+            if reason is not None:
+                out.extend(self._kill(now, reason))
+        return out
+
+    # ------------------------------------------------------------------ kill switch
+    def _kill(self, ts: datetime, reason: str) -> list[RiskOutput]:
+        s = self.state
+        s.killed = True
+        s.kill_reason = reason
+        open_ids = list(s.pending)
+        positions = [
+            (p.strategy, p.instrument, p.qty) for _, p in sorted(s.positions.items()) if p.qty != 0
+        ]
+        s.pending.clear()
+        return list(kill_sequence(self.limits.account, ts, reason, open_ids, positions))
+
+    def reset_kill_switch(self, ts: datetime) -> list[RiskOutput]:
+        """Manual re-arm after a kill: trading may resume (feed watchdog restarts too)."""
+        out = self.on_clock(ts)
+        s = self.state
+        if s.killed:
+            s.killed = False
+            s.kill_reason = ""
+            s.last_tick = None
+            out.append(
+                RiskEvent(
+                    ts_event=ts,
+                    ts_recv=ts,
+                    account=self.limits.account,
+                    kind="RESUME",
+                    detail="KILL_SWITCH_RESET",
+                )
+            )
+        return out
+
+    def _check_pnl(self, ts: datetime) -> list[RiskOutput]:
+        """Drawdown kill switch first, then the daily-loss halt."""
+        s = self.state
+        equity = self.equity()
+        s.peak_equity = max(s.peak_equity, equity)
+        if s.killed:
+            return []
+        reason = drawdown_breach(s.peak_equity, equity, self.limits.kill_drawdown_pct)
+        if reason is not None:
+            return self._kill(ts, reason)
+        pnl = equity - self.limits.capital
+        if s.halted_until is None and pnl <= -self.limits.daily_loss_limit:
+            until = next_session_open(ts)
+            s.halted_until = until
+            s.halt_reason = (
+                f"DAILY_LOSS_LIMIT: limit={rupees(self.limits.daily_loss_limit)}, "
+                f"pnl={rupees(pnl)}, until={until.isoformat()}"
+            )
+            return [
+                RiskEvent(
+                    ts_event=ts,
+                    ts_recv=ts,
+                    account=self.limits.account,
+                    kind="HALT",
+                    detail=s.halt_reason,
+                )
+            ]
+        return []
+
+    # ------------------------------------------------------------------ orders
+    def _deny(self, intent: OrderIntent, reason: str) -> OrderDenied:
+        return OrderDenied(
+            ts_event=intent.ts_event,
+            ts_recv=intent.ts_event,
+            account=intent.account,
+            strategy=intent.strategy,
+            order_id=intent.order_id,
+            instrument=intent.instrument,
+            side=intent.side,
+            qty=intent.qty,
+            reason=reason,
+        )
+
+    def _approve(self, intent: OrderIntent, qty: int, reason: str) -> OrderApproved:
+        signed = qty if intent.side == "BUY" else -qty
+        self.state.pending[intent.order_id] = PendingOrder(
+            strategy=intent.strategy,
+            instrument=intent.instrument,
+            remaining=signed,
+            price=intent.price,
+        )
+        return OrderApproved(
+            ts_event=intent.ts_event,
+            ts_recv=intent.ts_event,
+            account=intent.account,
+            strategy=intent.strategy,
+            order_id=intent.order_id,
+            instrument=intent.instrument,
+            side=intent.side,
+            qty=qty,
+            requested_qty=intent.qty,
+            price=intent.price,
+            reason=reason,
+        )
+
+    def _invalid(self, intent: OrderIntent) -> str | None:
+        if intent.account != self.limits.account:
+            return f"INVALID_ORDER: account={intent.account}, expected={self.limits.account}"
+        if intent.lot_size <= 0 or intent.qty <= 0 or intent.qty % intent.lot_size != 0:
+            return f"INVALID_ORDER: qty={intent.qty}, lot_size={intent.lot_size}"
+        if intent.price <= 0:
+            return f"INVALID_ORDER: price={intent.price}"
+        if intent.order_id in self.state.pending:
+            return f"INVALID_ORDER: duplicate order_id={intent.order_id}"
+        return None
+
+    def _reducing(self, intent: OrderIntent) -> bool:
+        """True when the order only closes (part of) the strategy's own position."""
+        s = self.state
+        pos = s.positions.get(_pos_key(intent.strategy, intent.instrument))
+        if pos is None or pos.qty == 0 or (pos.qty > 0) == (intent.side == "BUY"):
+            return False
+        already = sum(
+            abs(o.remaining)
+            for o in s.pending.values()
+            if o.strategy == intent.strategy
+            and o.instrument == intent.instrument
+            and (o.remaining > 0) != (pos.qty > 0)
+        )
+        return intent.qty <= abs(pos.qty) - already
+
+    def on_order(self, intent: OrderIntent) -> list[RiskOutput]:
+        """Approve (possibly resized) or deny one order intent."""
+        out = self.on_clock(intent.ts_event)
+        out.append(self._decide(intent))
+        return out
+
+    def _decide(self, intent: OrderIntent) -> OrderApproved | OrderDenied:
+        s = self.state
+        lim = self.limits
+        invalid = self._invalid(intent)
+        if invalid is not None:
+            return self._deny(intent, invalid)
+        sr = self._strategy(intent.strategy)
+        s.lot_sizes[intent.instrument] = intent.lot_size
+        if intent.delta is not None:
+            s.deltas[intent.instrument] = intent.delta
+        if s.killed:
+            return self._deny(intent, f"KILL_SWITCH: {s.kill_reason}")
+        if self._reducing(intent):
+            return self._approve(intent, intent.qty, "REDUCING")
+        if s.halted_until is not None:
+            return self._deny(intent, s.halt_reason)
+        if s.global_pause_until is not None:
+            return self._deny(intent, f"GLOBAL_PAUSE: until={s.global_pause_until.isoformat()}")
+        if sr.paused_until is not None:
+            return self._deny(
+                intent,
+                f"COOLDOWN: strategy={intent.strategy}, until={sr.paused_until.isoformat()}",
+            )
+        if intent.stop_distance <= 0:
+            return self._deny(intent, f"INVALID_ORDER: stop_distance={intent.stop_distance}")
+
+        # --- sizing
+        lot = intent.lot_size
+        budget = lim.risk_per_trade
+        requested_lots = intent.qty // lot
+        by_stop = stop_lots(budget, intent.stop_distance, lot)
+        if by_stop == 0:
+            return self._deny(
+                intent,
+                f"MAX_LOSS_PER_TRADE: limit={rupees(budget)}, "
+                f"risk={rupees(intent.stop_distance * lot)}",
+            )
+        lots = min(requested_lots, by_stop)
+        by_vol: int | None = None
+        if lim.volatility_sizing and intent.atr is not None and intent.atr > 0:
+            by_vol = volatility_lots(budget, intent.atr, lot, intent.delta, sr.multiplier)
+            if by_vol == 0:
+                abs_delta = 1.0 if intent.delta is None else min(abs(intent.delta), 1.0)
+                per_lot = intent.atr * 100 * lot * abs_delta
+                return self._deny(
+                    intent,
+                    f"VOLATILITY_SIZE: budget={rupees(budget)}, "
+                    f"per_lot_risk={rupees(per_lot)}, multiplier={sr.multiplier:.4f}",
+                )
+            lots = min(lots, by_vol)
+        qty = lots * lot
+        signed = qty if intent.side == "BUY" else -qty
+
+        # --- static limits on the projected book (positions + open orders + this order)
+        exposure = self._exposure_qty()
+        before = exposure.get(intent.instrument, 0)
+        after = before + signed
+        if abs(after) > lim.max_position_lots * lot and abs(after) > abs(before):
+            return self._deny(
+                intent,
+                f"MAX_POSITION_LOTS: limit={lim.max_position_lots}, lots={abs(after) // lot}",
+            )
+        gross = 0
+        for instrument, q in exposure.items():
+            if instrument != intent.instrument:
+                gross += abs(q) * s.marks.get(instrument, self._pending_price(instrument))
+        price_now = s.marks.get(intent.instrument, intent.price)
+        gross_before = gross + abs(before) * price_now
+        gross += abs(after) * price_now
+        if gross > lim.gross_exposure_limit and gross > gross_before:
+            return self._deny(
+                intent,
+                f"MAX_GROSS_EXPOSURE: limit={rupees(lim.gross_exposure_limit)}, "
+                f"exposure={rupees(gross)}",
+            )
+        delta_before = sum(q * s.deltas.get(i, 1.0) for i, q in exposure.items())
+        delta_after = delta_before + signed * s.deltas.get(intent.instrument, 1.0)
+        if abs(delta_after) > lim.max_net_delta and abs(delta_after) > abs(delta_before):
+            return self._deny(
+                intent,
+                f"MAX_NET_DELTA: limit={lim.max_net_delta:.2f}, delta={delta_after:.2f}",
+            )
+        reason = ""
+        if qty != intent.qty:
+            vol_txt = "none" if by_vol is None else str(by_vol)
+            reason = (
+                f"RESIZED: requested_lots={requested_lots}, approved_lots={lots}, "
+                f"stop_lots={by_stop}, vol_lots={vol_txt}"
+            )
+        return self._approve(intent, qty, reason)
+
+    def _pending_price(self, instrument: str) -> int:
+        for o in self.state.pending.values():
+            if o.instrument == instrument:
+                return o.price
+        return 0
+
+    def on_order_closed(self, order_id: str, ts: datetime) -> list[RiskOutput]:
+        """An order was cancelled, expired or rejected downstream: it no longer counts."""
+        out = self.on_clock(ts)
+        self.state.pending.pop(order_id, None)
+        return out
+
+    # ------------------------------------------------------------------ fills
+    def on_fill(self, fill: FillReport) -> list[RiskOutput]:
+        """Update the book; a round trip closing flat may start a cooldown; check pnl."""
+        out = self.on_clock(fill.ts_event)
+        s = self.state
+        s.lot_sizes.setdefault(fill.instrument, fill.lot_size)
+        s.marks.setdefault(fill.instrument, fill.price)
+        pending = s.pending.get(fill.order_id)
+        if pending is not None:
+            remaining = pending.remaining - fill.signed_qty
+            if remaining == 0 or (remaining > 0) != (pending.remaining > 0):
+                del s.pending[fill.order_id]
+            else:
+                pending.remaining = remaining
+        key = _pos_key(fill.strategy, fill.instrument)
+        pos = s.positions.setdefault(key, Position(fill.strategy, fill.instrument))
+        closed_pnl = self._apply_fill(pos, fill.signed_qty, fill.price, fill.costs)
+        sr = self._strategy(fill.strategy)
+        if closed_pnl is not None:
+            out.extend(self._trade_closed(fill.ts_event, fill.strategy, sr, closed_pnl))
+        out.extend(self._check_pnl(fill.ts_event))
+        return out
+
+    def _apply_fill(self, pos: Position, f: int, price: int, costs: int) -> int | None:
+        """Average-cost accounting; returns the round trip's net pnl when it closes."""
+        s = self.state
+        s.session_realised -= costs
+        pos.trade_pnl -= costs
+        if pos.qty == 0 or (pos.qty > 0) == (f > 0):
+            pos.qty += f
+            pos.cost += f * price
+            return None
+        k = min(abs(f), abs(pos.qty))
+        released = pos.cost if k == abs(pos.qty) else round(pos.cost * k / abs(pos.qty))
+        sign = 1 if pos.qty > 0 else -1
+        realised = sign * k * price - released
+        s.session_realised += realised
+        pos.trade_pnl += realised
+        pos.cost -= released
+        pos.qty += sign * -k
+        rest = f + sign * k
+        if pos.qty != 0:
+            return None
+        closed = pos.trade_pnl
+        pos.trade_pnl = 0
+        pos.cost = 0
+        if rest != 0:
+            pos.qty = rest
+            pos.cost = rest * price
+        return closed
+
+    def _trade_closed(
+        self, ts: datetime, strategy: str, sr: StrategyRisk, pnl: int
+    ) -> list[RiskOutput]:
+        lim = self.limits
+        sr.losses, until = record_trade_result(
+            sr.losses, pnl, ts, lim.consecutive_losses, lim.cooldown
+        )
+        if until is None:
+            return []
+        sr.paused_until = until
+        out: list[RiskOutput] = [
+            RiskEvent(
+                ts_event=ts,
+                ts_recv=ts,
+                account=lim.account,
+                kind="COOLDOWN",
+                strategy=strategy,
+                detail=(
+                    f"CONSECUTIVE_LOSSES: losses={lim.consecutive_losses}, "
+                    f"until={until.isoformat()}"
+                ),
+            )
+        ]
+        s = self.state
+        known = list(lim.strategies) if lim.strategies else sorted(s.strategies)
+        paused = [s.strategies[n].paused_until for n in known if n in s.strategies]
+        if (
+            s.global_pause_until is None
+            and len(paused) == len(known)
+            and all(p is not None for p in paused)
+        ):
+            gp = min(p for p in paused if p is not None)
+            s.global_pause_until = gp
+            out.append(
+                RiskEvent(
+                    ts_event=ts,
+                    ts_recv=ts,
+                    account=lim.account,
+                    kind="HALT",
+                    detail=f"GLOBAL_PAUSE: strategies={','.join(known)}, until={gp.isoformat()}",
+                )
+            )
+        return out
+
+    # ------------------------------------------------------------------ market data
+    def on_tick(self, tick: Tick) -> list[RiskOutput]:
+        """Mark-to-market, spread check on instruments we hold or have orders in, stall clock."""
+        out = self.on_clock(tick.ts_event)
+        s = self.state
+        if s.last_tick is None or tick.ts_event > s.last_tick:
+            s.last_tick = tick.ts_event
+        if tick.ltp > 0:
+            s.marks[tick.token] = tick.ltp
+        if s.killed:
+            return out
+        exposed = any(
+            p.instrument == tick.token and p.qty != 0 for p in s.positions.values()
+        ) or any(o.instrument == tick.token for o in s.pending.values())
+        if exposed:
+            reason = spread_breach(tick, self.limits.max_spread_pct)
+            if reason is not None:
+                out.extend(self._kill(tick.ts_event, reason))
+                return out
+            out.extend(self._check_pnl(tick.ts_event))
+        return out
+
+    def on_mark(
+        self, ts: datetime, instrument: str, price: int, delta: float | None = None
+    ) -> list[RiskOutput]:
+        """A mark price (paise) and optionally a fresh delta, e.g. from OptionAnalytics."""
+        out = self.on_clock(ts)
+        s = self.state
+        if price > 0:
+            s.marks[instrument] = price
+        if delta is not None:
+            s.deltas[instrument] = delta
+        out.extend(self._check_pnl(ts))
+        return out
+
+    def on_risk_event(self, ev: RiskEvent) -> list[RiskOutput]:
+        """A FEED_STALLED from the feed watchdog trips the kill switch; others only tick time."""
+        out = self.on_clock(ev.ts_event)
+        if ev.kind == "FEED_STALLED" and not self.state.killed:
+            out.extend(self._kill(ev.ts_event, f"FEED_STALLED: {ev.detail}"))
+        return out
+
+    def on_adaptive(self, ev: AdaptiveStateChanged) -> list[RiskOutput]:
+        """Take the adaptive layer's size multiplier for a strategy of this account."""
+        out = self.on_clock(ev.ts_event)
+        if ev.account == self.limits.account:
+            self._strategy(ev.strategy).multiplier = ev.size_multiplier
+        return out
