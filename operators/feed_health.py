@@ -1,0 +1,161 @@
+"""Feed latency and liveness monitor: turns tick timing into FEED_* risk events.
+
+Two questions, both answered without reading a clock (``now`` is passed in):
+
+- **Lagging** — per instrument, ``lag = ts_recv − ts_event``. ``lag_ticks`` consecutive ticks
+  of one instrument above ``lag_threshold_ms`` (default 5 ticks over 500 ms) emit one
+  ``FEED_LAGGING`` for that instrument; ``lag_ticks`` consecutive ticks back at or under the
+  threshold emit ``FEED_RECOVERED`` (hysteresis, so a noisy lag does not flap). Counting
+  ticks rather than seconds makes the rule independent of how often an instrument trades and
+  identical in replay.
+- **Stalled** — ``check_stalled(now)``: no tick from the whole subscribed set for
+  ``stall_after_s`` seconds (default 10) emits one ``FEED_STALLED``; the next tick emits
+  ``FEED_RECOVERED``. ``now`` must be on the clock named by ``stall_clock``: ``"event"``
+  (compared with the latest ``ts_event``; replays pass event time) or ``"recv"`` (compared with
+  the latest ``ts_recv``; a live caller passes its own clock).
+
+All events are feed-wide risk events: ``account="*"``; lag events name the instrument token.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+from operators.events import RiskEvent, Tick
+
+STATE_VERSION = 1
+FEED_ACCOUNT = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHealthConfig:
+    lag_threshold_ms: float = 500.0
+    lag_ticks: int = 5
+    stall_after_s: float = 10.0
+    stall_clock: Literal["event", "recv"] = "event"
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.lag_threshold_ms) and self.lag_threshold_ms >= 0):
+            msg = f"lag_threshold_ms must be finite and >= 0, got {self.lag_threshold_ms!r}"
+            raise ValueError(msg)
+        if self.lag_ticks < 1:
+            msg = f"lag_ticks must be >= 1, got {self.lag_ticks!r}"
+            raise ValueError(msg)
+        if not (math.isfinite(self.stall_after_s) and self.stall_after_s > 0):
+            msg = f"stall_after_s must be finite and > 0, got {self.stall_after_s!r}"
+            raise ValueError(msg)
+
+
+@dataclass
+class FeedHealthState:
+    version: int = STATE_VERSION
+    #: token -> last observed lag in milliseconds (the per-instrument latency metric)
+    last_lag_ms: dict[str, float] = field(default_factory=dict)
+    #: token -> consecutive ticks on the "wrong" side of the threshold for its current status
+    streak: dict[str, int] = field(default_factory=dict)
+    #: tokens currently reported as lagging
+    lagging: set[str] = field(default_factory=set)
+    #: latest tick time seen on the stall clock (epoch seconds), None before the first tick
+    last_tick_ts: float | None = None
+    stalled: bool = False
+
+
+class FeedHealthLogic:
+    """``observe(tick)`` and ``check_stalled(now)``, each returning the events they cause."""
+
+    def __init__(
+        self, config: FeedHealthConfig | None = None, state: FeedHealthState | None = None
+    ) -> None:
+        self.config = config or FeedHealthConfig()
+        self.state = FeedHealthState()
+        if state is not None:
+            self.restore(state)
+
+    def snapshot(self) -> FeedHealthState:
+        return copy.deepcopy(self.state)
+
+    def restore(self, state: FeedHealthState) -> None:
+        if state.version != STATE_VERSION:
+            msg = f"feed health state v{state.version} cannot be restored by v{STATE_VERSION}"
+            raise ValueError(msg)
+        self.state = copy.deepcopy(state)
+
+    def lag_ms(self, token: str) -> float | None:
+        """The latest ``ts_recv − ts_event`` of ``token`` in milliseconds."""
+        return self.state.last_lag_ms.get(token)
+
+    def observe(self, tick: Tick) -> list[RiskEvent]:
+        """Record one tick's latency; may emit FEED_LAGGING / FEED_RECOVERED."""
+        cfg, st = self.config, self.state
+        out: list[RiskEvent] = []
+        seen = tick.ts_event if cfg.stall_clock == "event" else tick.ts_recv
+        seen_s = seen.timestamp()
+        if st.last_tick_ts is None or seen_s > st.last_tick_ts:
+            st.last_tick_ts = seen_s
+        if st.stalled:
+            st.stalled = False
+            out.append(self._event(tick.ts_event, tick.ts_recv, "FEED_RECOVERED",
+                                   f"ticks resumed: first tick token={tick.token}"))  # fmt: skip
+        lag = (tick.ts_recv - tick.ts_event).total_seconds() * 1000.0
+        token = tick.token
+        st.last_lag_ms[token] = lag
+        over = lag > cfg.lag_threshold_ms
+        is_lagging = token in st.lagging
+        st.streak[token] = st.streak.get(token, 0) + 1 if over != is_lagging else 0
+        if st.streak[token] >= cfg.lag_ticks:
+            st.streak[token] = 0
+            detail = (
+                f"lag_ms={lag:.0f} threshold_ms={cfg.lag_threshold_ms:.0f} "
+                f"consecutive_ticks={cfg.lag_ticks}"
+            )
+            if over:
+                st.lagging.add(token)
+                out.append(self._event(tick.ts_event, tick.ts_recv, "FEED_LAGGING", detail, token))
+            else:
+                st.lagging.discard(token)
+                out.append(
+                    self._event(
+                        tick.ts_event, tick.ts_recv, "FEED_RECOVERED", f"lag back: {detail}", token
+                    )
+                )
+        return out
+
+    def check_stalled(self, now: datetime) -> list[RiskEvent]:
+        """FEED_STALLED once when no tick arrived for ``stall_after_s`` before ``now``.
+
+        Before the first tick nothing is reported (the flow may still be starting).
+        """
+        st = self.state
+        if st.stalled or st.last_tick_ts is None:
+            return []
+        silent = now.timestamp() - st.last_tick_ts
+        if silent < self.config.stall_after_s:
+            return []
+        st.stalled = True
+        last = datetime.fromtimestamp(st.last_tick_ts, UTC).isoformat()
+        detail = (
+            f"no tick for {silent:.1f}s (limit {self.config.stall_after_s:.1f}s, "
+            f"clock={self.config.stall_clock}, last tick {last})"
+        )
+        return [self._event(now, now, "FEED_STALLED", detail)]
+
+    @staticmethod
+    def _event(
+        ts_event: datetime,
+        ts_recv: datetime,
+        kind: Literal["FEED_LAGGING", "FEED_STALLED", "FEED_RECOVERED"],
+        detail: str,
+        instrument: str = "",
+    ) -> RiskEvent:
+        return RiskEvent(
+            ts_event=ts_event,
+            ts_recv=ts_recv,
+            account=FEED_ACCOUNT,
+            kind=kind,
+            detail=detail,
+            instrument=instrument,
+        )
