@@ -173,6 +173,10 @@ class SignalGenerated(Event, frozen=True, kw_only=True):
     reason: str
     strength: float = 1.0
     signal_id: str = ""
+    # Context the account stage sizes with (filled in by the strategy stage).
+    underlying_price: int = 0
+    atr: float | None = None
+    delta: float | None = None
 
 
 class RiskEvent(Event, frozen=True, kw_only=True):
