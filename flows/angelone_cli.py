@@ -1,11 +1,8 @@
 """CLI for the Angel One connector: live feed, candle backfill, credentials encryption.
 
-Mount into the main CLI (flows/cli.py)::
-
-    from flows import angelone_cli
-    feed_app.command("angelone")(angelone_cli.feed)          # scalpflow feed angelone ...
-    backfill_app.command("angelone")(angelone_cli.backfill)  # scalpflow backfill angelone ...
-    app.add_typer(angelone_cli.app, name="angelone")  # scalpflow angelone encrypt-credentials
+Mounted by flows/cli.py through ``register(app, feed_app)``: ``scalpflow feed angelone``,
+``scalpflow backfill angelone`` (a ``backfill`` group is created if the main app has none) and
+``scalpflow angelone encrypt-credentials``.
 
 Standalone: ``python -m flows.angelone_cli --help``.
 """
@@ -203,5 +200,21 @@ app.command("feed")(feed)
 app.command("backfill")(backfill)
 
 
+def register(main_app: typer.Typer, feed_app: typer.Typer) -> None:
+    """Mount into the main CLI: ``feed angelone``, ``backfill angelone``, ``angelone ...``."""
+    feed_app.command("angelone")(feed)
+    backfill_app = next(
+        (g.typer_instance for g in main_app.registered_groups
+         if g.name == "backfill" and g.typer_instance is not None),
+        None,
+    )
+    if backfill_app is None:
+        backfill_app = typer.Typer(help="Historical data into PostgreSQL.", no_args_is_help=True)
+        main_app.add_typer(backfill_app, name="backfill")
+    backfill_app.command("angelone")(backfill)
+    main_app.add_typer(app, name="angelone")
+
+
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app()
