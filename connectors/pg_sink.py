@@ -20,6 +20,8 @@ import psycopg
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from connectors.db import DatabaseError, connect
+from connectors.journal import journal_rows
+from operators.adaptive import AdaptiveStateChanged
 from operators.events import (
     Bar,
     DeadLetter,
@@ -29,6 +31,9 @@ from operators.events import (
     RiskEvent,
     SignalGenerated,
 )
+from operators.orders import OrderEvent
+from operators.portfolio import PositionChanged, TradeClosed
+from operators.risk_limits import OrderApproved, OrderDenied
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +83,15 @@ SQL: dict[str, str] = {
                              reason, strength)
         VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
         ON CONFLICT (run_id, signal_id) DO UPDATE SET reason = EXCLUDED.reason""",
+    "risk_decisions": """
+        INSERT INTO risk_decisions (run_id, order_id, ts, account, strategy, instrument, side,
+                                    decision, qty, requested_qty, reason)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT (run_id, order_id) DO UPDATE SET decision = EXCLUDED.decision,
+          qty = EXCLUDED.qty, requested_qty = EXCLUDED.requested_qty, reason = EXCLUDED.reason""",
+    "ai_state": """
+        INSERT INTO ai_state (run_id, ts, account, strategy, state) VALUES (%s, %s, %s, %s, %s)
+        ON CONFLICT (run_id, ts, account, strategy) DO UPDATE SET state = EXCLUDED.state""",
     "instruments": """
         INSERT INTO instruments (token, symbol, underlying, kind, exchange, strike, expiry,
                                  lot_size, tick_size)
@@ -132,6 +146,24 @@ def signal_rows(run_id: str, s: SignalGenerated) -> Iterable[tuple[str, Row]]:
     )  # fmt: skip
 
 
+def approval_rows(run_id: str, a: OrderApproved) -> Iterable[tuple[str, Row]]:
+    yield "risk_decisions", (
+        run_id, a.order_id, a.ts_event, a.account, a.strategy, a.instrument, a.side, "APPROVED",
+        a.qty, a.requested_qty, a.reason,
+    )  # fmt: skip
+
+
+def denial_rows(run_id: str, d: OrderDenied) -> Iterable[tuple[str, Row]]:
+    yield "risk_decisions", (
+        run_id, d.order_id, d.ts_event, d.account, d.strategy, d.instrument, d.side, "DENIED",
+        d.qty, None, d.reason,
+    )  # fmt: skip
+
+
+def adaptive_rows(run_id: str, a: AdaptiveStateChanged) -> Iterable[tuple[str, Row]]:
+    yield "ai_state", (run_id, a.ts_event, a.account, a.strategy, _json(a))
+
+
 def instrument_rows(_run_id: str, i: Instrument) -> Iterable[tuple[str, Row]]:
     yield "instruments", (
         i.token, i.symbol, i.underlying, i.kind, i.exchange, rupees(i.strike), i.expiry,
@@ -147,6 +179,9 @@ ROW_FNS: dict[type, RowFn] = {
     RegimeClassified: regime_rows,
     SignalGenerated: signal_rows,
     Instrument: instrument_rows,
+    OrderApproved: approval_rows,
+    OrderDenied: denial_rows,
+    AdaptiveStateChanged: adaptive_rows,
 }
 
 
@@ -157,19 +192,32 @@ def register(event_type: type, sql: dict[str, str], row_fn: RowFn) -> None:
 
 
 def write_events(conn: psycopg.Connection, run_id: str, events: Iterable[Any]) -> int:
-    """Upsert ``events`` in one transaction; returns the number of rows written."""
+    """Upsert ``events`` in one transaction; returns the number of rows written.
+
+    Trade-journal events (orders, fills, trades, positions) carry their own ``run_id`` and go
+    through ``connectors.journal``; an event type with no table is a programming error.
+    """
     grouped: dict[str, list[Row]] = defaultdict(list)
+    journal: list[Any] = []
     for event in events:
         row_fn = ROW_FNS.get(type(event))
-        if row_fn is None:
+        if row_fn is not None:
+            for table, row in row_fn(run_id, event):
+                grouped[SQL[table]].append(row)
+        elif isinstance(event, JOURNAL_TYPES):
+            journal.append(event)
+        else:
             msg = f"no table for {type(event).__name__}; register it in connectors.pg_sink"
             raise TypeError(msg)
-        for table, row in row_fn(run_id, event):
-            grouped[table].append(row)
+    for sql, rows in journal_rows(journal).items():
+        grouped[sql].extend(rows)
     with conn.transaction(), conn.cursor() as cur:
-        for table, rows in grouped.items():
-            cur.executemany(SQL[table], rows)
+        for sql, rows in grouped.items():
+            cur.executemany(sql, rows)
     return sum(len(rows) for rows in grouped.values())
+
+
+JOURNAL_TYPES = (OrderEvent, PositionChanged, TradeClosed)
 
 
 class _PartitionWriter(StatelessSinkPartition[Any]):

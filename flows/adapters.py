@@ -17,16 +17,18 @@ from bytewax.operators import KeyedStream, StatefulBatchLogic
 S = TypeVar("S")
 V = TypeVar("V")
 W = TypeVar("W")
+V_contra = TypeVar("V_contra", contravariant=True)
+W_co = TypeVar("W_co", covariant=True)
 
 
-class KeyedLogic(Protocol[S, V, W]):
+class KeyedLogic(Protocol[S, V_contra, W_co]):
     """What a pure stage offers: a fresh state, a step per item, a flush at end of input."""
 
     def new_state(self) -> S: ...
 
-    def on_item(self, state: S, item: V) -> Iterable[W]: ...
+    def on_item(self, state: S, item: V_contra) -> Iterable[W_co]: ...
 
-    def on_eof(self, state: S) -> Iterable[W]: ...
+    def on_eof(self, state: S) -> Iterable[W_co]: ...
 
 
 class _Adapter(StatefulBatchLogic[V, W, S], Generic[S, V, W]):

@@ -165,8 +165,14 @@ def backfill(
             total = 0
             for exch, tok in targets:
                 total += backfill_candles(
-                    session.candles, conn, exchange=exch, token=tok, interval=interval,
-                    start=start, end=end, max_days=settings.candle_max_days,
+                    session.candles,
+                    conn,
+                    exchange=exch,
+                    token=tok,
+                    interval=interval,
+                    start=start,
+                    end=end,
+                    max_days=settings.candle_max_days,
                 )
     except (AngelOneError, ValueError, psycopg.Error) as exc:
         raise _fail(exc) from None
@@ -204,8 +210,11 @@ def register(main_app: typer.Typer, feed_app: typer.Typer) -> None:
     """Mount into the main CLI: ``feed angelone``, ``backfill angelone``, ``angelone ...``."""
     feed_app.command("angelone")(feed)
     backfill_app = next(
-        (g.typer_instance for g in main_app.registered_groups
-         if g.name == "backfill" and g.typer_instance is not None),
+        (
+            g.typer_instance
+            for g in main_app.registered_groups
+            if g.name == "backfill" and g.typer_instance is not None
+        ),
         None,
     )
     if backfill_app is None:

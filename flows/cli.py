@@ -18,7 +18,7 @@ import subprocess
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -26,6 +26,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from flows.settings import Settings
+
+if TYPE_CHECKING:
+    from connectors.synthetic import SyntheticMarket
 
 REPO = Path(__file__).resolve().parents[1]
 console = Console(stderr=True)
@@ -131,7 +134,7 @@ def _progress() -> Progress:
 
 def _market(
     seed: int, day: date, minutes: int | None, strikes: int, rate: float, faults: float = 0.0
-):
+) -> SyntheticMarket:
     from connectors.synthetic import FaultConfig, SyntheticConfig, SyntheticMarket
 
     fault_config = FaultConfig.every_kind(rate=faults) if faults > 0 else FaultConfig()
@@ -147,7 +150,9 @@ def _market(
 
 
 Seed = Annotated[int, typer.Option(help="Random seed: same seed and date, same ticks.")]
-Day = Annotated[str, typer.Option("--date", help="Trading date (YYYY-MM-DD).")]
+Day = Annotated[
+    str, typer.Option("--date", help="Trading date (YYYY-MM-DD); NIFTY weeklies expire on Tuesday.")
+]
 Minutes = Annotated[
     int, typer.Option(help="Session length from 09:15 IST, minutes (375 = full day).")
 ]
@@ -157,7 +162,7 @@ Strikes = Annotated[int, typer.Option(help="Strikes each side of ATM.")]
 @feed_app.command("synthetic")
 def feed_synthetic(
     seed: Seed = 7,
-    day: Day = "2026-07-07",
+    day: Day = "2026-07-08",
     minutes: Minutes = 60,
     strikes: Strikes = 10,
     speed: Annotated[
@@ -285,7 +290,7 @@ def run(
 @app.command("demo")
 def demo(
     seed: Seed = 7,
-    day: Day = "2026-07-07",
+    day: Day = "2026-07-08",
     minutes: Minutes = 90,
     strikes: Strikes = 10,
     rate: Annotated[float, typer.Option(help="Tick-rate scale (1 = realistic).")] = 1.0,

@@ -106,7 +106,7 @@ def market_stage(
     by_token = op.key_on("by_token", ticks, lambda t: t.token)
     out = values("market_values", run_keyed("market", by_token, lambda: MarketStage(config)))
     split = op.branch("bar_or_late", out, lambda x: isinstance(x, Bar))
-    late = op.map("late_to_dlq", split.falses, late_to_dead_letter)
+    late = op.map("late_to_dlq", split.falses, lambda x: late_to_dead_letter(x))  # type: ignore[arg-type]
     return MarketStreams(
         ticks=ticks,
         bars=split.trues,  # type: ignore[arg-type]

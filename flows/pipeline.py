@@ -27,6 +27,10 @@ from flows.market import market_stage
 from flows.settings import Topics
 from operators.candles import CandleConfig
 from operators.events import Bar, DeadLetter, Instrument
+from operators.regime import RegimeModel
+from operators.underlying_stage import StrategySpec, UnderlyingConfig
+
+DEFAULT_STRATEGIES: tuple[StrategySpec, ...] = tuple(UnderlyingConfig().strategies)
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,8 @@ class PipelineConfig:
     trading: bool = True
     account: str = "paper"
     capital_rupees: float = 500_000.0
+    strategies: tuple[StrategySpec, ...] = DEFAULT_STRATEGIES
+    regime_model: RegimeModel | None = None
 
 
 def kafka_source(bootstrap: str, topic: str, *, tail: bool, batch_size: int = 1000) -> Source[Any]:

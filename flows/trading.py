@@ -1,14 +1,43 @@
-"""Trading stage (placeholder until the strategy/risk/execution operators are wired)."""
+"""Trading stage wiring: per-underlying strategies, feed health, per-account risk + execution.
+
+ticks ─┬─ key by underlying ──┐
+bars ──┴─ (driver 1m bars) ───┴─ underlying stage ─► analytics, regimes, signals ─┐
+ticks ─── key "feed" ─── feed health ─► FEED_LAGGING / FEED_STALLED ──────────────┤
+ticks ────────────────────────────────────────────────────────────────────────────┴─ key by account
+                                                  ─ account stage ─► orders, fills, positions,
+                                                    trades, risk decisions/events, ai.state
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import bytewax.operators as op
+from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.dataflow import Stream
 
-from operators.events import Bar, Instrument, Tick
+from connectors.serde import encode, ts_millis
+from flows.adapters import run_keyed, values
+from operators.account_stage import AccountConfig, AccountLogic, AccountRuntime
+from operators.adaptive import AdaptiveConfig, AdaptiveStateChanged
+from operators.events import (
+    Bar,
+    Instrument,
+    OptionAnalytics,
+    RegimeClassified,
+    RiskEvent,
+    SignalGenerated,
+    Tick,
+)
+from operators.feed_health import FeedHealthConfig, FeedHealthLogic
+from operators.orders import FillEvent, OrderEvent
+from operators.risk_limits import OrderApproved, OrderDenied, RiskLimits
+from operators.underlying_stage import UnderlyingConfig, UnderlyingLogic, UnderlyingRuntime
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -17,5 +46,147 @@ class TradingStreams:
     to_kafka: list[Stream[Any]] = field(default_factory=list)
 
 
-def trading_stage(ticks: Stream[Tick], bars: Stream[Bar], instruments: Mapping[str, Instrument], config: Any) -> TradingStreams:
-    return TradingStreams()
+@dataclass
+class _Holder:
+    """Bytewax builds state without telling the key: the runtime is made on the first item."""
+
+    runtime: Any = None
+
+
+class _UnderlyingStage:
+    def __init__(self, logic: UnderlyingLogic) -> None:
+        self.logic = logic
+
+    def new_state(self) -> _Holder:
+        return _Holder()
+
+    def on_item(self, state: _Holder, item: Tick | Bar) -> Iterable[Any]:
+        if state.runtime is None:
+            token = item.candle.token if isinstance(item, Bar) else item.token
+            underlying = self.logic.underlying_of(token)
+            assert underlying is not None  # filtered upstream
+            state.runtime = self.logic.new_runtime(underlying)
+        runtime: UnderlyingRuntime = state.runtime
+        return self.logic.on_item(runtime, item)
+
+    def on_eof(self, state: _Holder) -> Iterable[Any]:
+        return [] if state.runtime is None else self.logic.on_eof(state.runtime)
+
+
+class _AccountStage:
+    def __init__(self, logic: AccountLogic) -> None:
+        self.logic = logic
+
+    def new_state(self) -> AccountRuntime:
+        return self.logic.new_runtime()
+
+    def on_item(self, state: AccountRuntime, item: Any) -> Iterable[Any]:
+        return self.logic.on_item(state, item)
+
+    def on_eof(self, state: AccountRuntime) -> Iterable[Any]:
+        return self.logic.on_eof(state)
+
+
+class _FeedHealthStage:
+    """Feed lag per instrument and stalls of the whole feed, judged on event time."""
+
+    def __init__(self, config: FeedHealthConfig) -> None:
+        self.config = config
+
+    def new_state(self) -> FeedHealthLogic:
+        return FeedHealthLogic(self.config)
+
+    def on_item(self, state: FeedHealthLogic, tick: Tick) -> Iterable[RiskEvent]:
+        return [*state.check_stalled(tick.ts_event), *state.observe(tick)]
+
+    def on_eof(self, state: FeedHealthLogic) -> Iterable[RiskEvent]:
+        return []
+
+
+def account_config(config: Any) -> AccountConfig:
+    """Risk, adaptive and execution settings of the account this run trades."""
+    strategies = tuple(sorted(s.name for s in config.strategies))
+    capital = round(config.capital_rupees * 100)
+    return AccountConfig(
+        account=config.account,
+        run_id=config.run_id,
+        limits=RiskLimits(account=config.account, capital=capital, strategies=strategies),
+        adaptive=AdaptiveConfig(account=config.account, strategies=strategies),
+    )
+
+
+def _kafka_message(topics: Any, event: Any) -> KafkaSinkMessage[bytes, bytes] | None:
+    if isinstance(event, SignalGenerated):
+        topic, key = topics.signals, event.underlying
+    elif isinstance(event, RegimeClassified):
+        topic, key = topics.regime, event.underlying
+    elif isinstance(event, AdaptiveStateChanged):
+        topic, key = topics.ai_state, event.account
+    elif isinstance(event, RiskEvent):
+        topic, key = topics.risk, event.account
+    elif isinstance(event, FillEvent):
+        topic, key = topics.fills, event.account
+    elif isinstance(event, OrderEvent | OrderApproved | OrderDenied):
+        topic, key = topics.orders, event.account
+    else:
+        return None  # analytics, positions and trades live in PostgreSQL only
+    return KafkaSinkMessage(
+        key=key.encode(), value=encode(event), topic=topic, timestamp=ts_millis(event)
+    )
+
+
+def trading_stage(
+    ticks: Stream[Tick],
+    bars: Stream[Bar],
+    instruments: Mapping[str, Instrument],
+    config: Any,
+) -> TradingStreams:
+    """Wire the trading stage onto the market stage's ticks and bars (see module doc)."""
+    underlying_logic = UnderlyingLogic(
+        instruments,
+        UnderlyingConfig(strategies=config.strategies, regime_model=config.regime_model),
+    )
+    account_logic = AccountLogic(instruments, account_config(config))
+    known = op.filter("known_ticks", ticks, lambda t: t.token in instruments)
+    driver_bars = op.filter("driver_bars", bars, underlying_logic.wants)
+    by_underlying = op.key_on(
+        "by_underlying",
+        op.merge("underlying_in", known, driver_bars),
+        lambda x: (
+            underlying_logic.underlying_of(x.candle.token if isinstance(x, Bar) else x.token) or ""
+        ),
+    )
+    underlying_out = values(
+        "underlying_values",
+        run_keyed("underlying", by_underlying, lambda: _UnderlyingStage(underlying_logic)),
+    )
+    feed_events = values(
+        "feed_values",
+        run_keyed(
+            "feed_health",
+            op.key_on("feed_key", known, lambda _t: "feed"),
+            lambda: _FeedHealthStage(FeedHealthConfig()),
+        ),
+    )
+    for_account = op.filter(
+        "account_inputs",
+        op.merge("account_in", known, underlying_out, feed_events),
+        lambda x: not isinstance(x, RiskEvent) or x.kind in ("FEED_STALLED", "FEED_LAGGING"),
+    )
+    account_out = values(
+        "account_values",
+        run_keyed(
+            "account",
+            op.key_on("by_account", for_account, lambda _x: config.account),
+            lambda: _AccountStage(account_logic),
+        ),
+    )
+    results = op.merge("trading_results", underlying_out, feed_events, account_out)
+    to_db = op.filter(
+        "db_events", results, lambda e: not isinstance(e, OptionAnalytics) or e.iv is not None
+    )
+    streams = TradingStreams(to_db=[to_db])
+    topics = config.topics
+    messages = op.filter_map("trading_to_kafka", results, lambda e: _kafka_message(topics, e))
+    streams.to_kafka.append(messages)
+    return streams

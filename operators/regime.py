@@ -14,11 +14,17 @@ Features (``FEATURES``), identical online (``RegimeLogic`` from ``Bar``s) and of
 - ``volume_z``: z-score of the minute's volume among the last ``feature_window`` volumes
   (population std, current minute included).
 
-Labels (``forward_labels``) describe what the market did in the next ``label_horizon``
-minutes: HIGH_VOL when the forward realised volatility (std of 1-min log returns) is above
-the ``label_vol_quantile`` quantile of all forward volatilities in the labelled series;
-else TRENDING when the forward efficiency ratio ≥ ``label_trend_er``; else RANGING. The
-last ``label_horizon`` minutes have no label (-1).
+Labels (``forward_labels``) describe what the market did around minute t, from
+``label_lookback`` minutes before it to ``label_horizon`` minutes after it: HIGH_VOL when
+the window's realised volatility (std of 1-min log returns) is above the
+``label_vol_quantile`` quantile of all windows' volatilities in the labelled series; else
+TRENDING when the window's efficiency ratio ≥ ``label_trend_er``; else RANGING. Minutes
+without a full window (the first ``label_lookback``, the last ``label_horizon``, and, when
+``sessions`` is given, any window spanning two sessions) have no label (-1).
+The window straddles t (default 15 before, 15 after) because the label should name the
+regime the market is in at t: a purely forward window mostly describes the *next* stretch,
+and scored against the synthetic market's true regimes such labels agree with the truth
+less often than the ADX rule does (benchmarks/bench_regime_truth.py).
 
 A published ``RegimeClassified.features`` also carries ``atr`` (ATR(14), rupees) for the
 adaptive layer. With a model, a minute whose feature set is incomplete (e.g. Bollinger
@@ -69,7 +75,8 @@ class RegimeConfig(BaseModel):
     bb_dev: float = Field(default=2.0, gt=0)
     feature_window: int = Field(default=20, gt=2)
     label_horizon: int = Field(default=15, gt=1)
-    label_trend_er: float = Field(default=0.4, gt=0, lt=1)
+    label_lookback: int = Field(default=15, ge=0)
+    label_trend_er: float = Field(default=0.3, gt=0, lt=1)
     label_vol_quantile: float = Field(default=0.8, gt=0, lt=1)
 
     @property
@@ -237,27 +244,40 @@ def extract_features(
     return out
 
 
-def forward_labels(close: FloatArray, cfg: RegimeConfig | None = None) -> IntArray:
-    """Regime label per minute from the next ``label_horizon`` minutes (see module doc)."""
+def forward_labels(
+    close: FloatArray, cfg: RegimeConfig | None = None, sessions: IntArray | None = None
+) -> IntArray:
+    """Regime label per minute from the window around it (see module doc).
+
+    ``sessions`` (one id per minute, e.g. the IST date ordinal) keeps windows inside one
+    session, so an overnight gap never reads as a trend or a volatility burst.
+    """
     cfg = cfg or RegimeConfig()
     c = np.asarray(close, dtype=np.float64)
-    h = cfg.label_horizon
+    h, b = cfg.label_horizon, cfg.label_lookback
     n = len(c)
     labels = np.full(n, -1, dtype=np.int64)
-    if n <= h:
+    if n <= h + b:
         return labels
+    sess = np.zeros(n, dtype=np.int64) if sessions is None else np.asarray(sessions)
+    if len(sess) != n:
+        msg = f"sessions has {len(sess)} entries for {n} closes"
+        raise ValueError(msg)
     logret = np.diff(np.log(c))
     absdiff = np.abs(np.diff(c))
-    m = n - h
-    vol = np.empty(m)
-    er = np.empty(m)
-    for t in range(m):
-        vol[t] = logret[t : t + h].std()
-        path = absdiff[t : t + h].sum()
-        er[t] = abs(c[t + h] - c[t]) / path if path > 0 else 0.0
+    ts = np.arange(b, n - h)
+    ts = ts[sess[ts - b] == sess[ts + h]]
+    if len(ts) == 0:
+        return labels
+    vol = np.empty(len(ts))
+    er = np.empty(len(ts))
+    for j, t in enumerate(ts):
+        vol[j] = logret[t - b : t + h].std()
+        path = absdiff[t - b : t + h].sum()
+        er[j] = abs(c[t + h] - c[t - b]) / path if path > 0 else 0.0
     threshold = float(np.quantile(vol, cfg.label_vol_quantile))
     lab = np.where(er >= cfg.label_trend_er, TRENDING, RANGING)
-    labels[:m] = np.where(vol > threshold, HIGH_VOL, lab)
+    labels[ts] = np.where(vol > threshold, HIGH_VOL, lab)
     return labels
 
 

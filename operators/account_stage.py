@@ -1,0 +1,385 @@
+"""Account stage: signals → risk → orders → execution → fills → portfolio, adaptive, kill switch.
+
+One per account. Its inputs (strategy signals, option analytics, regimes, feed-health events
+and every tick) come from different upstream steps and workers, so they are first put back in
+``(ts_event, kind, ...)`` order behind a data-driven watermark (``operators.reorder``): the same
+Kafka range therefore gives the same fills whether it is traded live or replayed.
+
+Order of work on one released item:
+- tick: expire DAY orders, match working orders, update marks, risk (spread, drawdown, stall);
+  once a minute of event time, a position snapshot;
+- signal ENTRY: price from the option's last quote, size by risk (ATR × lot × |delta|, the
+  adaptive multiplier), then a MARKET order; EXIT: cancel the strategy's working entry and
+  sell what it holds;
+- fills feed the portfolio, the risk engine and (per closed round trip) the adaptive layer,
+  whose multiplier changes go back to risk;
+- a kill switch cancels everything and squares off with market orders, bypassing risk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from operators.adaptive import AdaptiveConfig, AdaptiveLogic, AdaptiveStateChanged, TradeResult
+from operators.events import (
+    Instrument,
+    OptionAnalytics,
+    RegimeClassified,
+    RiskEvent,
+    Side,
+    SignalGenerated,
+    Tick,
+)
+from operators.execution import ExecutionConfig, ExecutionLogic
+from operators.kill_switch import FlattenAccount
+from operators.orders import (
+    CancelOrder,
+    FillEvent,
+    OrderCancelled,
+    OrderEvent,
+    OrderExpired,
+    OrderRejected,
+    SubmitOrder,
+    make_order_id,
+)
+from operators.portfolio import PortfolioLogic, PositionChanged, TradeClosed
+from operators.reorder import ReorderBuffer, ReorderState
+from operators.risk import RiskLogic
+from operators.risk_limits import FillReport, OrderApproved, OrderDenied, OrderIntent, RiskLimits
+
+AccountInput = Tick | SignalGenerated | OptionAnalytics | RegimeClassified | RiskEvent
+AccountOutput = (
+    OrderEvent
+    | PositionChanged
+    | TradeClosed
+    | OrderApproved
+    | OrderDenied
+    | RiskEvent
+    | AdaptiveStateChanged
+)
+
+# Tie-break among equal event times: feed health, regime and analytics first (they are
+# context), then signals (decisions made at that instant), then ticks (what happens next).
+_RANK = {RiskEvent: 0, RegimeClassified: 1, OptionAnalytics: 2, SignalGenerated: 3, Tick: 4}
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    account: str
+    run_id: str
+    limits: RiskLimits
+    adaptive: AdaptiveConfig
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    lateness: timedelta = timedelta(seconds=10)
+    entry_lots: int = 10  # requested; risk sizing cuts it down
+    mark_every: timedelta = timedelta(minutes=1)
+
+
+@dataclass
+class AccountRuntime:
+    """Everything one account remembers; deep-copied by the flow for recovery snapshots."""
+
+    reorder: ReorderState[AccountInput]
+    execution: ExecutionLogic
+    portfolio: PortfolioLogic
+    risk: RiskLogic
+    adaptive: AdaptiveLogic
+    quotes: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # bid, ask, ltp
+    deltas: dict[str, float] = field(default_factory=dict)
+    working_entries: dict[tuple[str, str], str] = field(default_factory=dict)
+    order_underlying: dict[str, str] = field(default_factory=dict)
+    next_mark: datetime | None = None
+    late_inputs: int = 0
+
+
+def sort_key(item: AccountInput) -> tuple[Any, ...]:
+    rank = _RANK[type(item)]
+    if isinstance(item, Tick):
+        return (rank, item.token, item.seq, item.ltp, item.cum_volume)
+    if isinstance(item, SignalGenerated):
+        return (rank, item.signal_id)
+    if isinstance(item, OptionAnalytics):
+        return (rank, item.token)
+    if isinstance(item, RegimeClassified):
+        return (rank, item.underlying)
+    return (rank, item.kind, item.detail)
+
+
+class AccountLogic:
+    def __init__(self, instruments: Mapping[str, Instrument], config: AccountConfig) -> None:
+        self.instruments = dict(instruments)
+        self.config = config
+        self.buffer: ReorderBuffer[AccountInput] = ReorderBuffer(config.lateness)
+
+    def new_runtime(self) -> AccountRuntime:
+        cfg = self.config
+        return AccountRuntime(
+            reorder=ReorderState(),
+            execution=ExecutionLogic(self.instruments, cfg.execution),
+            portfolio=PortfolioLogic(self.instruments),
+            risk=RiskLogic(cfg.limits),
+            adaptive=AdaptiveLogic(cfg.adaptive),
+        )
+
+    # ------------------------------------------------------------------------ entry points
+    def on_item(self, rt: AccountRuntime, item: AccountInput) -> list[AccountOutput]:
+        out: list[AccountOutput] = []
+        late_before = rt.reorder.late
+        for ready in self.buffer.push(rt.reorder, item.ts_event, sort_key(item), item):
+            out.extend(self._process(rt, ready))
+        rt.late_inputs += rt.reorder.late - late_before
+        return out
+
+    def on_eof(self, rt: AccountRuntime) -> list[AccountOutput]:
+        out: list[AccountOutput] = []
+        for ready in self.buffer.flush(rt.reorder):
+            out.extend(self._process(rt, ready))
+        if rt.reorder.max_ts is not None:
+            out.extend(rt.portfolio.mark_to_market(rt.reorder.max_ts))
+        return out
+
+    # ------------------------------------------------------------------------ dispatch
+    def _process(self, rt: AccountRuntime, item: AccountInput) -> list[AccountOutput]:
+        if isinstance(item, Tick):
+            return self._on_tick(rt, item)
+        if isinstance(item, SignalGenerated):
+            return self._on_signal(rt, item)
+        if isinstance(item, OptionAnalytics):
+            rt.portfolio.on_analytics(item)
+            if item.delta is not None:
+                rt.deltas[item.token] = item.delta
+            return []
+        if isinstance(item, RegimeClassified):
+            out: list[AccountOutput] = []
+            changes = rt.adaptive.on_regime(item)
+            atr = item.features.get("atr")
+            if atr is not None:
+                changes += rt.adaptive.on_atr(item.ts_event, item.underlying, atr)
+            for change in changes:
+                out.append(change)
+                out.extend(self._risk(rt, rt.risk.on_adaptive(change)))
+            return out
+        return self._risk(rt, rt.risk.on_risk_event(item))
+
+    def _on_tick(self, rt: AccountRuntime, tick: Tick) -> list[AccountOutput]:
+        rt.quotes[tick.token] = (tick.bid, tick.ask, tick.ltp)
+        out: list[AccountOutput] = self._order_events(rt, rt.execution.on_tick(tick))
+        rt.portfolio.on_tick(tick)
+        out.extend(self._risk(rt, rt.risk.on_tick(tick)))
+        if rt.next_mark is None or tick.ts_event >= rt.next_mark:
+            if rt.next_mark is not None:
+                out.extend(rt.portfolio.mark_to_market(tick.ts_event))
+            step = self.config.mark_every
+            rt.next_mark = tick.ts_event - (tick.ts_event - _EPOCH) % step + step
+        return out
+
+    # ------------------------------------------------------------------------ signals
+    def _on_signal(self, rt: AccountRuntime, sig: SignalGenerated) -> list[AccountOutput]:
+        inst = self.instruments.get(sig.instrument)
+        if inst is None:
+            return [self._deny(sig, 0, f"UNKNOWN_INSTRUMENT: token={sig.instrument}")]
+        if sig.action == "EXIT":
+            return self._exit(rt, sig, inst)
+        quote = rt.quotes.get(sig.instrument)
+        if quote is None or quote[1] <= 0:
+            return [self._deny(sig, inst.lot_size, f"NO_QUOTE: token={sig.instrument}")]
+        price = quote[1] if sig.side == "BUY" else quote[0]
+        delta = sig.delta if sig.delta is not None else rt.deltas.get(sig.instrument)
+        stop_distance = (
+            max(inst.tick_size, round(sig.atr * 100 * abs(delta)))
+            if sig.atr is not None and delta is not None
+            # no ATR or delta yet: assume a stop 20% below the premium
+            else max(inst.tick_size, price // 5)
+        )
+        order_id = make_order_id(
+            sig.strategy, sig.instrument, sig.ts_event, 0, account=self.config.account
+        )
+        intent = OrderIntent(
+            ts_event=sig.ts_event,
+            order_id=order_id,
+            account=self.config.account,
+            strategy=sig.strategy,
+            instrument=sig.instrument,
+            underlying=sig.underlying,
+            side=sig.side,
+            qty=self.config.entry_lots * inst.lot_size,
+            lot_size=inst.lot_size,
+            price=price,
+            stop_distance=stop_distance,
+            delta=delta,
+            atr=sig.atr,
+        )
+        rt.order_underlying[order_id] = sig.underlying
+        out = self._risk(rt, rt.risk.on_order(intent))
+        for decision in list(out):
+            if isinstance(decision, OrderApproved) and decision.order_id == order_id:
+                rt.working_entries[(sig.strategy, sig.instrument)] = order_id
+                out.extend(self._submit(rt, sig, order_id, decision.qty, sig.side))
+        return out
+
+    def _exit(
+        self, rt: AccountRuntime, sig: SignalGenerated, inst: Instrument
+    ) -> list[AccountOutput]:
+        out: list[AccountOutput] = []
+        entry_id = rt.working_entries.pop((sig.strategy, sig.instrument), None)
+        if entry_id is not None:
+            working = rt.execution.order(entry_id)
+            if working is not None and working.working:
+                cancel = CancelOrder(
+                    ts_event=sig.ts_event,
+                    ts_recv=sig.ts_event,
+                    order_id=entry_id,
+                    account=self.config.account,
+                    reason=f"EXIT_SIGNAL: {sig.reason}",
+                    run_id=self.config.run_id,
+                )
+                out.extend(self._order_events(rt, rt.execution.on_command(cancel)))
+        pos = rt.portfolio.position(self.config.account, sig.strategy, sig.instrument)
+        if pos is None or pos.qty == 0:
+            return out
+        side: Side = "SELL" if pos.qty > 0 else "BUY"
+        bid, ask, _ = rt.quotes.get(sig.instrument, (0, 0, 0))
+        order_id = make_order_id(
+            sig.strategy, sig.instrument, sig.ts_event, 1, account=self.config.account
+        )
+        intent = OrderIntent(
+            ts_event=sig.ts_event,
+            order_id=order_id,
+            account=self.config.account,
+            strategy=sig.strategy,
+            instrument=sig.instrument,
+            underlying=sig.underlying,
+            side=side,
+            qty=abs(pos.qty),
+            lot_size=inst.lot_size,
+            price=bid if side == "SELL" else ask,
+            stop_distance=inst.tick_size,
+            delta=rt.deltas.get(sig.instrument),
+            atr=None,
+        )
+        rt.order_underlying[order_id] = sig.underlying
+        decisions = self._risk(rt, rt.risk.on_order(intent))
+        out.extend(decisions)
+        for decision in decisions:
+            if isinstance(decision, OrderApproved) and decision.order_id == order_id:
+                out.extend(self._submit(rt, sig, order_id, decision.qty, side))
+        return out
+
+    def _submit(
+        self, rt: AccountRuntime, sig: SignalGenerated, order_id: str, qty: int, side: str
+    ) -> list[AccountOutput]:
+        cmd = SubmitOrder(
+            ts_event=sig.ts_event,
+            ts_recv=sig.ts_event,
+            order_id=order_id,
+            account=self.config.account,
+            strategy=sig.strategy,
+            token=sig.instrument,
+            side=side,  # type: ignore[arg-type]
+            order_type="MARKET",
+            qty=qty,
+            reason=sig.reason,
+            run_id=self.config.run_id,
+        )
+        return self._order_events(rt, rt.execution.on_command(cmd))
+
+    def _deny(self, sig: SignalGenerated, qty: int, reason: str) -> OrderDenied:
+        return OrderDenied(
+            ts_event=sig.ts_event,
+            ts_recv=sig.ts_event,
+            account=self.config.account,
+            strategy=sig.strategy,
+            order_id=make_order_id(
+                sig.strategy, sig.instrument, sig.ts_event, 0, account=self.config.account
+            ),
+            instrument=sig.instrument,
+            side=sig.side,
+            qty=qty,
+            reason=reason,
+        )
+
+    # ------------------------------------------------------------------------ consequences
+    def _order_events(self, rt: AccountRuntime, events: list[OrderEvent]) -> list[AccountOutput]:
+        out: list[AccountOutput] = []
+        for ev in events:
+            out.append(ev)
+            if isinstance(ev, FillEvent):
+                out.extend(self._on_fill(rt, ev))
+            elif isinstance(ev, OrderCancelled | OrderExpired | OrderRejected):
+                out.extend(self._risk(rt, rt.risk.on_order_closed(ev.order_id, ev.ts_event)))
+        return out
+
+    def _on_fill(self, rt: AccountRuntime, fill: FillEvent) -> list[AccountOutput]:
+        out: list[AccountOutput] = []
+        inst = self.instruments.get(fill.token)
+        underlying = inst.underlying if inst is not None else ""
+        for change in rt.portfolio.on_fill(fill):
+            out.append(change)
+            if isinstance(change, TradeClosed):
+                result = TradeResult(
+                    ts_event=change.ts_event,
+                    account=change.account,
+                    strategy=change.strategy,
+                    underlying=underlying,
+                    pnl=change.net,
+                )
+                for adapt in rt.adaptive.on_trade_closed(result):
+                    out.append(adapt)
+                    out.extend(self._risk(rt, rt.risk.on_adaptive(adapt)))
+        report = FillReport(
+            ts_event=fill.ts_event,
+            account=fill.account,
+            strategy=fill.strategy,
+            instrument=fill.token,
+            underlying=underlying,
+            side=fill.side,
+            qty=fill.fill_qty,
+            price=fill.fill_price,
+            costs=fill.costs.total,
+            order_id=fill.order_id,
+            lot_size=inst.lot_size if inst is not None else 1,
+        )
+        out.extend(self._risk(rt, rt.risk.on_fill(report)))
+        return out
+
+    def _risk(self, rt: AccountRuntime, outputs: list[Any]) -> list[AccountOutput]:
+        out: list[AccountOutput] = []
+        for ev in outputs:
+            if isinstance(ev, FlattenAccount):
+                out.extend(self._flatten(rt, ev))
+            else:
+                out.append(ev)
+        return out
+
+    def _flatten(self, rt: AccountRuntime, cmd: FlattenAccount) -> list[AccountOutput]:
+        """Kill switch: cancel every working order, then square off with market orders."""
+        out: list[AccountOutput] = []
+        ts = cmd.ts_event
+        for order_id in sorted(rt.execution.state.orders):
+            working = rt.execution.order(order_id)
+            if working is None or not working.working:
+                continue
+            cancel = CancelOrder(
+                ts_event=ts,
+                ts_recv=ts,
+                order_id=order_id,
+                account=self.config.account,
+                reason=f"KILL_SWITCH: {cmd.reason}",
+                run_id=self.config.run_id,
+            )
+            out.extend(self._order_events(rt, rt.execution.on_command(cancel)))
+        for order in rt.portfolio.square_off(
+            ts,
+            reason=f"SQUARE_OFF: {cmd.reason}",
+            account=self.config.account,
+            run_id=self.config.run_id,
+        ):
+            out.extend(self._order_events(rt, rt.execution.on_command(order)))
+        rt.working_entries.clear()
+        return out
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -1,0 +1,183 @@
+"""Strategy stage, one per underlying: chain analytics, regime, strategies → signals.
+
+Inputs are the underlying's ticks (index and options) and the driver's closed 1-minute bars.
+They come from different upstream steps, so they are put back into event-time order first
+(``operators.reorder``) — that is what makes a live run and a replay agree.
+
+Outputs: ``OptionAnalytics`` (IV/Greeks, at most once a second per option),
+``RegimeClassified`` (once a minute) and ``SignalGenerated`` (enriched with the underlying's
+price, ATR and the option's delta so the account stage can size the order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import msgspec
+
+from operators.chain import ChainConfig, ChainLogic
+from operators.events import (
+    Bar,
+    Instrument,
+    OptionAnalytics,
+    RegimeClassified,
+    SignalGenerated,
+    Tick,
+)
+from operators.regime import RegimeConfig, RegimeLogic, RegimeModel
+from operators.reorder import ReorderBuffer, ReorderState
+from operators.strategies.base import Strategy, StrategyContext, observe
+from operators.strategies.option_map import OptionChain
+from operators.strategies.registry import create_strategy
+
+UnderlyingInput = Tick | Bar
+UnderlyingOutput = OptionAnalytics | RegimeClassified | SignalGenerated
+
+_BAR, _TICK = 0, 1
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """A strategy to run: registry name (or ``module:Class``) and parameter overrides."""
+
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UnderlyingConfig:
+    strategies: Sequence[StrategySpec] = (
+        StrategySpec("momentum_breakout"),
+        StrategySpec("vwap_reversal"),
+        StrategySpec("gamma_scalp"),
+    )
+    lateness: timedelta = timedelta(seconds=5)
+    # A fresh process has no trailing IV history: with 5 per-minute samples the percentile is
+    # available from 09:20 on day one (it uses the full 5-session window once that exists).
+    chain: ChainConfig = field(default_factory=lambda: ChainConfig(min_samples=5))
+    regime: RegimeConfig = field(default_factory=RegimeConfig)
+    regime_model: RegimeModel | None = None
+
+
+@dataclass
+class UnderlyingRuntime:
+    """Everything one underlying remembers; deep-copied by the flow for recovery snapshots."""
+
+    underlying: str
+    driver_token: str
+    reorder: ReorderState[UnderlyingInput]
+    chain: ChainLogic
+    regime: RegimeLogic
+    strategies: list[Strategy[Any, Any]]
+    ctx: StrategyContext
+    atr: float | None = None
+
+
+def sort_key(item: UnderlyingInput) -> tuple[Any, ...]:
+    """Deterministic tie-break among equal event times: bars first, then ticks by token/seq."""
+    if isinstance(item, Bar):
+        return (_BAR, item.candle.token, item.candle.interval)
+    return (_TICK, item.token, item.seq, item.ltp, item.cum_volume)
+
+
+class UnderlyingLogic:
+    """Pure per-underlying logic; ``new_runtime`` builds the state for one underlying."""
+
+    def __init__(
+        self, instruments: Mapping[str, Instrument], config: UnderlyingConfig | None = None
+    ) -> None:
+        self.instruments = dict(instruments)
+        self.config = config or UnderlyingConfig()
+        self.buffer: ReorderBuffer[UnderlyingInput] = ReorderBuffer(self.config.lateness)
+
+    def underlying_of(self, token: str) -> str | None:
+        inst = self.instruments.get(token)
+        return inst.underlying if inst is not None else None
+
+    def driver_token(self, underlying: str) -> str:
+        """The token whose bars drive strategies: the underlying's index (or its future)."""
+        for inst in self.instruments.values():
+            if inst.kind == "INDEX" and inst.underlying == underlying:
+                return inst.token
+        for inst in self.instruments.values():
+            if inst.kind == "FUT" and inst.underlying == underlying:
+                return inst.token
+        msg = f"no INDEX or FUT instrument for underlying {underlying!r}"
+        raise ValueError(msg)
+
+    def new_runtime(self, underlying: str) -> UnderlyingRuntime:
+        driver = self.driver_token(underlying)
+        chain = OptionChain.from_instruments(
+            underlying, driver, [i for i in self.instruments.values() if i.underlying == underlying]
+        )
+        return UnderlyingRuntime(
+            underlying=underlying,
+            driver_token=driver,
+            reorder=ReorderState(),
+            chain=ChainLogic(underlying, self.config.chain),
+            regime=RegimeLogic(
+                underlying, self.config.regime, self.config.regime_model, token=driver
+            ),
+            strategies=[create_strategy(s.name, dict(s.params)) for s in self.config.strategies],
+            ctx=StrategyContext(chain=chain),
+        )
+
+    def wants(self, item: UnderlyingInput) -> bool:
+        """Only the driver's 1-minute bars and the underlying's ticks matter here."""
+        if isinstance(item, Bar):
+            inst = self.instruments.get(item.candle.token)
+            return (
+                item.candle.interval == "1m" and inst is not None and inst.kind in ("INDEX", "FUT")
+            )
+        return item.token in self.instruments
+
+    def on_item(self, rt: UnderlyingRuntime, item: UnderlyingInput) -> list[UnderlyingOutput]:
+        out: list[UnderlyingOutput] = []
+        for ready in self.buffer.push(rt.reorder, item.ts_event, sort_key(item), item):
+            out.extend(self._process(rt, ready))
+        return out
+
+    def on_eof(self, rt: UnderlyingRuntime) -> list[UnderlyingOutput]:
+        out: list[UnderlyingOutput] = []
+        for ready in self.buffer.flush(rt.reorder):
+            out.extend(self._process(rt, ready))
+        return out
+
+    def _process(self, rt: UnderlyingRuntime, item: UnderlyingInput) -> list[UnderlyingOutput]:
+        out: list[UnderlyingOutput] = []
+        if isinstance(item, Bar):
+            if item.candle.token != rt.driver_token:
+                return out
+            if item.indicators.atr14 is not None:
+                rt.atr = item.indicators.atr14
+            regime = rt.regime.on_bar(item)
+            if regime is not None:
+                observe(rt.ctx, regime)
+                out.append(regime)
+            for strategy in rt.strategies:
+                out.extend(self._enrich(rt, s) for s in strategy.on_bar(item, rt.ctx))
+            return out
+        inst = self.instruments.get(item.token)
+        if inst is None:
+            return out
+        for analytics in rt.chain.on_tick(item, inst):
+            observe(rt.ctx, analytics)
+            out.append(analytics)
+        if item.token == rt.driver_token:
+            for strategy in rt.strategies:
+                out.extend(self._enrich(rt, s) for s in strategy.on_tick(item, rt.ctx))
+        return out
+
+    @staticmethod
+    def _enrich(rt: UnderlyingRuntime, signal: SignalGenerated) -> SignalGenerated:
+        spot = rt.chain.state.spot
+        analytics = rt.ctx.analytics.get(signal.instrument)
+        return msgspec.structs.replace(
+            signal,
+            underlying_price=round(spot * 100) if spot is not None else 0,
+            atr=rt.atr,
+            delta=analytics.delta if analytics is not None else None,
+        )
