@@ -93,7 +93,7 @@ def _load(
 ) -> tuple[CandleSeries, date, date]:
     dsn = Settings().dsn()
     if not dsn:
-        msg = "set SCALPFLOW_PG_DSN to the PostgreSQL holding the candles (see `scalpflow infra up`)"
+        msg = "set SCALPFLOW_PG_DSN to the PostgreSQL with the candles (`scalpflow infra up`)"
         raise AiCliError(msg)
     lo, hi = _parse_day(start, "--from"), _parse_day(end, "--to")
     if hi < lo:

@@ -288,3 +288,34 @@ def test_logic_uses_the_model_when_given() -> None:
     rows = [i for i, _ in got]
     expected = model.predict(offline[rows])
     assert [e.regime for _, e in got] == [REGIMES[k] for k in expected]
+
+
+def test_label_window_straddles_t_and_stays_inside_a_session() -> None:
+    _, _, _, c, _, _ = synthetic_candles()
+    b, h = CFG.label_lookback, CFG.label_horizon
+    assert b > 0
+    labels = forward_labels(c, CFG)
+    assert (labels[:b] == -1).all()
+    assert (labels[b:-h] >= 0).all()
+    cut = 1000
+    split = forward_labels(c, CFG, sessions=np.repeat([0, 1], [cut, len(c) - cut]))
+    assert (split[cut - h : cut + b] == -1).all()  # windows spanning the overnight gap
+    assert (split[b : cut - h] >= 0).all()
+    assert (split[cut + b : -h] >= 0).all()
+    with pytest.raises(ValueError, match="sessions"):
+        forward_labels(c, CFG, sessions=np.zeros(3, dtype=np.int64))
+
+
+def test_forward_only_labels_read_only_the_next_minutes() -> None:
+    _, _, _, c, _, _ = synthetic_candles()
+    cfg = CFG.model_copy(update={"label_lookback": 0, "label_trend_er": 0.4})
+    h = cfg.label_horizon
+    labels = forward_labels(c, cfg)
+    assert labels[0] >= 0
+    assert (labels[-h:] == -1).all()
+    calm = np.flatnonzero((labels == TRENDING) | (labels == RANGING))
+    assert len(calm) > 100
+    for t in calm:
+        seg = c[t : t + h + 1]
+        er = abs(seg[-1] - seg[0]) / np.abs(np.diff(seg)).sum()
+        assert labels[t] == (TRENDING if er >= 0.4 else RANGING)
