@@ -151,3 +151,45 @@ def test_corrupted_messages_land_in_dlq_with_reason_and_good_ticks_are_processed
         "SELECT sum(ticks) FROM candles WHERE run_id = %s AND interval = '1m'", (run_id,)
     ).fetchone()[0]
     assert processed == len(good)
+
+
+def test_stored_indicator_snapshots_equal_offline_computation(kafka_bootstrap, pg_dsn, pg_conn) -> None:
+    """Issue 3: bars in PostgreSQL equal indicators computed offline from the same candles."""
+    from datetime import timedelta
+
+    from operators.events import Candle
+    from operators.indicators import IndicatorSet
+
+    market = SyntheticMarket(SyntheticConfig(seed=4, date=date(2026, 7, 8), duration_minutes=45,
+                                             strikes_each_side=2))  # fmt: skip
+    topics = unique_topics("it-ind")
+    create_topics(kafka_bootstrap, topics)
+    produce(kafka_bootstrap, topics.ticks, ((m.key, m.value, m.timestamp_ms) for m in market.raw_messages()))
+    run_id = f"it-{uuid.uuid4().hex[:8]}"
+    _run_market(kafka_bootstrap, pg_dsn, topics, run_id, market.instruments())
+
+    index = market.instruments()[0].token
+    rows = pg_conn.execute(
+        "SELECT c.ts, c.open, c.high, c.low, c.close, c.volume, c.vwap, c.ticks, i.values"
+        " FROM candles c JOIN indicators i USING (run_id, token, interval, ts)"
+        " WHERE c.run_id = %s AND c.token = %s AND c.interval = '1m' ORDER BY c.ts",
+        (run_id, index),
+    ).fetchall()
+    assert len(rows) == 45
+    offline = IndicatorSet()
+    checked = 0
+    for ts, o, h, low, c, vol, vwap, n, stored in rows:
+        candle = Candle(
+            ts_event=ts + timedelta(minutes=1), ts_recv=ts, token=index, interval="1m", start=ts,
+            open=int(o * 100), high=int(h * 100), low=int(low * 100), close=int(c * 100),
+            volume=vol, vwap=vwap * 100, ticks=n,
+        )  # fmt: skip
+        expected = msgspec.to_builtins(offline.update(candle))
+        assert expected.keys() == stored.keys()
+        for key, value in expected.items():
+            if value is None:
+                assert stored[key] is None, key
+            else:
+                assert stored[key] == pytest.approx(value, rel=1e-9, abs=1e-9), key
+                checked += 1
+    assert checked > 45 * 8  # the indicators warmed up and were compared

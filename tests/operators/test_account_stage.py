@@ -1,0 +1,127 @@
+"""Account stage: signal → risk → order → fill → position → round trip, kill switch, ordering."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, timedelta
+
+import msgspec
+
+from operators.account_stage import AccountConfig, AccountLogic
+from operators.adaptive import AdaptiveConfig
+from operators.events import Instrument, RiskEvent, SignalGenerated, Tick
+from operators.orders import OrderAccepted, OrderCancelled, OrderFilled
+from operators.portfolio import PositionChanged, TradeClosed
+from operators.risk_limits import OrderApproved, OrderDenied, RiskLimits
+
+T0 = datetime(2026, 7, 8, 4, 0, tzinfo=UTC)  # 09:30 IST
+INDEX = Instrument(token="26000", symbol="NIFTY", underlying="NIFTY", kind="INDEX", exchange="NSE", lot_size=1)
+CE = Instrument(
+    token="901", symbol="NIFTY14JUL2626000CE", underlying="NIFTY", kind="CE", strike=2_600_000,
+    expiry=date(2026, 7, 14), lot_size=65, tick_size=5,
+)  # fmt: skip
+INSTRUMENTS = {i.token: i for i in (INDEX, CE)}
+
+
+def make_logic(lateness_s: float = 10.0) -> AccountLogic:
+    limits = RiskLimits(account="paper", capital=50_000_000, strategies=("s",))
+    config = AccountConfig(
+        account="paper", run_id="t", limits=limits,
+        adaptive=AdaptiveConfig(account="paper", strategies=("s",)),
+        lateness=timedelta(seconds=lateness_s), entry_lots=2,
+    )  # fmt: skip
+    return AccountLogic(INSTRUMENTS, config)
+
+
+def tick(sec: float, bid: int, ask: int, cum: int, token: str = "901", seq: int = 0) -> Tick:
+    ts = T0 + timedelta(seconds=sec)
+    return Tick(ts_event=ts, ts_recv=ts, token=token, exchange="NFO", ltp=(bid + ask) // 2 // 5 * 5,
+                bid=bid, ask=ask, bid_qty=650, ask_qty=650, cum_volume=cum, seq=seq)  # fmt: skip
+
+
+def signal(sec: float, action: str, reason: str) -> SignalGenerated:
+    ts = T0 + timedelta(seconds=sec)
+    return SignalGenerated(
+        ts_event=ts, ts_recv=ts, strategy="s", underlying="NIFTY", instrument="901",
+        side="BUY" if action == "ENTRY" else "SELL", action=action, reason=reason,  # type: ignore[arg-type]
+        signal_id=f"s:{action}:{sec}", underlying_price=2_600_000,
+    )  # fmt: skip
+
+
+def scripted() -> list:
+    items: list = [tick(s, 10_000, 10_100, 10_000 + 2_000 * s, seq=s) for s in range(0, 30)]
+    items.insert(5, signal(4.5, "ENTRY", "ENTRY: test"))
+    items.insert(20, signal(18.5, "EXIT", "TARGET: test"))
+    items.sort(key=lambda x: x.ts_event)
+    return items
+
+
+def run(items, logic: AccountLogic | None = None) -> list:
+    logic = logic or make_logic()
+    rt = logic.new_runtime()
+    out = []
+    for item in items:
+        out += logic.on_item(rt, item)
+    return out + logic.on_eof(rt)
+
+
+def test_round_trip_from_signals_to_trade() -> None:
+    out = run(scripted())
+    approved = [e for e in out if isinstance(e, OrderApproved)]
+    assert len(approved) == 2  # entry, then the reducing exit
+    accepted = [e for e in out if isinstance(e, OrderAccepted)]
+    assert [a.side for a in accepted] == ["BUY", "SELL"]
+    fills = [e for e in out if isinstance(e, OrderFilled)]
+    assert [f.side for f in fills] == ["BUY", "SELL"]
+    # never on the tick that caused it: the entry signal is at 4.5 s, the fill strictly after
+    assert fills[0].ts_event > T0 + timedelta(seconds=4.5)
+    assert fills[0].fill_price >= 10_100  # bought at the ask (plus slippage)
+    assert fills[1].fill_price <= 10_000  # sold at the bid (minus slippage)
+    (trade,) = [e for e in out if isinstance(e, TradeClosed)]
+    assert trade.entry_reason == "ENTRY: test" and trade.exit_reason == "TARGET: test"
+    assert trade.qty == fills[0].fill_qty and trade.net == trade.gross - trade.costs < 0
+    last_position = [e for e in out if isinstance(e, PositionChanged)][-1]
+    assert last_position.qty == 0
+
+
+def test_entry_without_a_quote_is_denied_with_reason() -> None:
+    out = run([signal(0, "ENTRY", "x"), tick(20, 10_000, 10_100, 100)])
+    (denied,) = [e for e in out if isinstance(e, OrderDenied)]
+    assert denied.reason == "NO_QUOTE: token=901"
+    assert not [e for e in out if isinstance(e, OrderAccepted)]
+
+
+def test_feed_stall_kills_cancels_and_squares_off() -> None:
+    items = [tick(s, 10_000, 10_100, 10_000 + 2_000 * s, seq=s) for s in range(0, 12)]
+    items.insert(5, signal(4.5, "ENTRY", "ENTRY: test"))
+    stall = RiskEvent(ts_event=T0 + timedelta(seconds=12), ts_recv=T0, account="*", kind="FEED_STALLED",
+                      detail="no ticks for 10s")  # fmt: skip
+    later = [tick(s, 10_000, 10_100, 50_000 + 2_000 * s, seq=s) for s in range(13, 30)]
+    later.insert(3, signal(15.5, "ENTRY", "ENTRY: again"))
+    out = run([*items, stall, *later])
+    kinds = [e.kind for e in out if isinstance(e, RiskEvent)]
+    assert "KILL_SWITCH" in kinds and "HALT" in kinds
+    sells = [e for e in out if isinstance(e, OrderFilled) and e.side == "SELL"]
+    assert sells and sells[0].reason.startswith("SQUARE_OFF")
+    denied = [e for e in out if isinstance(e, OrderDenied)]
+    assert denied and denied[-1].reason.startswith("KILL_SWITCH")
+    assert [e for e in out if isinstance(e, PositionChanged)][-1].qty == 0
+
+
+def test_exit_cancels_an_unfilled_entry() -> None:
+    # no volume after the entry: the market order cannot fill before the exit signal
+    items = [tick(s, 10_000, 10_100, 10_000, seq=s) for s in range(0, 20)]
+    items.insert(3, signal(2.5, "ENTRY", "ENTRY: thin"))
+    items.insert(10, signal(8.5, "EXIT", "TIMEOUT: thin"))
+    out = run(items)
+    cancelled = [e for e in out if isinstance(e, OrderCancelled)]
+    assert len(cancelled) == 1 and "EXIT_SIGNAL" in cancelled[0].cancel_reason
+
+
+def test_arrival_order_within_lateness_does_not_change_outputs() -> None:
+    items = scripted()
+    expected = msgspec.json.encode(run(items))
+    rnd = random.Random(3)
+    for _ in range(5):
+        shuffled = sorted(items, key=lambda x: x.ts_event + timedelta(seconds=rnd.uniform(0, 4)))
+        assert msgspec.json.encode(run(shuffled)) == expected
