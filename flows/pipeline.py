@@ -57,6 +57,9 @@ def kafka_source(bootstrap: str, topic: str, *, tail: bool, batch_size: int = 10
         starting_offset=OFFSET_BEGINNING,
         batch_size=batch_size,
         raise_on_errors=False,
+        # librdkafka prefetches up to 64 MB per partition by default; bound it so memory does
+        # not scale with partitions × backlog during a replay.
+        add_config={"queued.max.messages.kbytes": "8192"},
     )
 
 

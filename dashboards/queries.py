@@ -1,0 +1,512 @@
+"""Every SQL statement the dashboards run: small typed read-only queries.
+
+Each function takes an open psycopg connection and returns a list of frozen dataclasses (or a
+scalar), so the monitor and the PDF report share one tested data layer. Money comes back as
+``Decimal`` rupees exactly as stored (the schema keeps prices as numeric rupees); indicator
+values are floats. Nothing here writes: :func:`open_pool` and :func:`connect_readonly` make the
+server refuse writes too (``default_transaction_read_only``), so the monitor cannot mutate
+trading state even by mistake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.rows import class_row
+from psycopg_pool import ConnectionPool
+
+from operators.analytics import Metrics, SimpleTrade, compute_metrics
+
+READ_ONLY_OPTIONS = "-c default_transaction_read_only=on"
+CONNECT_TIMEOUT_S = 5
+
+
+T = TypeVar("T")
+
+
+class MonitorDatabaseError(RuntimeError):
+    """The monitor's database is unreachable or lacks a table; the message says which."""
+
+
+def redact(dsn: str) -> str:
+    """The DSN without its password, for messages shown to a user."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "<unparseable DSN>"
+    info.pop("password", None)
+    return psycopg.conninfo.make_conninfo("", **info)
+
+
+def connect_readonly(dsn: str) -> psycopg.Connection[Any]:
+    """One autocommit connection whose every statement runs in a read-only transaction."""
+    try:
+        return psycopg.connect(
+            dsn, autocommit=True, options=READ_ONLY_OPTIONS, connect_timeout=CONNECT_TIMEOUT_S
+        )
+    except psycopg.Error as exc:
+        msg = f"cannot connect to PostgreSQL at {redact(dsn)}: {exc}".strip()
+        raise MonitorDatabaseError(msg) from exc
+
+
+def open_pool(dsn: str, *, max_size: int = 4) -> ConnectionPool:
+    """A small read-only pool, opened and checked.
+
+    One direct connection is tried first so an unreachable or misconfigured server fails at
+    once with :class:`MonitorDatabaseError` (a pool would keep retrying in the background).
+    """
+    connect_readonly(dsn).close()
+    pool = ConnectionPool(
+        dsn,
+        min_size=1,
+        max_size=max_size,
+        kwargs={
+            "autocommit": True,
+            "options": READ_ONLY_OPTIONS,
+            "connect_timeout": CONNECT_TIMEOUT_S,
+        },
+        open=False,
+        name="scalpflow-monitor",
+    )
+    try:
+        pool.open(wait=True, timeout=CONNECT_TIMEOUT_S + 1)
+    except Exception as exc:
+        pool.close()
+        msg = f"cannot open a connection pool to {redact(dsn)}: {exc}".strip()
+        raise MonitorDatabaseError(msg) from exc
+    return pool
+
+
+def _rows(conn: psycopg.Connection[Any], cls: type[T], sql: str, params: Sequence[Any]) -> list[T]:
+    with conn.cursor(row_factory=class_row(cls)) as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+
+def table_exists(conn: psycopg.Connection[Any], table: str) -> bool:
+    """Whether ``table`` exists (journal tables arrive with a later migration)."""
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+    return bool(row and row[0])
+
+
+# --- runs and instruments ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """A run known to the database; ``kind`` is empty for a run seen only in candles."""
+
+    run_id: str
+    kind: str
+    started_at: datetime | None
+    config_hash: str
+    note: str
+
+    @property
+    def label(self) -> str:
+        kind = self.kind or "unregistered"
+        when = self.started_at.strftime("%Y-%m-%d %H:%M") if self.started_at else "?"
+        return f"{self.run_id or '(default)'} · {kind} · {when}"
+
+
+def list_runs(conn: psycopg.Connection[Any]) -> list[RunInfo]:
+    """Registered runs plus run ids that only appear in candles, newest first."""
+    return _rows(
+        conn,
+        RunInfo,
+        """
+        SELECT run_id, kind, started_at, config_hash, note FROM runs
+        UNION ALL
+        SELECT c.run_id, '' AS kind, min(c.ts) AS started_at, '' AS config_hash, '' AS note
+          FROM candles c
+         WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.run_id = c.run_id)
+         GROUP BY c.run_id
+        ORDER BY started_at DESC NULLS LAST, run_id
+        """,
+        (),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentInfo:
+    """An instrument with candles in a run (symbol falls back to the token when unknown)."""
+
+    token: str
+    symbol: str
+    underlying: str
+    kind: str
+    strike: Decimal
+    expiry: date | None
+
+    @property
+    def label(self) -> str:
+        if self.kind in ("CE", "PE"):
+            return f"{self.symbol} ({self.kind} {self.strike.normalize():f})"
+        return f"{self.symbol} ({self.kind or 'token ' + self.token})"
+
+
+def list_instruments(conn: psycopg.Connection[Any], run_id: str) -> list[InstrumentInfo]:
+    """Instruments that have candles in ``run_id``: indices first, then by strike and kind."""
+    return _rows(
+        conn,
+        InstrumentInfo,
+        """
+        SELECT t.token, coalesce(i.symbol, t.token) AS symbol,
+               coalesce(i.underlying, '') AS underlying, coalesce(i.kind, '') AS kind,
+               coalesce(i.strike, 0) AS strike, i.expiry
+          FROM (SELECT DISTINCT token FROM candles WHERE run_id = %s) t
+          LEFT JOIN instruments i ON i.token = t.token
+         ORDER BY (i.kind IN ('CE', 'PE')), i.underlying, i.strike, i.kind, t.token
+        """,
+        (run_id,),
+    )
+
+
+def list_intervals(conn: psycopg.Connection[Any], run_id: str, token: str) -> list[str]:
+    """Candle intervals stored for one instrument of a run, 1-minute first."""
+    rows = conn.execute(
+        "SELECT DISTINCT interval FROM candles WHERE run_id = %s AND token = %s",
+        (run_id, token),
+    ).fetchall()
+    order = {"1m": 0, "ONE_MINUTE": 1, "1s": 2}
+    return sorted((r[0] for r in rows), key=lambda x: (order.get(x, 9), x))
+
+
+# --- market data ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CandleBar:
+    """One candle with the indicator overlays the chart draws (None during warm-up)."""
+
+    ts: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: int
+    vwap: float | None
+    ema9: float | None
+    ema21: float | None
+    ind_vwap: float | None
+
+
+def candles(
+    conn: psycopg.Connection[Any],
+    run_id: str,
+    token: str,
+    interval: str = "1m",
+    limit: int = 400,
+) -> list[CandleBar]:
+    """The latest ``limit`` candles of one instrument, oldest first, joined to indicators."""
+    rows = _rows(
+        conn,
+        CandleBar,
+        """
+        SELECT c.ts, c.open, c.high, c.low, c.close, c.volume, c.vwap,
+               (i.values ->> 'ema9')::float8 AS ema9,
+               (i.values ->> 'ema21')::float8 AS ema21,
+               (i.values ->> 'vwap')::float8 AS ind_vwap
+          FROM candles c
+          LEFT JOIN indicators i
+            ON i.run_id = c.run_id AND i.token = c.token AND i.interval = c.interval
+           AND i.ts = c.ts
+         WHERE c.run_id = %s AND c.token = %s AND c.interval = %s
+         ORDER BY c.ts DESC
+         LIMIT %s
+        """,
+        (run_id, token, interval, limit),
+    )
+    rows.reverse()
+    return rows
+
+
+# --- journal ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FillRow:
+    """One fill (``costs`` = the fill's total statutory + brokerage costs, rupees)."""
+
+    ts: datetime
+    fill_id: str
+    order_id: str
+    account: str
+    strategy: str
+    symbol: str
+    side: str
+    qty: int
+    price: Decimal
+    costs: Decimal
+    liquidity: str
+    reason: str
+
+
+def fills(conn: psycopg.Connection[Any], run_id: str, limit: int = 500) -> list[FillRow]:
+    """The run's latest fills, newest first."""
+    return _rows(
+        conn,
+        FillRow,
+        """
+        SELECT f.ts, f.fill_id, f.order_id, f.account, f.strategy,
+               coalesce(i.symbol, f.token) AS symbol, f.side, f.qty, f.price,
+               f.total_costs AS costs, f.liquidity, f.reason
+          FROM fills f LEFT JOIN instruments i ON i.token = f.token
+         WHERE f.run_id = %s
+         ORDER BY f.ts DESC, f.fill_id DESC
+         LIMIT %s
+        """,
+        (run_id, limit),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PositionRow:
+    """The latest state of one position (unrealised and net are marked to mid)."""
+
+    updated_at: datetime
+    account: str
+    strategy: str
+    symbol: str
+    qty: int
+    avg_price: Decimal
+    mark: Decimal
+    realised: Decimal
+    unrealised: Decimal
+    costs: Decimal
+    net: Decimal
+
+
+def positions(conn: psycopg.Connection[Any], run_id: str) -> list[PositionRow]:
+    """Every (account, strategy, instrument) position of the run, open ones first."""
+    return _rows(
+        conn,
+        PositionRow,
+        """
+        SELECT p.updated_at, p.account, p.strategy, coalesce(i.symbol, p.token) AS symbol,
+               p.qty, p.avg_price, p.mark, p.realised, p.unrealised, p.costs, p.net
+          FROM positions p LEFT JOIN instruments i ON i.token = p.token
+         WHERE p.run_id = %s
+         ORDER BY p.qty = 0, p.account, p.strategy, symbol
+        """,
+        (run_id,),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PnlSummary:
+    """Run totals in rupees: realised + unrealised − costs = net."""
+
+    realised: Decimal
+    unrealised: Decimal
+    costs: Decimal
+    net: Decimal
+    open_positions: int
+
+
+def pnl_summary(rows: Sequence[PositionRow]) -> PnlSummary:
+    """Totals over the latest positions (pure: no SQL, so it is shared with tests)."""
+    zero = Decimal(0)
+    return PnlSummary(
+        realised=sum((r.realised for r in rows), zero),
+        unrealised=sum((r.unrealised for r in rows), zero),
+        costs=sum((r.costs for r in rows), zero),
+        net=sum((r.net for r in rows), zero),
+        open_positions=sum(1 for r in rows if r.qty != 0),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TradeRow:
+    """One round trip from the journal, with why it was entered and exited."""
+
+    trade_id: str
+    account: str
+    strategy: str
+    symbol: str
+    direction: str
+    qty: int
+    entry_ts: datetime
+    exit_ts: datetime
+    entry_price: Decimal
+    exit_price: Decimal
+    gross: Decimal
+    costs: Decimal
+    net: Decimal
+    entry_reason: str
+    exit_reason: str
+
+
+def trades(conn: psycopg.Connection[Any], run_id: str, limit: int = 10_000) -> list[TradeRow]:
+    """The run's closed round trips in exit order."""
+    return _rows(
+        conn,
+        TradeRow,
+        """
+        SELECT t.trade_id, t.account, t.strategy, coalesce(i.symbol, t.token) AS symbol,
+               t.direction, t.qty, t.entry_ts, t.exit_ts, t.entry_price, t.exit_price,
+               t.gross, t.costs, t.net, t.entry_reason, t.exit_reason
+          FROM trades t LEFT JOIN instruments i ON i.token = t.token
+         WHERE t.run_id = %s
+         ORDER BY t.exit_ts, t.entry_ts, t.trade_id
+         LIMIT %s
+        """,
+        (run_id, limit),
+    )
+
+
+def _paise(rupees: Decimal) -> int:
+    return int((rupees * 100).to_integral_value())
+
+
+def trade_metrics(rows: Sequence[TradeRow]) -> Metrics:
+    """Run metrics (operators.analytics) of journal trades; money converted to exact paise."""
+    return compute_metrics(
+        SimpleTrade(
+            entry_ts=r.entry_ts,
+            exit_ts=r.exit_ts,
+            gross=_paise(r.gross),
+            costs=_paise(r.costs),
+            net=_paise(r.net),
+        )
+        for r in rows
+    )
+
+
+def equity_points(rows: Sequence[TradeRow]) -> list[tuple[datetime, float]]:
+    """Cumulative net P&L in rupees after each trade (exit order), for equity charts."""
+    out: list[tuple[datetime, float]] = []
+    total = Decimal(0)
+    for r in sorted(rows, key=lambda t: (t.exit_ts, t.entry_ts)):
+        total += r.net
+        out.append((r.exit_ts, float(total)))
+    return out
+
+
+# --- AI layer, risk and errors ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RegimeRow:
+    underlying: str
+    ts: datetime
+    regime: str
+    model_version: str
+    features: dict[str, Any]
+
+
+def latest_regimes(conn: psycopg.Connection[Any], run_id: str) -> list[RegimeRow]:
+    """The most recent regime classification per underlying."""
+    return _rows(
+        conn,
+        RegimeRow,
+        """
+        SELECT DISTINCT ON (underlying) underlying, ts, regime, model_version, features
+          FROM regimes WHERE run_id = %s
+         ORDER BY underlying, ts DESC
+        """,
+        (run_id,),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AiStateRow:
+    ts: datetime
+    account: str
+    strategy: str
+    state: dict[str, Any]
+
+
+def latest_ai_state(conn: psycopg.Connection[Any], run_id: str) -> list[AiStateRow]:
+    """The adaptive layer's latest state per (account, strategy)."""
+    return _rows(
+        conn,
+        AiStateRow,
+        """
+        SELECT DISTINCT ON (account, strategy) ts, account, strategy, state
+          FROM ai_state WHERE run_id = %s
+         ORDER BY account, strategy, ts DESC
+        """,
+        (run_id,),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RiskEventRow:
+    ts: datetime
+    account: str
+    kind: str
+    detail: str
+    strategy: str
+    instrument: str
+
+
+def risk_events(conn: psycopg.Connection[Any], run_id: str, limit: int = 200) -> list[RiskEventRow]:
+    """The run's latest risk events (halts, cooldowns, kill switch ...), newest first."""
+    return _rows(
+        conn,
+        RiskEventRow,
+        """
+        SELECT ts, account, kind, detail, strategy, instrument
+          FROM risk_events WHERE run_id = %s
+         ORDER BY ts DESC, kind
+         LIMIT %s
+        """,
+        (run_id, limit),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterCount:
+    reason: str
+    count: int
+
+
+def dead_letter_counts(conn: psycopg.Connection[Any]) -> list[DeadLetterCount]:
+    """Dead letters by reason prefix (the part before ':'); the table is not run-scoped."""
+    return _rows(
+        conn,
+        DeadLetterCount,
+        """
+        SELECT split_part(reason, ':', 1) AS reason, count(*)::int AS count
+          FROM dead_letters GROUP BY 1 ORDER BY 2 DESC, 1
+        """,
+        (),
+    )
+
+
+# --- reports ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    """A backtest run with its metrics (computed from the journal, display form)."""
+
+    run: RunInfo
+    metrics: dict[str, float | int | None]
+
+
+def backtest_reports(conn: psycopg.Connection[Any], limit: int = 50) -> list[RunReport]:
+    """The latest backtest runs, each with metrics computed from its trades."""
+    runs = _rows(
+        conn,
+        RunInfo,
+        """
+        SELECT run_id, kind, started_at, config_hash, note FROM runs
+         WHERE kind = 'backtest' ORDER BY started_at DESC, run_id LIMIT %s
+        """,
+        (limit,),
+    )
+    has_trades = table_exists(conn, "trades")
+    return [
+        RunReport(
+            run=r,
+            metrics=trade_metrics(trades(conn, r.run_id) if has_trades else []).summary(),
+        )
+        for r in runs
+    ]
