@@ -151,6 +151,7 @@ class UnderlyingLogic:
         if isinstance(item, Bar):
             if item.candle.token != rt.driver_token:
                 return out
+            rt.ctx.bars.append(item)
             if item.indicators.atr14 is not None:
                 rt.atr = item.indicators.atr14
             regime = rt.regime.on_bar(item)

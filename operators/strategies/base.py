@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -100,6 +101,9 @@ def stable_hash(obj: Any) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+BAR_HISTORY = 500
+
+
 class PositionLike(Protocol):
     """What a strategy needs to know about an open position (portfolio events fit this)."""
 
@@ -122,6 +126,8 @@ class StrategyContext:
     analytics: dict[str, OptionAnalytics] = field(default_factory=dict)
     positions: dict[str, PositionLike] = field(default_factory=dict)
     event_window: bool = False
+    #: the driver's last closed bars, oldest first (bounded: the last ``BAR_HISTORY`` only)
+    bars: deque[Bar] = field(default_factory=lambda: deque(maxlen=BAR_HISTORY))
 
     @property
     def underlying(self) -> str:

@@ -46,7 +46,11 @@ def produce(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, b
 def consume_all(bootstrap: str, topic: str, timeout: timedelta = timedelta(seconds=20)) -> list:
     """Every record of ``topic`` from the beginning to its current end."""
     consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"t-{uuid.uuid4().hex}", "enable.auto.commit": False}
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"t-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+        }
     )
     meta = consumer.list_topics(topic, timeout=10).topics[topic]
     out = []

@@ -29,7 +29,9 @@ def test_demo_headless_leaves_candles_signals_and_fills(tmp_path) -> None:
             run_id = conn.execute("SELECT run_id FROM runs WHERE kind = 'demo'").fetchone()[0]
 
             def count(table: str) -> int:
-                return conn.execute(f"SELECT count(*) FROM {table} WHERE run_id = %s", (run_id,)).fetchone()[0]
+                return conn.execute(
+                    f"SELECT count(*) FROM {table} WHERE run_id = %s", (run_id,)
+                ).fetchone()[0]
 
             assert count("candles") > 1000
             assert count("signals") >= 1

@@ -58,10 +58,13 @@ def db_candles(conn, run_id: str) -> dict[tuple[str, object], tuple]:
 
 
 def _run_market(kafka_bootstrap, pg_dsn, topics, run_id, instruments) -> None:
-    config = PipelineConfig(run_id=run_id, pg_dsn=pg_dsn, kafka_bootstrap=kafka_bootstrap, topics=topics,
-                            trading=False)
+    config = PipelineConfig(
+        run_id=run_id, pg_dsn=pg_dsn, kafka_bootstrap=kafka_bootstrap, topics=topics, trading=False
+    )
     source = kafka_source(kafka_bootstrap, topics.ticks, tail=False)
-    run_flow(build_flow(source, {i.token: i for i in instruments}, config, flow_id=f"market-{run_id}"))
+    run_flow(
+        build_flow(source, {i.token: i for i in instruments}, config, flow_id=f"market-{run_id}")
+    )
 
 
 def test_candles_in_postgres_equal_direct_computation_and_rerun_is_idempotent(
@@ -85,7 +88,12 @@ def test_candles_in_postgres_equal_direct_computation_and_rerun_is_idempotent(
         o, h, low, c, vol, n = got[key]
         assert (o, h, low, c, vol, n) == values, key
     bars = consume_all(kafka_bootstrap, topics.bars)
-    assert len(bars) == pg_conn.execute("SELECT count(*) FROM candles WHERE run_id = %s", (run_id,)).fetchone()[0]
+    assert (
+        len(bars)
+        == pg_conn.execute("SELECT count(*) FROM candles WHERE run_id = %s", (run_id,)).fetchone()[
+            0
+        ]
+    )
 
     snapshot = pg_conn.execute(
         "SELECT token, interval, ts, open, high, low, close, volume, vwap, ticks FROM candles"
@@ -93,17 +101,25 @@ def test_candles_in_postgres_equal_direct_computation_and_rerun_is_idempotent(
         (run_id,),
     ).fetchall()
     indicators = pg_conn.execute(
-        "SELECT token, interval, ts, values::text FROM indicators WHERE run_id = %s ORDER BY 1, 2, 3", (run_id,)
+        "SELECT token, interval, ts, values::text FROM indicators WHERE run_id = %s ORDER BY 1, 2, 3",
+        (run_id,),
     ).fetchall()
     _run_market(kafka_bootstrap, pg_dsn, topics, run_id, market.instruments())
-    assert pg_conn.execute(
-        "SELECT token, interval, ts, open, high, low, close, volume, vwap, ticks FROM candles"
-        " WHERE run_id = %s ORDER BY 1, 2, 3",
-        (run_id,),
-    ).fetchall() == snapshot
-    assert pg_conn.execute(
-        "SELECT token, interval, ts, values::text FROM indicators WHERE run_id = %s ORDER BY 1, 2, 3", (run_id,)
-    ).fetchall() == indicators
+    assert (
+        pg_conn.execute(
+            "SELECT token, interval, ts, open, high, low, close, volume, vwap, ticks FROM candles"
+            " WHERE run_id = %s ORDER BY 1, 2, 3",
+            (run_id,),
+        ).fetchall()
+        == snapshot
+    )
+    assert (
+        pg_conn.execute(
+            "SELECT token, interval, ts, values::text FROM indicators WHERE run_id = %s ORDER BY 1, 2, 3",
+            (run_id,),
+        ).fetchall()
+        == indicators
+    )
 
 
 CORRUPT_RATE = 0.0017  # six kinds ≈ 1% of messages
@@ -116,13 +132,24 @@ def test_corrupted_messages_land_in_dlq_with_reason_and_good_ticks_are_processed
         crossed_rate=CORRUPT_RATE, off_grid_rate=CORRUPT_RATE, negative_price_rate=CORRUPT_RATE,
         unknown_token_rate=CORRUPT_RATE, invalid_json_rate=CORRUPT_RATE, missing_field_rate=CORRUPT_RATE,
     )  # fmt: skip
-    market = SyntheticMarket(SyntheticConfig(seed=5, date=date(2026, 7, 7), duration_minutes=3, faults=faults))
+    market = SyntheticMarket(
+        SyntheticConfig(seed=5, date=date(2026, 7, 7), duration_minutes=3, faults=faults)
+    )
     messages = list(market.raw_messages())
     bad = [m for m in messages if m.fault is not None]
     good = [m for m in messages if m.fault is None]
     counts = market.fault_counts()
-    assert all(counts[k] > 0 for k in ("crossed", "off_grid", "negative_price", "unknown_token",
-                                        "invalid_json", "missing_field"))
+    assert all(
+        counts[k] > 0
+        for k in (
+            "crossed",
+            "off_grid",
+            "negative_price",
+            "unknown_token",
+            "invalid_json",
+            "missing_field",
+        )
+    )
     assert 0.005 < len(bad) / len(messages) < 0.02
     topics = unique_topics("it-dlq")
     create_topics(kafka_bootstrap, topics)
@@ -153,7 +180,9 @@ def test_corrupted_messages_land_in_dlq_with_reason_and_good_ticks_are_processed
     assert processed == len(good)
 
 
-def test_stored_indicator_snapshots_equal_offline_computation(kafka_bootstrap, pg_dsn, pg_conn) -> None:
+def test_stored_indicator_snapshots_equal_offline_computation(
+    kafka_bootstrap, pg_dsn, pg_conn
+) -> None:
     """Issue 3: bars in PostgreSQL equal indicators computed offline from the same candles."""
     from datetime import timedelta
 
@@ -164,7 +193,11 @@ def test_stored_indicator_snapshots_equal_offline_computation(kafka_bootstrap, p
                                              strikes_each_side=2))  # fmt: skip
     topics = unique_topics("it-ind")
     create_topics(kafka_bootstrap, topics)
-    produce(kafka_bootstrap, topics.ticks, ((m.key, m.value, m.timestamp_ms) for m in market.raw_messages()))
+    produce(
+        kafka_bootstrap,
+        topics.ticks,
+        ((m.key, m.value, m.timestamp_ms) for m in market.raw_messages()),
+    )
     run_id = f"it-{uuid.uuid4().hex[:8]}"
     _run_market(kafka_bootstrap, pg_dsn, topics, run_id, market.instruments())
 

@@ -15,7 +15,9 @@ from operators.portfolio import PositionChanged, TradeClosed
 from operators.risk_limits import OrderApproved, OrderDenied, RiskLimits
 
 T0 = datetime(2026, 7, 8, 4, 0, tzinfo=UTC)  # 09:30 IST
-INDEX = Instrument(token="26000", symbol="NIFTY", underlying="NIFTY", kind="INDEX", exchange="NSE", lot_size=1)
+INDEX = Instrument(
+    token="26000", symbol="NIFTY", underlying="NIFTY", kind="INDEX", exchange="NSE", lot_size=1
+)
 CE = Instrument(
     token="901", symbol="NIFTY14JUL2626000CE", underlying="NIFTY", kind="CE", strike=2_600_000,
     expiry=date(2026, 7, 14), lot_size=65, tick_size=5,

@@ -15,12 +15,15 @@ T0 = datetime(2026, 7, 1, 4, 0, 0, tzinfo=UTC)  # 09:30 IST
 
 def tick(sec: float, ltp: int, cum: int = 0, qty: int = 0, token: str = "1") -> Tick:
     ts = T0 + timedelta(seconds=sec)
-    return Tick(ts_event=ts, ts_recv=ts, token=token, exchange="NFO", ltp=ltp,
-                last_qty=qty, cum_volume=cum)
+    return Tick(
+        ts_event=ts, ts_recv=ts, token=token, exchange="NFO", ltp=ltp, last_qty=qty, cum_volume=cum
+    )
 
 
 def run(ticks: list[Tick], lateness: float = 2.0, intervals=("1s", "1m")):
-    logic = CandleLogic(CandleConfig(intervals=intervals, allowed_lateness=timedelta(seconds=lateness)))
+    logic = CandleLogic(
+        CandleConfig(intervals=intervals, allowed_lateness=timedelta(seconds=lateness))
+    )
     state = CandleState()
     candles: list[Candle] = []
     late = []
@@ -89,7 +92,10 @@ def test_gaps_produce_no_empty_candles() -> None:
 def test_both_intervals_from_one_pass() -> None:
     ticks = [tick(s * 0.5, 100 + s) for s in range(240)]
     candles, _, _ = run(ticks)
-    by = {"1s": [c for c in candles if c.interval == "1s"], "1m": [c for c in candles if c.interval == "1m"]}
+    by = {
+        "1s": [c for c in candles if c.interval == "1s"],
+        "1m": [c for c in candles if c.interval == "1m"],
+    }
     assert len(by["1s"]) == 120 and len(by["1m"]) == 2
     assert sum(c.ticks for c in by["1s"]) == sum(c.ticks for c in by["1m"]) == 240
 

@@ -46,8 +46,12 @@ def test_item_later_than_lateness_is_released_at_once_and_counted() -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 600), st.integers(0, 3)), min_size=1, max_size=60, unique=True),
-       st.randoms(use_true_random=False))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 600), st.integers(0, 3)), min_size=1, max_size=60, unique=True
+    ),
+    st.randoms(use_true_random=False),
+)
 def test_any_shuffle_within_lateness_gives_sorted_output(raw, rnd: random.Random) -> None:
     items = [(T0 + timedelta(milliseconds=ms), (tie,), f"{ms}:{tie}") for ms, tie in raw]
     expected = [name for _, _, name in sorted(items, key=lambda x: (x[0], x[1]))]
