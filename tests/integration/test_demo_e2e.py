@@ -16,8 +16,19 @@ def test_demo_headless_leaves_candles_signals_and_fills(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "SCALPFLOW_PG_DSN"}
     env["SCALPFLOW_DATA_DIR"] = str(tmp_path / "data")
     env["SCALPFLOW_MODELS_DIR"] = str(tmp_path / "models")
-    cmd = [sys.executable, "-m", "flows.cli", "demo", "--no-ui", "--minutes", "30",
-           "--seed", "7", "--date", "2026-07-07"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "flows.cli",
+        "demo",
+        "--no-ui",
+        "--minutes",
+        "30",
+        "--seed",
+        "7",
+        "--date",
+        "2026-07-07",
+    ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "REGIME MODEL MISSING" in done.stderr  # no model trained: loud fallback to rules

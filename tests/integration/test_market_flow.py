@@ -17,6 +17,10 @@ from operators.candles import window_start
 from operators.events import Tick
 from tests.integration.helpers import consume_all, create_topics, produce, unique_topics
 
+INDICATOR_ROWS = (
+    "SELECT token, interval, ts, values::text FROM indicators WHERE run_id = %s ORDER BY 1, 2, 3"
+)
+
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
 
@@ -42,9 +46,13 @@ def reference_minute_candles(ticks: list[Tick]) -> dict[tuple[str, object], tupl
             prices = [t.ltp for t, _ in rows]
             volume = sum(v for _, v in rows)
             out[(token, start)] = (
-                Decimal(rows[0][0].ltp) / 100, Decimal(max(prices)) / 100, Decimal(min(prices)) / 100,
-                Decimal(rows[-1][0].ltp) / 100, volume, len(rows),
-            )  # fmt: skip
+                Decimal(rows[0][0].ltp) / 100,
+                Decimal(max(prices)) / 100,
+                Decimal(min(prices)) / 100,
+                Decimal(rows[-1][0].ltp) / 100,
+                volume,
+                len(rows),
+            )
     return out
 
 
@@ -101,7 +109,7 @@ def test_candles_in_postgres_equal_direct_computation_and_rerun_is_idempotent(
         (run_id,),
     ).fetchall()
     indicators = pg_conn.execute(
-        "SELECT token, interval, ts, values::text FROM indicators WHERE run_id = %s ORDER BY 1, 2, 3",
+        INDICATOR_ROWS,
         (run_id,),
     ).fetchall()
     _run_market(kafka_bootstrap, pg_dsn, topics, run_id, market.instruments())
@@ -115,7 +123,7 @@ def test_candles_in_postgres_equal_direct_computation_and_rerun_is_idempotent(
     )
     assert (
         pg_conn.execute(
-            "SELECT token, interval, ts, values::text FROM indicators WHERE run_id = %s ORDER BY 1, 2, 3",
+            INDICATOR_ROWS,
             (run_id,),
         ).fetchall()
         == indicators
@@ -129,9 +137,13 @@ def test_corrupted_messages_land_in_dlq_with_reason_and_good_ticks_are_processed
     kafka_bootstrap, pg_dsn, pg_conn
 ) -> None:
     faults = FaultConfig(
-        crossed_rate=CORRUPT_RATE, off_grid_rate=CORRUPT_RATE, negative_price_rate=CORRUPT_RATE,
-        unknown_token_rate=CORRUPT_RATE, invalid_json_rate=CORRUPT_RATE, missing_field_rate=CORRUPT_RATE,
-    )  # fmt: skip
+        crossed_rate=CORRUPT_RATE,
+        off_grid_rate=CORRUPT_RATE,
+        negative_price_rate=CORRUPT_RATE,
+        unknown_token_rate=CORRUPT_RATE,
+        invalid_json_rate=CORRUPT_RATE,
+        missing_field_rate=CORRUPT_RATE,
+    )
     market = SyntheticMarket(
         SyntheticConfig(seed=5, date=date(2026, 7, 7), duration_minutes=3, faults=faults)
     )
@@ -162,9 +174,13 @@ def test_corrupted_messages_land_in_dlq_with_reason_and_good_ticks_are_processed
     assert len(dlq) == len(bad)
     assert sorted(m.value() for m in dlq) == sorted(m.value for m in bad)
     expected_prefix = {
-        "crossed": "CROSSED_BOOK", "off_grid": "OFF_GRID_PRICE", "negative_price": "NEGATIVE_PRICE",
-        "unknown_token": "UNKNOWN_TOKEN", "invalid_json": "INVALID_JSON", "missing_field": "SCHEMA",
-    }  # fmt: skip
+        "crossed": "CROSSED_BOOK",
+        "off_grid": "OFF_GRID_PRICE",
+        "negative_price": "NEGATIVE_PRICE",
+        "unknown_token": "UNKNOWN_TOKEN",
+        "invalid_json": "INVALID_JSON",
+        "missing_field": "SCHEMA",
+    }
     by_value = {m.value: m.fault for m in bad}
     for msg in dlq:
         headers = dict(msg.headers())
@@ -189,8 +205,9 @@ def test_stored_indicator_snapshots_equal_offline_computation(
     from operators.events import Candle
     from operators.indicators import IndicatorSet
 
-    market = SyntheticMarket(SyntheticConfig(seed=4, date=date(2026, 7, 8), duration_minutes=45,
-                                             strikes_each_side=2))  # fmt: skip
+    market = SyntheticMarket(
+        SyntheticConfig(seed=4, date=date(2026, 7, 8), duration_minutes=45, strikes_each_side=2)
+    )
     topics = unique_topics("it-ind")
     create_topics(kafka_bootstrap, topics)
     produce(
@@ -213,10 +230,19 @@ def test_stored_indicator_snapshots_equal_offline_computation(
     checked = 0
     for ts, o, h, low, c, vol, vwap, n, stored in rows:
         candle = Candle(
-            ts_event=ts + timedelta(minutes=1), ts_recv=ts, token=index, interval="1m", start=ts,
-            open=int(o * 100), high=int(h * 100), low=int(low * 100), close=int(c * 100),
-            volume=vol, vwap=vwap * 100, ticks=n,
-        )  # fmt: skip
+            ts_event=ts + timedelta(minutes=1),
+            ts_recv=ts,
+            token=index,
+            interval="1m",
+            start=ts,
+            open=int(o * 100),
+            high=int(h * 100),
+            low=int(low * 100),
+            close=int(c * 100),
+            volume=vol,
+            vwap=vwap * 100,
+            ticks=n,
+        )
         expected = msgspec.to_builtins(offline.update(candle))
         assert expected.keys() == stored.keys()
         for key, value in expected.items():

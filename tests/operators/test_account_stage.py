@@ -19,35 +19,62 @@ INDEX = Instrument(
     token="26000", symbol="NIFTY", underlying="NIFTY", kind="INDEX", exchange="NSE", lot_size=1
 )
 CE = Instrument(
-    token="901", symbol="NIFTY14JUL2626000CE", underlying="NIFTY", kind="CE", strike=2_600_000,
-    expiry=date(2026, 7, 14), lot_size=65, tick_size=5,
-)  # fmt: skip
+    token="901",
+    symbol="NIFTY14JUL2626000CE",
+    underlying="NIFTY",
+    kind="CE",
+    strike=2_600_000,
+    expiry=date(2026, 7, 14),
+    lot_size=65,
+    tick_size=5,
+)
 INSTRUMENTS = {i.token: i for i in (INDEX, CE)}
 
 
 def make_logic(lateness_s: float = 10.0) -> AccountLogic:
     limits = RiskLimits(account="paper", capital=50_000_000, strategies=("s",))
     config = AccountConfig(
-        account="paper", run_id="t", limits=limits,
+        account="paper",
+        run_id="t",
+        limits=limits,
         adaptive=AdaptiveConfig(account="paper", strategies=("s",)),
-        lateness=timedelta(seconds=lateness_s), entry_lots=2,
-    )  # fmt: skip
+        lateness=timedelta(seconds=lateness_s),
+        entry_lots=2,
+    )
     return AccountLogic(INSTRUMENTS, config)
 
 
 def tick(sec: float, bid: int, ask: int, cum: int, token: str = "901", seq: int = 0) -> Tick:
     ts = T0 + timedelta(seconds=sec)
-    return Tick(ts_event=ts, ts_recv=ts, token=token, exchange="NFO", ltp=(bid + ask) // 2 // 5 * 5,
-                bid=bid, ask=ask, bid_qty=650, ask_qty=650, cum_volume=cum, seq=seq)  # fmt: skip
+    return Tick(
+        ts_event=ts,
+        ts_recv=ts,
+        token=token,
+        exchange="NFO",
+        ltp=(bid + ask) // 2 // 5 * 5,
+        bid=bid,
+        ask=ask,
+        bid_qty=650,
+        ask_qty=650,
+        cum_volume=cum,
+        seq=seq,
+    )
 
 
 def signal(sec: float, action: str, reason: str) -> SignalGenerated:
     ts = T0 + timedelta(seconds=sec)
     return SignalGenerated(
-        ts_event=ts, ts_recv=ts, strategy="s", underlying="NIFTY", instrument="901",
-        side="BUY" if action == "ENTRY" else "SELL", action=action, reason=reason,  # type: ignore[arg-type]
-        signal_id=f"s:{action}:{sec}", underlying_price=2_600_000,
-    )  # fmt: skip
+        ts_event=ts,
+        ts_recv=ts,
+        strategy="s",
+        underlying="NIFTY",
+        instrument="901",
+        side="BUY" if action == "ENTRY" else "SELL",
+        action=action,
+        reason=reason,  # type: ignore[arg-type]
+        signal_id=f"s:{action}:{sec}",
+        underlying_price=2_600_000,
+    )
 
 
 def scripted() -> list:
@@ -80,8 +107,10 @@ def test_round_trip_from_signals_to_trade() -> None:
     assert fills[0].fill_price >= 10_100  # bought at the ask (plus slippage)
     assert fills[1].fill_price <= 10_000  # sold at the bid (minus slippage)
     (trade,) = [e for e in out if isinstance(e, TradeClosed)]
-    assert trade.entry_reason == "ENTRY: test" and trade.exit_reason == "TARGET: test"
-    assert trade.qty == fills[0].fill_qty and trade.net == trade.gross - trade.costs < 0
+    assert trade.entry_reason == "ENTRY: test"
+    assert trade.exit_reason == "TARGET: test"
+    assert trade.qty == fills[0].fill_qty
+    assert trade.net == trade.gross - trade.costs < 0
     last_position = [e for e in out if isinstance(e, PositionChanged)][-1]
     assert last_position.qty == 0
 
@@ -96,17 +125,25 @@ def test_entry_without_a_quote_is_denied_with_reason() -> None:
 def test_feed_stall_kills_cancels_and_squares_off() -> None:
     items = [tick(s, 10_000, 10_100, 10_000 + 2_000 * s, seq=s) for s in range(0, 12)]
     items.insert(5, signal(4.5, "ENTRY", "ENTRY: test"))
-    stall = RiskEvent(ts_event=T0 + timedelta(seconds=12), ts_recv=T0, account="*", kind="FEED_STALLED",
-                      detail="no ticks for 10s")  # fmt: skip
+    stall = RiskEvent(
+        ts_event=T0 + timedelta(seconds=12),
+        ts_recv=T0,
+        account="*",
+        kind="FEED_STALLED",
+        detail="no ticks for 10s",
+    )
     later = [tick(s, 10_000, 10_100, 50_000 + 2_000 * s, seq=s) for s in range(13, 30)]
     later.insert(3, signal(15.5, "ENTRY", "ENTRY: again"))
     out = run([*items, stall, *later])
     kinds = [e.kind for e in out if isinstance(e, RiskEvent)]
-    assert "KILL_SWITCH" in kinds and "HALT" in kinds
+    assert "KILL_SWITCH" in kinds
+    assert "HALT" in kinds
     sells = [e for e in out if isinstance(e, OrderFilled) and e.side == "SELL"]
-    assert sells and sells[0].reason.startswith("SQUARE_OFF")
+    assert sells
+    assert sells[0].reason.startswith("SQUARE_OFF")
     denied = [e for e in out if isinstance(e, OrderDenied)]
-    assert denied and denied[-1].reason.startswith("KILL_SWITCH")
+    assert denied
+    assert denied[-1].reason.startswith("KILL_SWITCH")
     assert [e for e in out if isinstance(e, PositionChanged)][-1].qty == 0
 
 
@@ -117,7 +154,8 @@ def test_exit_cancels_an_unfilled_entry() -> None:
     items.insert(10, signal(8.5, "EXIT", "TIMEOUT: thin"))
     out = run(items)
     cancelled = [e for e in out if isinstance(e, OrderCancelled)]
-    assert len(cancelled) == 1 and "EXIT_SIGNAL" in cancelled[0].cancel_reason
+    assert len(cancelled) == 1
+    assert "EXIT_SIGNAL" in cancelled[0].cancel_reason
 
 
 def test_arrival_order_within_lateness_does_not_change_outputs() -> None:

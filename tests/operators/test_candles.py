@@ -67,7 +67,8 @@ def test_window_closes_only_when_watermark_passes_its_end() -> None:
 def test_out_of_order_within_lateness_is_merged_by_event_time() -> None:
     ticks = [tick(10, 100, 1), tick(12, 105, 2), tick(11, 95, 3), tick(5, 90, 4)]
     candles, late, state = run(ticks, lateness=10, intervals=("1m",))
-    assert late == [] and state.late_ticks == 0
+    assert late == []
+    assert state.late_ticks == 0
     (c,) = candles
     # open is the earliest by ts_event (t=5), close the latest (t=12)
     assert (c.open, c.high, c.low, c.close, c.ticks) == (90, 105, 90, 105, 4)
@@ -77,7 +78,8 @@ def test_late_tick_beyond_lateness_is_reported_not_merged() -> None:
     ticks = [tick(0, 100, 1), tick(1, 101, 2), tick(5, 102, 3), tick(0.5, 50, 4)]
     candles, late, state = run(ticks, lateness=2, intervals=("1s",))
     assert state.late_ticks == 1
-    assert len(late) == 1 and late[0].tick.ltp == 50
+    assert len(late) == 1
+    assert late[0].tick.ltp == 50
     assert "LATE_TICK" in late[0].reason
     assert all(c.low != 50 for c in candles)  # a published candle never changes
     assert [c.start for c in candles] == [T0, T0 + timedelta(seconds=1), T0 + timedelta(seconds=5)]
@@ -96,7 +98,8 @@ def test_both_intervals_from_one_pass() -> None:
         "1s": [c for c in candles if c.interval == "1s"],
         "1m": [c for c in candles if c.interval == "1m"],
     }
-    assert len(by["1s"]) == 120 and len(by["1m"]) == 2
+    assert len(by["1s"]) == 120
+    assert len(by["1m"]) == 2
     assert sum(c.ticks for c in by["1s"]) == sum(c.ticks for c in by["1m"]) == 240
 
 
@@ -115,7 +118,7 @@ def test_ohlc_invariants_and_no_tick_lost(raw, lateness) -> None:
     for sec, price, qty in raw:
         cum += qty
         ticks.append(tick(sec, price, cum))
-    candles, late, state = run(ticks, lateness=lateness)
+    candles, late, _state = run(ticks, lateness=lateness)
     for c in candles:
         assert c.low <= c.open <= c.high
         assert c.low <= c.close <= c.high

@@ -3,6 +3,7 @@ and outputs independent of how ticks and bars interleave on arrival."""
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import Counter
 from datetime import date, timedelta
@@ -19,8 +20,15 @@ from operators.underlying_stage import UnderlyingConfig, UnderlyingLogic
 
 @pytest.fixture(scope="module")
 def session():
-    market = SyntheticMarket(SyntheticConfig(seed=2, date=date(2026, 7, 8), duration_minutes=40,
-                                             strikes_each_side=2, tick_rate_scale=0.5))  # fmt: skip
+    market = SyntheticMarket(
+        SyntheticConfig(
+            seed=2,
+            date=date(2026, 7, 8),
+            duration_minutes=40,
+            strikes_each_side=2,
+            tick_rate_scale=0.5,
+        )
+    )
     ticks = list(market.ticks())
     logic = MarketLogic()
     states: dict[str, MarketState] = {}
@@ -61,8 +69,9 @@ def test_analytics_throttled_and_regime_each_minute(session) -> None:
     assert max(per_second.values()) == 1
     regimes = [e for e in out if isinstance(e, RegimeClassified)]
     minutes = [r.ts_event for r in regimes]
-    assert len(minutes) == len(set(minutes)) and len(regimes) >= 40 - 28
-    assert all(b - a == timedelta(minutes=1) for a, b in zip(minutes, minutes[1:], strict=False))
+    assert len(minutes) == len(set(minutes))
+    assert len(regimes) >= 40 - 28
+    assert all(b - a == timedelta(minutes=1) for a, b in itertools.pairwise(minutes))
     assert 0 < len(rt.ctx.bars) <= BAR_HISTORY
 
 
