@@ -44,7 +44,7 @@ def main() -> None:
         for m in batch:
             if m.error() is None:
                 n += 1
-                nbytes += len(m.value())
+                nbytes += len(m.value() or b"")
     dt = time.perf_counter() - (t0 or time.perf_counter())
     consumer.close()
     print(

@@ -1,6 +1,7 @@
 """Market flow throughput from Kafka to PostgreSQL, 1 vs N Bytewax processes.
 
-    SCALPFLOW_PG_DSN=... .venv/bin/python -m benchmarks.bench_market_flow --minutes 160 --processes 1 2
+    SCALPFLOW_PG_DSN=... .venv/bin/python -m benchmarks.bench_market_flow \
+        --minutes 160 --processes 1 2
 
 Each run reads the whole ticks topic (tail=False) and upserts candles/indicators (and, with
 --trading, the trading stage's outputs) into a fresh run id. Wall time includes start-up.
@@ -44,10 +45,18 @@ def main() -> None:
     for n in args.processes:
         run_id = f"bench-{uuid.uuid4().hex[:6]}"
         spec = {
-            "run_id": run_id, "pg_dsn": dsn, "kafka_bootstrap": args.bootstrap,
-            "topics": {"ticks": topic, "bars": f"bench.bars.{run_id}", "dlq": f"bench.dlq.{run_id}"},
-            "tail": False, "trading": args.trading, "batch_size": 5000,
-        }  # fmt: skip
+            "run_id": run_id,
+            "pg_dsn": dsn,
+            "kafka_bootstrap": args.bootstrap,
+            "topics": {
+                "ticks": topic,
+                "bars": f"bench.bars.{run_id}",
+                "dlq": f"bench.dlq.{run_id}",
+            },
+            "tail": False,
+            "trading": args.trading,
+            "batch_size": 5000,
+        }
         env = {**os.environ, ENV_CONFIG: json.dumps(spec)}
         addresses = ";".join(f"127.0.0.1:{2301 + i}" for i in range(n))
         cmds = []
@@ -73,7 +82,8 @@ def main() -> None:
         if done != total:
             raise SystemExit(f"run {run_id} processed {done:,} of {total:,} ticks")
         print(
-            f"processes={n} trading={args.trading}: {total:,} ticks in {dt:.1f}s = {total / dt:,.0f} ticks/s;"
+            f"processes={n} trading={args.trading}: {total:,} ticks in {dt:.1f}s"
+            f" = {total / dt:,.0f} ticks/s;"
             f" peak RSS per process {', '.join(f'{r:.0f}' for r in rss)} MB"
         )
 

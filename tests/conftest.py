@@ -72,7 +72,7 @@ def pg_dsn(pg_server_dsn: str) -> Iterator[str]:
 def _with_dbname(dsn: str, name: str) -> str:
     info = psycopg.conninfo.conninfo_to_dict(dsn)
     info["dbname"] = name
-    return psycopg.conninfo.make_conninfo(**info)
+    return psycopg.conninfo.make_conninfo("", **info)
 
 
 @pytest.fixture(scope="session")

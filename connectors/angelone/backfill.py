@@ -115,8 +115,9 @@ def backfill_candles(
         raise ValueError(msg)
     written = 0
     for lo, hi in chunk_range(start, end, max_days[interval]):
-        rows = parse_rows(token, interval, fetch(exchange, token, interval, api_time(lo),
-                                                 api_time(hi)))
+        rows = parse_rows(
+            token, interval, fetch(exchange, token, interval, api_time(lo), api_time(hi))
+        )
         upsert_candles(conn, rows)
         written += len(rows)
         log.info("backfill %s %s %s..%s: %d candles", token, interval, lo, hi, len(rows))

@@ -295,8 +295,9 @@ class AngelOneFeed:
             self._disconnected_at = None
         self.stats.connections_opened += 1
         metrics.CONNECTED.set(1)
-        log.info("Angel One feed open; subscribed %d tokens",
-                 sum(s.count() for s in self.subscriptions))
+        log.info(
+            "Angel One feed open; subscribed %d tokens", sum(s.count() for s in self.subscriptions)
+        )
 
     def _handle_frame(self, sock: Any, data: Any, data_type: int) -> None:
         if data_type != websocket.ABNF.OPCODE_BINARY:
@@ -315,9 +316,7 @@ class AngelOneFeed:
                 self._stalled = False
                 recovered_after = now - self._stalled_since
         if recovered_after is not None:
-            self._emit_risk(
-                "FEED_RECOVERED", f"data resumed after {recovered_after:.1f}s", ts_recv
-            )
+            self._emit_risk("FEED_RECOVERED", f"data resumed after {recovered_after:.1f}s", ts_recv)
             self.stats.recoveries += 1
         try:
             packet = parse_packet(frame)
@@ -400,7 +399,9 @@ class AngelOneFeed:
 
     def _emit_risk(self, kind: str, detail: str, ts: datetime) -> None:
         event = RiskEvent(
-            ts_event=ts, ts_recv=ts, account=self.config.account,
+            ts_event=ts,
+            ts_recv=ts,
+            account=self.config.account,
             kind=kind,  # type: ignore[arg-type]
             detail=f"angelone: {detail}",
         )

@@ -48,27 +48,44 @@ def test_backfill_upserts_every_candle_within_the_rate_limit(
     start = datetime(2026, 7, 20, 9, 15, tzinfo=IST)  # Monday
     end = datetime(2026, 7, 23, 15, 30, tzinfo=IST)  # Thursday
     fake_angelone.fail_next("candles", "rate_limit", times=1)
-    written = backfill_candles(session.candles, pg_conn, exchange="NSE", token=TOKEN,
-                               interval="ONE_MINUTE", start=start, end=end,
-                               max_days={"ONE_MINUTE": 1})
+    written = backfill_candles(
+        session.candles,
+        pg_conn,
+        exchange="NSE",
+        token=TOKEN,
+        interval="ONE_MINUTE",
+        start=start,
+        end=end,
+        max_days={"ONE_MINUTE": 1},
+    )
     rows = _stored(pg_conn, TOKEN)
     assert written == len(rows) == 4 * 375
     first_ts = rows[0][0]
     assert first_ts == start
     o, h, lo, c, v = fake_candle(TOKEN, start)
-    assert rows[0][1:] == (Decimal(str(o)).quantize(Decimal("0.01")),
-                           Decimal(str(h)).quantize(Decimal("0.01")),
-                           Decimal(str(lo)).quantize(Decimal("0.01")),
-                           Decimal(str(c)).quantize(Decimal("0.01")), v)
+    assert rows[0][1:] == (
+        Decimal(str(o)).quantize(Decimal("0.01")),
+        Decimal(str(h)).quantize(Decimal("0.01")),
+        Decimal(str(lo)).quantize(Decimal("0.01")),
+        Decimal(str(c)).quantize(Decimal("0.01")),
+        v,
+    )
     assert rows[-1][0] == datetime(2026, 7, 23, 15, 29, tzinfo=IST)
     # 4 chunks of ≤ 1 day + the one scripted 403; the fake saw no other rate-limit breach
     assert len(fake_angelone.candle_requests) == 4  # served chunks
     assert fake_angelone.candle_rate_rejections == 0
     assert fake_angelone.count("candles") == 5
     assert fake_angelone.count("candles", 403) == 1
-    again = backfill_candles(session.candles, pg_conn, exchange="NSE", token=TOKEN,
-                             interval="ONE_MINUTE", start=start, end=end,
-                             max_days={"ONE_MINUTE": 1})
+    again = backfill_candles(
+        session.candles,
+        pg_conn,
+        exchange="NSE",
+        token=TOKEN,
+        interval="ONE_MINUTE",
+        start=start,
+        end=end,
+        max_days={"ONE_MINUTE": 1},
+    )
     assert again == written
     assert len(_stored(pg_conn, TOKEN)) == written
     assert fake_angelone.count("candles", 403) == 1
@@ -81,8 +98,15 @@ def test_a_range_over_the_broker_limit_is_refused_without_retries(
     start = datetime(2026, 7, 1, 9, 15, tzinfo=IST)
     end = start + timedelta(days=40)
     with pytest.raises(RequestRejectedError, match="exceeds the limit"):
-        backfill_candles(session.candles, pg_conn, exchange="NSE", token="26009",
-                         interval="ONE_MINUTE", start=start, end=end,
-                         max_days={"ONE_MINUTE": 60})  # a wrong local limit
+        backfill_candles(
+            session.candles,
+            pg_conn,
+            exchange="NSE",
+            token="26009",
+            interval="ONE_MINUTE",
+            start=start,
+            end=end,
+            max_days={"ONE_MINUTE": 60},
+        )  # a wrong local limit
     assert len(fake_angelone.candle_requests) == 1
     assert _stored(pg_conn, "26009") == []

@@ -38,19 +38,29 @@ def _now_ms() -> int:
 
 
 class Harness:
-    def __init__(self, fake: FakeAngelOne, bootstrap: str, tmp_path: Path,
-                 data_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, fake: FakeAngelOne, bootstrap: str, tmp_path: Path, data_timeout_s: float = 5.0
+    ) -> None:
         self.fake = fake
         self.bootstrap = bootstrap
-        self.ticks, self.dlq, self.risk = make_topics(bootstrap, "md.ticks", "md.dlq",
-                                                      "risk.events")
+        self.ticks, self.dlq, self.risk = make_topics(
+            bootstrap, "md.ticks", "md.dlq", "risk.events"
+        )
         self.session: AngelOneSession = logged_in(fake, tmp_path)
-        self.publisher = FeedPublisher(bootstrap, ticks_topic=self.ticks, dlq_topic=self.dlq,
-                                       risk_topic=self.risk)
+        self.publisher = FeedPublisher(
+            bootstrap, ticks_topic=self.ticks, dlq_topic=self.dlq, risk_topic=self.risk
+        )
         self.feed = AngelOneFeed(
-            FeedConfig(ws_url=fake.ws_url, data_timeout_s=data_timeout_s,
-                       backoff_base_s=0.05, backoff_cap_s=0.2, connect_timeout_s=5),
-            SUBS, lambda: feed_auth(self.session), self.publisher,
+            FeedConfig(
+                ws_url=fake.ws_url,
+                data_timeout_s=data_timeout_s,
+                backoff_base_s=0.05,
+                backoff_cap_s=0.2,
+                connect_timeout_s=5,
+            ),
+            SUBS,
+            lambda: feed_auth(self.session),
+            self.publisher,
             refresh_auth=self.session.refresh,
         )
 
@@ -60,8 +70,9 @@ class Harness:
 
 
 @pytest.fixture
-def harness_factory(fake_angelone: FakeAngelOne, kafka_bootstrap: str,
-                    tmp_path: Path) -> Iterator[type[Harness]]:
+def harness_factory(
+    fake_angelone: FakeAngelOne, kafka_bootstrap: str, tmp_path: Path
+) -> Iterator[type[Harness]]:
     made: list[Harness] = []
 
     def make(data_timeout_s: float = 5.0) -> Harness:
@@ -80,30 +91,55 @@ def test_normal_stream_publishes_exactly_the_scripted_ticks(
     t0 = _now_ms()
     frames = [
         ltp_packet(OPT_A, 12345, t0, seq=1),
-        quote_packet(INDEX, 2351235, t0 + 1, exchange_type=1, seq=2, last_qty=0,
-                     volume=0),
-        snap_packet(OPT_A, 12350, t0 + 2, seq=3, last_qty=65, volume=6500, oi=130000,
-                    bids=[(12340, 65, 1), (12335, 130, 2)], asks=[(12355, 195, 3)],
-                    asks_first=True),
-        snap_packet(OPT_B, 8005, t0 + 3, seq=4, last_qty=130, volume=1300, oi=65000,
-                    bids=[(8000, 650, 5)], asks=[(8010, 65, 1), (8015, 65, 1)],
-                    asks_first=False),
+        quote_packet(INDEX, 2351235, t0 + 1, exchange_type=1, seq=2, last_qty=0, volume=0),
+        snap_packet(
+            OPT_A,
+            12350,
+            t0 + 2,
+            seq=3,
+            last_qty=65,
+            volume=6500,
+            oi=130000,
+            bids=[(12340, 65, 1), (12335, 130, 2)],
+            asks=[(12355, 195, 3)],
+            asks_first=True,
+        ),
+        snap_packet(
+            OPT_B,
+            8005,
+            t0 + 3,
+            seq=4,
+            last_qty=130,
+            volume=1300,
+            oi=65000,
+            bids=[(8000, 650, 5)],
+            asks=[(8010, 65, 1), (8015, 65, 1)],
+            asks_first=False,
+        ),
     ]
     fake_angelone.ws_script = [[Send(frames)]]
-    snap_before = REGISTRY.get_sample_value("scalpflow_angelone_ticks_total",
-                                            {"mode": "SNAP_QUOTE"}) or 0.0
+    snap_before = (
+        REGISTRY.get_sample_value("scalpflow_angelone_ticks_total", {"mode": "SNAP_QUOTE"}) or 0.0
+    )
     lag_before = REGISTRY.get_sample_value("scalpflow_angelone_tick_lag_seconds_count") or 0.0
     h = harness_factory()
     h.feed.start()
     msgs = consume(kafka_bootstrap, h.ticks, 4, settle=1.0)
     assert len(msgs) == 4
-    assert REGISTRY.get_sample_value("scalpflow_angelone_ticks_total",
-                                     {"mode": "SNAP_QUOTE"}) == snap_before + 2
+    assert (
+        REGISTRY.get_sample_value("scalpflow_angelone_ticks_total", {"mode": "SNAP_QUOTE"})
+        == snap_before + 2
+    )
     assert REGISTRY.get_sample_value("scalpflow_angelone_tick_lag_seconds_count") == (
-        lag_before + 4)
+        lag_before + 4
+    )
     ticks = [msgspec.json.decode(value_of(m), type=Tick) for m in msgs]
-    assert [m.key() for m in msgs] == [OPT_A.encode(), INDEX.encode(), OPT_A.encode(),
-                                       OPT_B.encode()]
+    assert [m.key() for m in msgs] == [
+        OPT_A.encode(),
+        INDEX.encode(),
+        OPT_A.encode(),
+        OPT_B.encode(),
+    ]
     assert [m.timestamp()[1] for m in msgs] == [t0, t0 + 1, t0 + 2, t0 + 3]
     assert [int(t.ts_event.timestamp() * 1000) for t in ticks] == [t0, t0 + 1, t0 + 2, t0 + 3]
     assert all(t.ts_event.utcoffset() is not None and t.ts_recv >= t.ts_event for t in ticks)
@@ -134,8 +170,12 @@ def test_server_close_reconnects_resubscribes_and_loses_nothing_after(
     conns = fake_angelone.ws_connections
     assert len(conns) >= 2
     for conn in conns[:2]:
-        tokens = {tok for m in conn.subscribe_messages for g in m["params"]["tokenList"]
-                  for tok in g["tokens"]}
+        tokens = {
+            tok
+            for m in conn.subscribe_messages
+            for g in m["params"]["tokenList"]
+            for tok in g["tokens"]
+        }
         assert tokens == {OPT_A, OPT_B, INDEX}
         assert len(conn.subscribe_messages) == 1  # no accumulated duplicates
     assert conns[1].dropped_unsubscribed == 0
@@ -170,11 +210,13 @@ def test_malformed_frames_go_to_the_dlq_and_the_feed_keeps_running(
     t0 = _now_ms()
     short = ltp_packet(OPT_A, 1, t0)[:30]
     bad_mode = b"\x07" + ltp_packet(OPT_B, 1, t0)[1:]
-    fake_angelone.ws_script = [[
-        Send([ltp_packet(OPT_A, 301, t0)]),
-        SendRaw([short, bad_mode]),
-        Send([ltp_packet(OPT_A, 302, t0 + 1)]),
-    ]]
+    fake_angelone.ws_script = [
+        [
+            Send([ltp_packet(OPT_A, 301, t0)]),
+            SendRaw([short, bad_mode]),
+            Send([ltp_packet(OPT_A, 302, t0 + 1)]),
+        ]
+    ]
     h = harness_factory(data_timeout_s=60.0)  # only the bad frames may disturb this feed
     h.feed.start()
     assert [t.ltp for t in h.tick_values(2)] == [301, 302]

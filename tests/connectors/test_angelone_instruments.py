@@ -22,13 +22,26 @@ def master() -> InstrumentMaster:
 
 
 def test_option_row_converts_strike_and_tick_size_to_paise() -> None:
-    row = {"token": "43650", "symbol": "NIFTY28JUL2623500CE", "name": "NIFTY",
-           "expiry": "28JUL2026", "strike": "2350000.000000", "lotsize": "65",
-           "instrumenttype": "OPTIDX", "exch_seg": "NFO", "tick_size": "5.000000"}
+    row = {
+        "token": "43650",
+        "symbol": "NIFTY28JUL2623500CE",
+        "name": "NIFTY",
+        "expiry": "28JUL2026",
+        "strike": "2350000.000000",
+        "lotsize": "65",
+        "instrumenttype": "OPTIDX",
+        "exch_seg": "NFO",
+        "tick_size": "5.000000",
+    }
     inst = row_to_instrument(row)
     assert inst is not None
     assert (inst.kind, inst.underlying, inst.strike, inst.tick_size, inst.lot_size) == (
-        "CE", "NIFTY", 2_350_000, 5, 65)
+        "CE",
+        "NIFTY",
+        2_350_000,
+        5,
+        65,
+    )
     assert inst.strike / 100 == 23500
     assert inst.expiry == EXP
     assert exchange_type(inst) == 2
@@ -96,7 +109,12 @@ def test_feed_subscriptions_are_the_index_and_the_atm_chain(
     assert sub.mode == 3
     assert sub.tokens[1] == ("26000",)
     options = [master.get(t) for t in sub.tokens[2]]
-    assert sorted({o.strike for o in options}) == [2_340_000, 2_345_000, 2_350_000,
-                                                    2_355_000, 2_360_000]
+    assert sorted({o.strike for o in options}) == [
+        2_340_000,
+        2_345_000,
+        2_350_000,
+        2_355_000,
+        2_360_000,
+    ]
     assert {o.expiry for o in options} == {EXP}
     assert len(options) == 10

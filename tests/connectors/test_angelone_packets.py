@@ -30,12 +30,24 @@ def test_ltp_packet_becomes_a_tick_in_paise_with_exchange_time() -> None:
 
 
 def test_quote_packet_carries_volume_and_last_quantity() -> None:
-    frame = quote_packet("26000", 2351235, TS_MS, exchange_type=1, last_qty=75,
-                         volume=123456, avg=2350000, ohlc=(2340000, 2360000, 2330000, 2345000))
+    frame = quote_packet(
+        "26000",
+        2351235,
+        TS_MS,
+        exchange_type=1,
+        last_qty=75,
+        volume=123456,
+        avg=2350000,
+        ohlc=(2340000, 2360000, 2330000, 2345000),
+    )
     packet = parse_packet(frame)
     assert packet.exchange == "NSE"
     assert (packet.open, packet.high, packet.low, packet.close) == (
-        2340000, 2360000, 2330000, 2345000)
+        2340000,
+        2360000,
+        2330000,
+        2345000,
+    )
     tick = packet_to_tick(packet, RECV)
     assert (tick.ltp, tick.last_qty, tick.cum_volume) == (2351235, 75, 123456)
 
@@ -44,8 +56,17 @@ def test_quote_packet_carries_volume_and_last_quantity() -> None:
 def test_snap_quote_depth_sides_are_decided_by_price(asks_first: bool) -> None:
     bids = [(12340, 65, 2), (12335, 130, 4), (12330, 65, 1)]
     asks = [(12350, 195, 3), (12355, 65, 1)]
-    frame = snap_packet("43650", 12345, TS_MS, oi=98765, bids=bids, asks=asks,
-                        asks_first=asks_first, volume=5000, last_qty=65)
+    frame = snap_packet(
+        "43650",
+        12345,
+        TS_MS,
+        oi=98765,
+        bids=bids,
+        asks=asks,
+        asks_first=asks_first,
+        volume=5000,
+        last_qty=65,
+    )
     packet = parse_packet(frame)
     assert [lv.price for lv in packet.bids] == [12340, 12335, 12330]
     assert [lv.price for lv in packet.asks] == [12350, 12355]

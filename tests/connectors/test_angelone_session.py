@@ -35,15 +35,24 @@ from tests.fake_angelone.server import FakeAngelOne
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _session(fake: FakeAngelOne, tmp_path: Path, creds: AngelOneCredentials | None = None,
-             sleeps: list[float] | None = None, **overrides: object) -> AngelOneSession:
+def _session(
+    fake: FakeAngelOne,
+    tmp_path: Path,
+    creds: AngelOneCredentials | None = None,
+    sleeps: list[float] | None = None,
+    **overrides: object,
+) -> AngelOneSession:
     recorded = sleeps if sleeps is not None else []
-    return AngelOneSession(settings_for(fake, tmp_path, **overrides),
-                           creds or credentials_of(fake), sleep=recorded.append)
+    return AngelOneSession(
+        settings_for(fake, tmp_path, **overrides),
+        creds or credentials_of(fake),
+        sleep=recorded.append,
+    )
 
 
-def test_login_returns_bearer_jwt_and_feed_token(fake_angelone: FakeAngelOne,
-                                                 tmp_path: Path) -> None:
+def test_login_returns_bearer_jwt_and_feed_token(
+    fake_angelone: FakeAngelOne, tmp_path: Path
+) -> None:
     tokens = _session(fake_angelone, tmp_path).login()
     assert tokens.jwt_token.get_secret_value().startswith("Bearer eyJ")
     assert tokens.feed_token.get_secret_value().startswith("ft")
@@ -53,8 +62,9 @@ def test_login_returns_bearer_jwt_and_feed_token(fake_angelone: FakeAngelOne,
     assert fake_angelone.count("profile", 200) == 1
 
 
-def test_wrong_mpin_is_an_authentication_error_without_retry(fake_angelone: FakeAngelOne,
-                                                              tmp_path: Path) -> None:
+def test_wrong_mpin_is_an_authentication_error_without_retry(
+    fake_angelone: FakeAngelOne, tmp_path: Path
+) -> None:
     good = credentials_of(fake_angelone)
     bad = good.model_copy(update={"mpin": SecretStr("0000")})
     sleeps: list[float] = []
@@ -65,29 +75,34 @@ def test_wrong_mpin_is_an_authentication_error_without_retry(fake_angelone: Fake
     assert sleeps == []
 
 
-def test_wrong_totp_secret_is_an_invalid_totp_error(fake_angelone: FakeAngelOne,
-                                                    tmp_path: Path) -> None:
+def test_wrong_totp_secret_is_an_invalid_totp_error(
+    fake_angelone: FakeAngelOne, tmp_path: Path
+) -> None:
     bad = credentials_of(fake_angelone).model_copy(
-        update={"totp_secret": SecretStr("KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU")})
+        update={"totp_secret": SecretStr("KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU")}
+    )
     with pytest.raises(InvalidTotpError, match="clock") as info:
         _session(fake_angelone, tmp_path, bad).login()
     assert info.value.errorcode == "AB1050"
     assert fake_angelone.count("login") == 1
 
 
-def test_answer_without_status_is_a_clear_error_not_a_keyerror(fake_angelone: FakeAngelOne,
-                                                                tmp_path: Path) -> None:
+def test_answer_without_status_is_a_clear_error_not_a_keyerror(
+    fake_angelone: FakeAngelOne, tmp_path: Path
+) -> None:
     bad = credentials_of(fake_angelone).model_copy(update={"api_key": SecretStr("wrongKey1")})
     with pytest.raises(AuthenticationError, match="API key"):
         _session(fake_angelone, tmp_path, bad).login()
 
 
-def test_rate_limit_is_retried_with_growing_backoff(fake_angelone: FakeAngelOne,
-                                                    tmp_path: Path) -> None:
+def test_rate_limit_is_retried_with_growing_backoff(
+    fake_angelone: FakeAngelOne, tmp_path: Path
+) -> None:
     fake_angelone.fail_next("login", "rate_limit", times=2)
     sleeps: list[float] = []
-    session = _session(fake_angelone, tmp_path, sleeps=sleeps, backoff_base_s=0.01,
-                       login_rate_per_s=1e6)
+    session = _session(
+        fake_angelone, tmp_path, sleeps=sleeps, backoff_base_s=0.01, login_rate_per_s=1e6
+    )
     assert session.login().feed_token.get_secret_value()
     assert fake_angelone.count("login", 403) == 2
     assert fake_angelone.count("login", 200) == 1
@@ -96,8 +111,9 @@ def test_rate_limit_is_retried_with_growing_backoff(fake_angelone: FakeAngelOne,
     assert 0.01 <= sleeps[1] <= 0.02
 
 
-def test_persistent_rate_limit_gives_up_after_the_attempt_budget(fake_angelone: FakeAngelOne,
-                                                                 tmp_path: Path) -> None:
+def test_persistent_rate_limit_gives_up_after_the_attempt_budget(
+    fake_angelone: FakeAngelOne, tmp_path: Path
+) -> None:
     fake_angelone.fail_next("login", "rate_limit", times=10)
     session = _session(fake_angelone, tmp_path, login_max_attempts=3)
     with pytest.raises(RateLimitedError, match="exceeding access rate"):
@@ -105,8 +121,9 @@ def test_persistent_rate_limit_gives_up_after_the_attempt_budget(fake_angelone: 
     assert fake_angelone.count("login") == 3
 
 
-def test_refresh_issues_new_tokens_and_falls_back_to_login(fake_angelone: FakeAngelOne,
-                                                           tmp_path: Path) -> None:
+def test_refresh_issues_new_tokens_and_falls_back_to_login(
+    fake_angelone: FakeAngelOne, tmp_path: Path
+) -> None:
     session = _session(fake_angelone, tmp_path)
     first = session.login()
     second = session.refresh()
@@ -118,9 +135,9 @@ def test_refresh_issues_new_tokens_and_falls_back_to_login(fake_angelone: FakeAn
     assert third.feed_token.get_secret_value() != second.feed_token.get_secret_value()
 
 
-def test_sdk_logs_go_to_the_configured_dir_not_the_cwd(fake_angelone: FakeAngelOne,
-                                                       tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sdk_logs_go_to_the_configured_dir_not_the_cwd(
+    fake_angelone: FakeAngelOne, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     monkeypatch.chdir(cwd)
@@ -143,15 +160,24 @@ def test_sdk_import_makes_no_network_call() -> None:
         "SmartConnect, SmartWebSocketV2, _ = load_sdk()\n"
         "print(len(calls), SmartConnect.__name__, SmartWebSocketV2.__name__)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                         text=True, timeout=120, check=True,
-                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert out.stdout.split() == ["0", "SmartConnect", "SmartWebSocketV2"]
 
 
-def test_secrets_never_reach_logs(fake_angelone: FakeAngelOne, tmp_path: Path,
-                                  caplog: pytest.LogCaptureFixture,
-                                  capfd: pytest.CaptureFixture[str]) -> None:
+def test_secrets_never_reach_logs(
+    fake_angelone: FakeAngelOne,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
     caplog.set_level(logging.DEBUG)
     creds = credentials_of(fake_angelone)
     wrong = creds.model_copy(update={"mpin": SecretStr("8642")})
@@ -162,9 +188,13 @@ def test_secrets_never_reach_logs(fake_angelone: FakeAngelOne, tmp_path: Path,
     session.refresh()
     fake_angelone.fail_next("candles", "server_error", times=1)
     session.candles("NSE", "26000", "ONE_DAY", "2026-07-20 09:15", "2026-07-21 15:30")
-    secrets = [*creds.secret_values(), "8642", tokens.refresh_token.get_secret_value(),
-               tokens.jwt_token.get_secret_value().removeprefix("Bearer "),
-               tokens.feed_token.get_secret_value()]
+    secrets = [
+        *creds.secret_values(),
+        "8642",
+        tokens.refresh_token.get_secret_value(),
+        tokens.jwt_token.get_secret_value().removeprefix("Bearer "),
+        tokens.feed_token.get_secret_value(),
+    ]
     captured = capfd.readouterr()
     logged = caplog.text + captured.out + captured.err + str(refused.value)
     sdk_log_files = "".join(p.read_text() for p in (tmp_path / "logs").rglob("*.log"))
@@ -178,13 +208,21 @@ def test_secrets_never_reach_logs(fake_angelone: FakeAngelOne, tmp_path: Path,
 
 # ------------------------------------------------------------------------- credentials
 def _creds() -> AngelOneCredentials:
-    return AngelOneCredentials(api_key=SecretStr("k3yABCD"), client_code=SecretStr("C9999"),
-                               mpin=SecretStr("2468"), totp_secret=SecretStr("JBSWY3DPEHPK3PXP"))
+    return AngelOneCredentials(
+        api_key=SecretStr("k3yABCD"),
+        client_code=SecretStr("C9999"),
+        mpin=SecretStr("2468"),
+        totp_secret=SecretStr("JBSWY3DPEHPK3PXP"),
+    )
 
 
 def test_settings_from_env_mask_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {"API_KEY": "envKey123", "CLIENT_CODE": "E777", "MPIN": "1357",
-                        "TOTP_SECRET": "JBSWY3DPEHPK3PXP"}.items():
+    for name, value in {
+        "API_KEY": "envKey123",
+        "CLIENT_CODE": "E777",
+        "MPIN": "1357",
+        "TOTP_SECRET": "JBSWY3DPEHPK3PXP",
+    }.items():
         monkeypatch.setenv(f"SCALPFLOW_ANGELONE_{name}", value)
     settings = AngelOneSettings()
     creds = settings.credentials()
@@ -200,15 +238,20 @@ def test_missing_and_invalid_credentials_name_the_variable_not_the_value(
         monkeypatch.delenv(f"SCALPFLOW_ANGELONE_{name}", raising=False)
     with pytest.raises(CredentialsError, match="SCALPFLOW_ANGELONE_MPIN"):
         AngelOneSettings().credentials()
-    settings = AngelOneSettings(api_key=SecretStr("k3yABCD"), client_code=SecretStr("C1"),
-                                mpin=SecretStr("2468"), totp_secret=SecretStr("not base32 !!"))
+    settings = AngelOneSettings(
+        api_key=SecretStr("k3yABCD"),
+        client_code=SecretStr("C1"),
+        mpin=SecretStr("2468"),
+        totp_secret=SecretStr("not base32 !!"),
+    )
     with pytest.raises(CredentialsError, match="totp_secret") as info:
         settings.credentials()
     assert "not base32 !!" not in str(info.value)
 
 
-def test_encrypted_file_round_trip_and_tamper_detection(tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_encrypted_file_round_trip_and_tamper_detection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SCALPFLOW_ANGELONE_CREDENTIALS_KEY", generate_key())
     path = tmp_path / "angel.enc"
     write_encrypted_credentials(path, _creds())
@@ -235,10 +278,16 @@ def test_cli_login_failure_exits_once_with_a_clear_message(
     from flows.angelone_cli import app
 
     c = fake_angelone.creds
-    env = {"ROOT_URL": fake_angelone.root_url, "WS_URL": fake_angelone.ws_url,
-           "INSTRUMENT_MASTER_URL": fake_angelone.master_url, "API_KEY": c.api_key,
-           "CLIENT_CODE": c.client_code, "MPIN": "1111", "TOTP_SECRET": c.totp_secret,
-           "SDK_LOG_DIR": str(tmp_path)}
+    env = {
+        "ROOT_URL": fake_angelone.root_url,
+        "WS_URL": fake_angelone.ws_url,
+        "INSTRUMENT_MASTER_URL": fake_angelone.master_url,
+        "API_KEY": c.api_key,
+        "CLIENT_CODE": c.client_code,
+        "MPIN": "1111",
+        "TOTP_SECRET": c.totp_secret,
+        "SDK_LOG_DIR": str(tmp_path),
+    }
     for name, value in env.items():
         monkeypatch.setenv(f"SCALPFLOW_ANGELONE_{name}", value)
     result = CliRunner().invoke(app, ["feed", "--metrics-port", "0"])

@@ -23,13 +23,18 @@ from tests.fake_angelone.server import (
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rate", type=float, default=2.0, help="tick rounds per second")
-    parser.add_argument("--script", choices=["stream", "drop", "stall"], default="stream",
-                        help="drop: close the socket every 10 s; stall: go silent after 10 s")
+    parser.add_argument(
+        "--script",
+        choices=["stream", "drop", "stall"],
+        default="stream",
+        help="drop: close the socket every 10 s; stall: go silent after 10 s",
+    )
     args = parser.parse_args()
     today = datetime.now(UTC).date()
     tuesdays = [today + timedelta(days=(1 - today.weekday()) % 7 + 7 * k) for k in range(2)]
-    fake = FakeAngelOne(master=sample_master(
-        expiries={"NIFTY": tuesdays, "BANKNIFTY": tuesdays[-1:]}))
+    fake = FakeAngelOne(
+        master=sample_master(expiries={"NIFTY": tuesdays, "BANKNIFTY": tuesdays[-1:]})
+    )
     stream = Stream(rate_hz=args.rate)
     if args.script == "drop":
         fake.ws_script = [[Stream(args.rate, 10.0), Close()] for _ in range(1000)]

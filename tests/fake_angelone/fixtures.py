@@ -40,8 +40,10 @@ def fake_angelone() -> Iterator[FakeAngelOne]:
 def credentials_of(fake: FakeAngelOne) -> AngelOneCredentials:
     c = fake.creds
     return AngelOneCredentials(
-        api_key=SecretStr(c.api_key), client_code=SecretStr(c.client_code),
-        mpin=SecretStr(c.mpin), totp_secret=SecretStr(c.totp_secret),
+        api_key=SecretStr(c.api_key),
+        client_code=SecretStr(c.client_code),
+        mpin=SecretStr(c.mpin),
+        totp_secret=SecretStr(c.totp_secret),
     )
 
 
@@ -71,8 +73,9 @@ def make_topics(bootstrap: str, *names: str) -> list[str]:
     suffix = uuid.uuid4().hex[:10]
     topics = [f"{name}.{suffix}" for name in names]
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    futures = admin.create_topics([NewTopic(t, num_partitions=1, replication_factor=1)
-                                   for t in topics])
+    futures = admin.create_topics(
+        [NewTopic(t, num_partitions=1, replication_factor=1) for t in topics]
+    )
     for future in futures.values():
         future.result(30)
     return topics
@@ -93,15 +96,18 @@ def header(msg: Message, name: str) -> str:
     return ""
 
 
-def consume(bootstrap: str, topic: str, count: int, timeout: float = 20.0,
-            settle: float = 0.0) -> list[Message]:
+def consume(
+    bootstrap: str, topic: str, count: int, timeout: float = 20.0, settle: float = 0.0
+) -> list[Message]:
     """Read ``count`` records from the start of ``topic`` (then ``settle`` s more for extras)."""
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap,
-        "group.id": f"test-{uuid.uuid4().hex}",
-        "auto.offset.reset": "earliest",
-        "enable.auto.commit": False,
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     # assign() instead of subscribe(): no consumer-group join, so reading starts at once
     partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(partitions)])

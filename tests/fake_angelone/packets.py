@@ -12,8 +12,9 @@ from collections.abc import Sequence
 Level = tuple[int, int, int]  # (price paise, qty, orders)
 
 
-def _header(buf: bytearray, mode: int, exchange_type: int, token: str, seq: int, ts_ms: int,
-            ltp: int) -> None:
+def _header(
+    buf: bytearray, mode: int, exchange_type: int, token: str, seq: int, ts_ms: int, ltp: int
+) -> None:
     struct.pack_into("<B", buf, 0, mode)
     struct.pack_into("<B", buf, 1, exchange_type)
     raw = token.encode("ascii")
@@ -29,8 +30,15 @@ def ltp_packet(token: str, ltp: int, ts_ms: int, *, seq: int = 0, exchange_type:
     return bytes(buf)
 
 
-def _quote_fields(buf: bytearray, last_qty: int, avg: int, volume: int, tbq: float, tsq: float,
-                  ohlc: tuple[int, int, int, int]) -> None:
+def _quote_fields(
+    buf: bytearray,
+    last_qty: int,
+    avg: int,
+    volume: int,
+    tbq: float,
+    tsq: float,
+    ohlc: tuple[int, int, int, int],
+) -> None:
     struct.pack_into("<q", buf, 51, last_qty)
     struct.pack_into("<q", buf, 59, avg)
     struct.pack_into("<q", buf, 67, volume)
@@ -40,21 +48,47 @@ def _quote_fields(buf: bytearray, last_qty: int, avg: int, volume: int, tbq: flo
         struct.pack_into("<q", buf, 91 + 8 * i, value)
 
 
-def quote_packet(token: str, ltp: int, ts_ms: int, *, seq: int = 0, exchange_type: int = 2,
-                 last_qty: int = 0, avg: int = 0, volume: int = 0, tbq: float = 0.0,
-                 tsq: float = 0.0, ohlc: tuple[int, int, int, int] = (0, 0, 0, 0)) -> bytes:
+def quote_packet(
+    token: str,
+    ltp: int,
+    ts_ms: int,
+    *,
+    seq: int = 0,
+    exchange_type: int = 2,
+    last_qty: int = 0,
+    avg: int = 0,
+    volume: int = 0,
+    tbq: float = 0.0,
+    tsq: float = 0.0,
+    ohlc: tuple[int, int, int, int] = (0, 0, 0, 0),
+) -> bytes:
     buf = bytearray(123)
     _header(buf, 2, exchange_type, token, seq, ts_ms, ltp)
     _quote_fields(buf, last_qty, avg, volume, tbq, tsq, ohlc)
     return bytes(buf)
 
 
-def snap_packet(token: str, ltp: int, ts_ms: int, *, seq: int = 0, exchange_type: int = 2,
-                last_qty: int = 0, avg: int = 0, volume: int = 0, tbq: float = 0.0,
-                tsq: float = 0.0, ohlc: tuple[int, int, int, int] = (0, 0, 0, 0),
-                ltt_ms: int = 0, oi: int = 0, bids: Sequence[Level] = (),
-                asks: Sequence[Level] = (), asks_first: bool = True, upper: int = 0,
-                lower: int = 0) -> bytes:
+def snap_packet(
+    token: str,
+    ltp: int,
+    ts_ms: int,
+    *,
+    seq: int = 0,
+    exchange_type: int = 2,
+    last_qty: int = 0,
+    avg: int = 0,
+    volume: int = 0,
+    tbq: float = 0.0,
+    tsq: float = 0.0,
+    ohlc: tuple[int, int, int, int] = (0, 0, 0, 0),
+    ltt_ms: int = 0,
+    oi: int = 0,
+    bids: Sequence[Level] = (),
+    asks: Sequence[Level] = (),
+    asks_first: bool = True,
+    upper: int = 0,
+    lower: int = 0,
+) -> bytes:
     """A SNAP_QUOTE frame. ``asks_first`` puts the sell levels in the first five slots (and
     labels them with flag 1) to check that the parser decides sides by price, not position."""
     buf = bytearray(379)

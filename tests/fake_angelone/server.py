@@ -41,13 +41,33 @@ PROFILE = "/rest/secure/angelbroking/user/v1/getProfile"
 CANDLES = "/rest/secure/angelbroking/historical/v1/getCandleData"
 LTP = "/rest/secure/angelbroking/order/v1/getLtpData"
 MASTER = "/OpenAPI_File/files/OpenAPIScripMaster.json"
-ROUTE_NAMES = {LOGIN: "login", TOKENS: "refresh", PROFILE: "profile", CANDLES: "candles",
-               LTP: "ltp", MASTER: "master"}
-CANDLE_MAX_DAYS = {"ONE_MINUTE": 30, "THREE_MINUTE": 60, "FIVE_MINUTE": 100,
-                   "TEN_MINUTE": 100, "FIFTEEN_MINUTE": 200, "THIRTY_MINUTE": 200,
-                   "ONE_HOUR": 400, "ONE_DAY": 2000}
-CANDLE_STEP_MIN = {"ONE_MINUTE": 1, "THREE_MINUTE": 3, "FIVE_MINUTE": 5, "TEN_MINUTE": 10,
-                   "FIFTEEN_MINUTE": 15, "THIRTY_MINUTE": 30, "ONE_HOUR": 60}
+ROUTE_NAMES = {
+    LOGIN: "login",
+    TOKENS: "refresh",
+    PROFILE: "profile",
+    CANDLES: "candles",
+    LTP: "ltp",
+    MASTER: "master",
+}
+CANDLE_MAX_DAYS = {
+    "ONE_MINUTE": 30,
+    "THREE_MINUTE": 60,
+    "FIVE_MINUTE": 100,
+    "TEN_MINUTE": 100,
+    "FIFTEEN_MINUTE": 200,
+    "THIRTY_MINUTE": 200,
+    "ONE_HOUR": 400,
+    "ONE_DAY": 2000,
+}
+CANDLE_STEP_MIN = {
+    "ONE_MINUTE": 1,
+    "THREE_MINUTE": 3,
+    "FIVE_MINUTE": 5,
+    "TEN_MINUTE": 10,
+    "FIFTEEN_MINUTE": 15,
+    "THIRTY_MINUTE": 30,
+    "ONE_HOUR": 60,
+}
 RATE_LIMIT_BODY = b"Access denied because of exceeding access rate"
 
 
@@ -121,45 +141,87 @@ def fake_candle(token: str, start: datetime) -> tuple[float, float, float, float
     return round(o, 2), round(h, 2), round(lo, 2), round(c, 2), 1000 + n % 997
 
 
-def sample_master(spot: dict[str, float] | None = None,
-                  expiries: dict[str, list[date]] | None = None) -> list[dict[str, str]]:
+def sample_master(
+    spot: dict[str, float] | None = None, expiries: dict[str, list[date]] | None = None
+) -> list[dict[str, str]]:
     """A small OpenAPIScripMaster-shaped list: NIFTY/BANKNIFTY indices, options, a future."""
     spot = spot or {"NIFTY": 23512.35, "BANKNIFTY": 50120.0}
-    expiries = expiries or {"NIFTY": [date(2026, 7, 28), date(2026, 8, 4)],
-                            "BANKNIFTY": [date(2026, 7, 28)]}
+    expiries = expiries or {
+        "NIFTY": [date(2026, 7, 28), date(2026, 8, 4)],
+        "BANKNIFTY": [date(2026, 7, 28)],
+    }
     step = {"NIFTY": 50, "BANKNIFTY": 100}
     lot = {"NIFTY": "65", "BANKNIFTY": "30"}
     rows = [
-        {"token": "26000", "symbol": "Nifty 50", "name": "NIFTY", "expiry": "",
-         "strike": "0.000000", "lotsize": "1", "instrumenttype": "AMXIDX",
-         "exch_seg": "NSE", "tick_size": "0.000000"},
-        {"token": "26009", "symbol": "Nifty Bank", "name": "BANKNIFTY", "expiry": "",
-         "strike": "0.000000", "lotsize": "1", "instrumenttype": "AMXIDX",
-         "exch_seg": "NSE", "tick_size": "0.000000"},
-        {"token": "3045", "symbol": "SBIN-EQ", "name": "SBIN", "expiry": "",
-         "strike": "-1.000000", "lotsize": "1", "instrumenttype": "", "exch_seg": "NSE",
-         "tick_size": "5.000000"},
+        {
+            "token": "26000",
+            "symbol": "Nifty 50",
+            "name": "NIFTY",
+            "expiry": "",
+            "strike": "0.000000",
+            "lotsize": "1",
+            "instrumenttype": "AMXIDX",
+            "exch_seg": "NSE",
+            "tick_size": "0.000000",
+        },
+        {
+            "token": "26009",
+            "symbol": "Nifty Bank",
+            "name": "BANKNIFTY",
+            "expiry": "",
+            "strike": "0.000000",
+            "lotsize": "1",
+            "instrumenttype": "AMXIDX",
+            "exch_seg": "NSE",
+            "tick_size": "0.000000",
+        },
+        {
+            "token": "3045",
+            "symbol": "SBIN-EQ",
+            "name": "SBIN",
+            "expiry": "",
+            "strike": "-1.000000",
+            "lotsize": "1",
+            "instrumenttype": "",
+            "exch_seg": "NSE",
+            "tick_size": "5.000000",
+        },
     ]
     token = 40000
     for und, exps in expiries.items():
         atm = round(spot[und] / step[und]) * step[und]
         for exp in exps:
             tag = exp.strftime("%d%b%y").upper()
-            rows.append({"token": str(token), "symbol": f"{und}{tag}FUT", "name": und,
-                         "expiry": exp.strftime("%d%b%Y").upper(), "strike": "-1.000000",
-                         "lotsize": lot[und], "instrumenttype": "FUTIDX", "exch_seg": "NFO",
-                         "tick_size": "10.000000"})
+            rows.append(
+                {
+                    "token": str(token),
+                    "symbol": f"{und}{tag}FUT",
+                    "name": und,
+                    "expiry": exp.strftime("%d%b%Y").upper(),
+                    "strike": "-1.000000",
+                    "lotsize": lot[und],
+                    "instrumenttype": "FUTIDX",
+                    "exch_seg": "NFO",
+                    "tick_size": "10.000000",
+                }
+            )
             token += 1
             for k in range(-15, 16):
                 strike = atm + k * step[und]
                 for kind in ("CE", "PE"):
-                    rows.append({
-                        "token": str(token), "symbol": f"{und}{tag}{strike}{kind}",
-                        "name": und, "expiry": exp.strftime("%d%b%Y").upper(),
-                        "strike": f"{strike * 100:.6f}", "lotsize": lot[und],
-                        "instrumenttype": "OPTIDX", "exch_seg": "NFO",
-                        "tick_size": "5.000000",
-                    })
+                    rows.append(
+                        {
+                            "token": str(token),
+                            "symbol": f"{und}{tag}{strike}{kind}",
+                            "name": und,
+                            "expiry": exp.strftime("%d%b%Y").upper(),
+                            "strike": f"{strike * 100:.6f}",
+                            "lotsize": lot[und],
+                            "instrumenttype": "OPTIDX",
+                            "exch_seg": "NFO",
+                            "tick_size": "5.000000",
+                        }
+                    )
                     token += 1
     return rows
 
@@ -167,9 +229,12 @@ def sample_master(spot: dict[str, float] | None = None,
 class FakeAngelOne:
     """Start with ``start()`` (or as a context manager); URLs in ``root_url`` and ``ws_url``."""
 
-    def __init__(self, credentials: FakeCredentials | None = None,
-                 master: list[dict[str, str]] | None = None,
-                 ltp: dict[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        credentials: FakeCredentials | None = None,
+        master: list[dict[str, str]] | None = None,
+        ltp: dict[str, float] | None = None,
+    ) -> None:
         self.creds = credentials or FakeCredentials()
         self.master = master if master is not None else sample_master()
         self.ltp = ltp or {"26000": 23512.35, "26009": 50120.0}
@@ -218,12 +283,14 @@ class FakeAngelOne:
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         self._http.daemon_threads = True
         self.http_port = self._http.server_address[1]
-        http_thread = threading.Thread(target=self._http.serve_forever, daemon=True,
-                                       name="fake-angelone-http")
+        http_thread = threading.Thread(
+            target=self._http.serve_forever, daemon=True, name="fake-angelone-http"
+        )
         http_thread.start()
         ready = threading.Event()
-        ws_thread = threading.Thread(target=self._run_ws, args=(ready,), daemon=True,
-                                     name="fake-angelone-ws")
+        ws_thread = threading.Thread(
+            target=self._run_ws, args=(ready,), daemon=True, name="fake-angelone-ws"
+        )
         ws_thread.start()
         if not ready.wait(10):
             msg = "fake websocket server did not start"
@@ -247,8 +314,9 @@ class FakeAngelOne:
 
     def count(self, route: str, status: int | None = None) -> int:
         with self._lock:
-            return sum(1 for r, _, s in self.requests if r == route and
-                       (status is None or s == status))
+            return sum(
+                1 for r, _, s in self.requests if r == route and (status is None or s == status)
+            )
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -264,8 +332,11 @@ class FakeAngelOne:
             return queue.popleft() if queue else None
 
     def _issue_tokens(self) -> dict[str, str]:
-        jwt, refresh, feed = (f"eyJ{secrets.token_hex(16)}", f"rt{secrets.token_hex(16)}",
-                              f"ft{secrets.token_hex(12)}")
+        jwt, refresh, feed = (
+            f"eyJ{secrets.token_hex(16)}",
+            f"rt{secrets.token_hex(16)}",
+            f"ft{secrets.token_hex(12)}",
+        )
         with self._lock:
             self._jwts.add(jwt)
             self._refresh_tokens.add(refresh)
@@ -285,8 +356,9 @@ class FakeAngelOne:
             return header.removeprefix("Bearer ") in self._jwts
 
     # ------------------------------------------------------------------------------- REST
-    def handle_rest(self, method: str, path: str, headers: Any, body: bytes
-                    ) -> tuple[int, str, bytes]:
+    def handle_rest(
+        self, method: str, path: str, headers: Any, body: bytes
+    ) -> tuple[int, str, bytes]:
         route = ROUTE_NAMES.get(path.split("?", 1)[0])
         if route is None:
             return 404, "application/json", b'{"status": false, "message": "no such route"}'
@@ -302,9 +374,11 @@ class FakeAngelOne:
         if fault == "server_error":
             return 500, "text/plain", b"internal error"
         if fault == "no_status":
-            return 200, "application/json", _json({"success": False,
-                                                    "message": "Invalid API Key",
-                                                    "errorCode": "AG8004"})
+            return (
+                200,
+                "application/json",
+                _json({"success": False, "message": "Invalid API Key", "errorCode": "AG8004"}),
+            )
         if route == "master":
             return 200, "application/json", _json(self.master)
         try:
@@ -318,37 +392,73 @@ class FakeAngelOne:
                 ok = params.get("refreshToken") in self._refresh_tokens
             if not ok:
                 return 200, "application/json", _refusal("Invalid Refresh Token", "AB8050")
-            return 200, "application/json", _json({"status": True, "message": "SUCCESS",
-                                                    "errorcode": "", "data":
-                                                    self._issue_tokens()})
+            return (
+                200,
+                "application/json",
+                _json(
+                    {
+                        "status": True,
+                        "message": "SUCCESS",
+                        "errorcode": "",
+                        "data": self._issue_tokens(),
+                    }
+                ),
+            )
         if not self._authorised(headers.get("Authorization")):
-            return 401, "application/json", _json({"success": False,
-                                                   "message": "Invalid Token",
-                                                   "errorCode": "AG8001", "data": ""})
+            return (
+                401,
+                "application/json",
+                _json(
+                    {
+                        "success": False,
+                        "message": "Invalid Token",
+                        "errorCode": "AG8001",
+                        "data": "",
+                    }
+                ),
+            )
         if route == "profile":
-            return 200, "application/json", _ok({"clientcode": self.creds.client_code,
-                                                 "name": "FAKE USER", "exchanges": ["NSE",
-                                                                                    "NFO"]})
+            return (
+                200,
+                "application/json",
+                _ok(
+                    {
+                        "clientcode": self.creds.client_code,
+                        "name": "FAKE USER",
+                        "exchanges": ["NSE", "NFO"],
+                    }
+                ),
+            )
         if route == "ltp":
             token = str(params.get("symboltoken"))
             if token not in self.ltp:
                 return 200, "application/json", _refusal("Symbol not found", "AB1009")
-            return 200, "application/json", _ok({"exchange": params.get("exchange"),
-                                                 "tradingsymbol": params.get("tradingsymbol"),
-                                                 "symboltoken": token,
-                                                 "ltp": self.ltp[token]})
+            return (
+                200,
+                "application/json",
+                _ok(
+                    {
+                        "exchange": params.get("exchange"),
+                        "tradingsymbol": params.get("tradingsymbol"),
+                        "symboltoken": token,
+                        "ltp": self.ltp[token],
+                    }
+                ),
+            )
         return self._candles(params)
 
-    def _login(self, headers: Any, params: dict[str, Any], fault: str | None
-               ) -> tuple[int, str, bytes]:
+    def _login(
+        self, headers: Any, params: dict[str, Any], fault: str | None
+    ) -> tuple[int, str, bytes]:
         creds = self.creds
         if headers.get("X-PrivateKey") != creds.api_key:
-            return 200, "application/json", _json({"success": False,
-                                                   "message": "Invalid API Key",
-                                                   "errorCode": "AG8004"})
+            return (
+                200,
+                "application/json",
+                _json({"success": False, "message": "Invalid API Key", "errorCode": "AG8004"}),
+            )
         if params.get("clientcode") != creds.client_code or params.get("password") != creds.mpin:
-            return 200, "application/json", _refusal("Invalid clientcode or password",
-                                                     "AB1007")
+            return 200, "application/json", _refusal("Invalid clientcode or password", "AB1007")
         totp_ok = pyotp.TOTP(creds.totp_secret).verify(str(params.get("totp")), valid_window=1)
         if fault == "invalid_totp" or not totp_ok:
             return 200, "application/json", _refusal("Invalid totp", "AB1050")
@@ -374,8 +484,9 @@ class FakeAngelOne:
         if end < start or (end - start) > timedelta(days=CANDLE_MAX_DAYS[interval]):
             return 200, "application/json", _refusal("Date range exceeds the limit", "AB1004")
         token = str(params.get("symboltoken"))
-        rows = [[ts.isoformat(), *fake_candle(token, ts)]
-                for ts in _candle_times(start, end, interval)]
+        rows = [
+            [ts.isoformat(), *fake_candle(token, ts)] for ts in _candle_times(start, end, interval)
+        ]
         return 200, "application/json", _ok(rows)
 
     # --------------------------------------------------------------------------- websocket
@@ -387,8 +498,9 @@ class FakeAngelOne:
 
     async def _ws_main(self, ready: threading.Event) -> None:
         self._ws_stop = asyncio.Event()
-        async with serve(self._ws_handler, "127.0.0.1", 0,
-                         process_request=self._ws_check) as server:
+        async with serve(
+            self._ws_handler, "127.0.0.1", 0, process_request=self._ws_check
+        ) as server:
             self.ws_port = next(iter(server.sockets)).getsockname()[1]
             ready.set()
             await self._ws_stop.wait()
@@ -396,17 +508,21 @@ class FakeAngelOne:
     def _ws_check(self, connection: ServerConnection, request: Request) -> Response | None:
         h = request.headers
         with self._lock:
-            ok = (h.get("x-api-key") == self.creds.api_key
-                  and h.get("x-client-code") == self.creds.client_code
-                  and h.get("x-feed-token") in self._feed_tokens)
+            ok = (
+                h.get("x-api-key") == self.creds.api_key
+                and h.get("x-client-code") == self.creds.client_code
+                and h.get("x-feed-token") in self._feed_tokens
+            )
         if not (ok and self._authorised(h.get("Authorization"))):
             return connection.respond(HTTPStatus.UNAUTHORIZED, "Invalid headers\n")
         return None
 
     async def _ws_handler(self, ws: ServerConnection) -> None:
         with self._lock:
-            conn = WsConnection(index=len(self.ws_connections),
-                                headers=dict(ws.request.headers) if ws.request else {})
+            conn = WsConnection(
+                index=len(self.ws_connections),
+                headers=dict(ws.request.headers) if ws.request else {},
+            )
             self.ws_connections.append(conn)
             script = self.ws_script[conn.index] if conn.index < len(self.ws_script) else []
         subscribed = asyncio.Event()
@@ -460,8 +576,13 @@ class FakeAngelOne:
                 seq += 1
                 spread = 0 if exchange_type == 1 else 5
                 frame = snap_packet(
-                    token, price, int(time.time() * 1000), seq=seq,
-                    exchange_type=exchange_type, last_qty=65, volume=seq * 65,
+                    token,
+                    price,
+                    int(time.time() * 1000),
+                    seq=seq,
+                    exchange_type=exchange_type,
+                    last_qty=65,
+                    volume=seq * 65,
                     bids=[(price - spread, 650, 3)] if spread else [],
                     asks=[(price + spread, 650, 3)] if spread else [],
                 )
@@ -469,8 +590,9 @@ class FakeAngelOne:
                 conn.frames_sent += 1
             await asyncio.sleep(1 / action.rate_hz)
 
-    async def _ws_reader(self, ws: ServerConnection, conn: WsConnection,
-                         subscribed: asyncio.Event) -> None:
+    async def _ws_reader(
+        self, ws: ServerConnection, conn: WsConnection, subscribed: asyncio.Event
+    ) -> None:
         async for message in ws:
             if message == "ping":
                 await ws.send("pong")

