@@ -43,7 +43,7 @@ def test_demo_headless_leaves_candles_signals_and_fills(tmp_path) -> None:
 
             def count(table: str) -> int:
                 found = conn.execute(
-                    f"SELECT count(*) FROM {table} WHERE run_id = %s",  # type: ignore[arg-type]
+                    f"SELECT count(*) FROM {table} WHERE run_id = %s",
                     (run_id,),
                 ).fetchone()
                 assert found is not None

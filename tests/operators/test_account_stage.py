@@ -133,7 +133,7 @@ def test_feed_stall_kills_cancels_and_squares_off() -> None:
         kind="FEED_STALLED",
         detail="no ticks for 10s",
     )
-    later = [tick(s, 10_000, 10_100, 50_000 + 2_000 * s, seq=s) for s in range(13, 30)]
+    later: list[Any] = [tick(s, 10_000, 10_100, 50_000 + 2_000 * s, seq=s) for s in range(13, 30)]
     later.insert(3, signal(15.5, "ENTRY", "ENTRY: again"))
     out = run([*items, stall, *later])
     kinds = [e.kind for e in out if isinstance(e, RiskEvent)]
