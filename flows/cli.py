@@ -238,6 +238,9 @@ def run(
     ] = True,
     processes: Annotated[int, typer.Option(help="Bytewax processes (scale with partitions).")] = 1,
     trading: Annotated[bool, typer.Option(help="Run the trading stage too.")] = True,
+    metrics_port: Annotated[
+        int, typer.Option(help="Prometheus /metrics on this port (+1 per extra process); 0 = off.")
+    ] = 0,
     verbose: bool = False,
 ) -> None:
     """Run the dataflow over Kafka md.ticks into Kafka topics and PostgreSQL."""
@@ -275,7 +278,8 @@ def run(
         cmd = [sys.executable, "-m", "bytewax.run", "flows.pipeline:flow_from_env()"]
         if processes > 1:
             cmd += ["-i", str(i), "-a", addresses]
-        procs.append(subprocess.Popen(cmd, env=env))
+        port = str(metrics_port + i) if metrics_port else "0"
+        procs.append(subprocess.Popen(cmd, env={**env, "SCALPFLOW_METRICS_PORT": port}))
     console.print(f"running {processes} process(es), run_id={run_id}, tail={tail}")
     try:
         codes = [p.wait() for p in procs]

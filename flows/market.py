@@ -14,6 +14,7 @@ import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
 from bytewax.dataflow import Stream
 
+from connectors import metrics
 from connectors.serde import decode_tick, encode
 from flows.adapters import run_keyed, values
 from operators.candles import CandleConfig, LateTick
@@ -103,12 +104,11 @@ def market_stage(
     valid = op.branch("valid", parsed, lambda x: isinstance(x, Tick))
     ticks: Stream[Tick] = valid.trues  # type: ignore[assignment]
     rejected: Stream[DeadLetter] = valid.falses  # type: ignore[assignment]
+    op.inspect("tick_metrics", ticks, lambda _step, t: metrics.observe_tick(t))
     by_token = op.key_on("by_token", ticks, lambda t: t.token)
     out = values("market_values", run_keyed("market", by_token, lambda: MarketStage(config)))
     split = op.branch("bar_or_late", out, lambda x: isinstance(x, Bar))
     late = op.map("late_to_dlq", split.falses, lambda x: late_to_dead_letter(x))  # type: ignore[arg-type]
-    return MarketStreams(
-        ticks=ticks,
-        bars=split.trues,  # type: ignore[arg-type]
-        dead_letters=op.merge("dead_letters", rejected, late),
-    )
+    dead_letters = op.merge("dead_letters", rejected, late)
+    op.inspect("dlq_metrics", dead_letters, lambda _step, d: metrics.observe_dead_letter(d))
+    return MarketStreams(ticks=ticks, bars=split.trues, dead_letters=dead_letters)  # type: ignore[arg-type]

@@ -143,6 +143,9 @@ def flow_from_env() -> Dataflow:
     from connectors.model_store import load_model_or_none
 
     spec = json.loads(os.environ[ENV_CONFIG])
+    from connectors import metrics
+
+    metrics.serve(int(os.environ.get("SCALPFLOW_METRICS_PORT", "0")))
     config = PipelineConfig(
         run_id=spec["run_id"],
         pg_dsn=spec.get("pg_dsn"),
