@@ -305,6 +305,8 @@ def demo(
     """The embedded default: a synthetic session in-process through the flows into an embedded
     PostgreSQL, then the Streamlit monitor."""
     _setup_logging(verbose)
+    # SIGTERM must unwind like Ctrl-C so the embedded PostgreSQL is stopped, not orphaned.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     settings = Settings()
     from flows.demo import run_demo
 
@@ -331,11 +333,13 @@ def demo(
     for name, count in result.counts.items():
         table.add_row(name, str(count))
     Console().print(table)
-    if ui:
-        from flows.demo import serve_monitor
+    try:
+        if ui:
+            from flows.demo import serve_monitor
 
-        serve_monitor(result.dsn, settings.ui_port, console)
-    result.close()
+            serve_monitor(result.dsn, settings.ui_port, console)
+    finally:
+        result.close()
 
 
 # --------------------------------------------------------------------------------------- topics

@@ -65,6 +65,25 @@ def run_demo(
     server = None
     if not dsn:
         dsn, server = start_embedded(Path(settings.data_dir).resolve() / "pg")
+    try:
+        run_id = _run_session(settings, dsn, seed, day, minutes, strikes, rate, progress_factory)
+        return DemoResult(run_id=run_id, dsn=dsn, counts=count_rows(dsn, run_id), server=server)
+    except BaseException:
+        if server is not None:
+            server.cleanup()
+        raise
+
+
+def _run_session(
+    settings: Settings,
+    dsn: str,
+    seed: int,
+    day: date,
+    minutes: int,
+    strikes: int,
+    rate: float,
+    progress_factory: Callable[[], Progress] | None,
+) -> str:
     migrate(dsn)
     market = SyntheticMarket(
         SyntheticConfig(
@@ -110,7 +129,7 @@ def run_demo(
             source = IteratorSource(lambda: messages(lambda n: progress.advance(task, n)))
             run_flow(build_flow(source, by_token, config))
             progress.update(task, completed=total)
-    return DemoResult(run_id=run_id, dsn=dsn, counts=count_rows(dsn, run_id), server=server)
+    return run_id
 
 
 def count_rows(dsn: str, run_id: str) -> dict[str, int]:
