@@ -168,5 +168,8 @@ def serve_monitor(dsn: str, port: int, console: Console) -> None:
     try:
         proc.wait()
     except KeyboardInterrupt:
-        proc.terminate()
-        proc.wait()
+        pass
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait()
