@@ -327,13 +327,18 @@ class ReplayMessageSource(FixedPartitionedSource[Message, ReplaySnapshot]):
 
 
 # ------------------------------------------------------------------------------- preflight
-def check_kafka(bootstrap: str) -> None:
-    from connectors.kafka_io import BrokerUnavailableError, check_broker
+def check_kafka(bootstrap: str, timeout_s: float = 5.0) -> None:
+    """Fail with one line when no broker answers (librdkafka's own logging silenced)."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
 
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
     try:
-        check_broker(bootstrap)
-    except BrokerUnavailableError as exc:
-        raise BacktestError(str(exc)) from exc
+        admin.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        msg = f"Kafka at {bootstrap} does not answer ({exc.args[0].str()}); start it with"
+        msg += " `scalpflow infra up`"
+        raise BacktestError(msg) from exc
 
 
 def count_range(bootstrap: str, topic: str, start: datetime, end: datetime) -> int:

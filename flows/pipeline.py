@@ -50,7 +50,11 @@ class PipelineConfig:
 
 
 def kafka_source(bootstrap: str, topic: str, *, tail: bool, batch_size: int = 1000) -> Source[Any]:
-    return KafkaSource(
+    """The live input: every partition of ``topic``, kept aligned in event time (see
+    ``flows.aligned_kafka``) so a run over a backlog trades like its replay."""
+    from flows.aligned_kafka import AlignedKafkaSource
+
+    inner = KafkaSource(
         brokers=[bootstrap],
         topics=[topic],
         tail=tail,
@@ -61,6 +65,7 @@ def kafka_source(bootstrap: str, topic: str, *, tail: bool, batch_size: int = 10
         # not scale with partitions × backlog during a replay.
         add_config={"queued.max.messages.kbytes": "8192"},
     )
+    return AlignedKafkaSource(inner, tail=tail)
 
 
 def _bar_message(topic: str, bar: Bar) -> KafkaSinkMessage[bytes, bytes]:

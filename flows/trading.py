@@ -1,11 +1,14 @@
 """Trading stage wiring: per-underlying strategies, feed health, per-account risk + execution.
 
-ticks ─┬─ key by underlying ──┐
-bars ──┴─ (driver 1m bars) ───┴─ underlying stage ─► analytics, regimes, signals ─┐
-ticks ─── key "feed" ─── feed health ─► FEED_LAGGING / FEED_STALLED ──────────────┤
-ticks ────────────────────────────────────────────────────────────────────────────┴─ key by account
+ticks ─── key by underlying ─── underlying stage (reorders by event time, builds the driver's
+                                1m bars itself) ─► analytics, regimes, signals + the ticks ─┐
+ticks ─── key "feed" ─── feed health ─► FEED_LAGGING / FEED_STALLED ─────────────────────────┤
+                                                                       key by account ◄─────┘
                                                   ─ account stage ─► orders, fills, positions,
                                                     trades, risk decisions/events, ai.state
+
+Ticks reach the account through the underlying stage, already in event-time order with the
+decisions taken on them, so fills do not depend on source batches or partitions.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from connectors.serde import encode, ts_millis
 from flows.adapters import run_keyed, values
 from operators.account_stage import AccountConfig, AccountLogic, AccountRuntime
 from operators.adaptive import AdaptiveConfig, AdaptiveStateChanged
+from operators.candles import CandleConfig
 from operators.events import (
     Bar,
     Instrument,
@@ -141,20 +145,27 @@ def trading_stage(
     instruments: Mapping[str, Instrument],
     config: Any,
 ) -> TradingStreams:
-    """Wire the trading stage onto the market stage's ticks and bars (see module doc)."""
+    """Wire the trading stage onto the market stage's ticks (see module doc).
+
+    The strategy stage builds its driver's 1-minute bars itself from its event-time ordered
+    ticks and forwards those ticks to the account stage with its own outputs, so the order in
+    which decisions meet market data does not depend on source batches or partitions (``bars``
+    from the market stage are stored and published, not traded on).
+    """
     underlying_logic = UnderlyingLogic(
         instruments,
-        UnderlyingConfig(strategies=config.strategies, regime_model=config.regime_model),
+        UnderlyingConfig(
+            strategies=config.strategies,
+            regime_model=config.regime_model,
+            bars_from_ticks=True,
+            candle=CandleConfig(intervals=("1m",), allowed_lateness=config.candle.allowed_lateness),
+            forward_ticks=True,
+        ),
     )
     account_logic = AccountLogic(instruments, account_config(config))
     known = op.filter("known_ticks", ticks, lambda t: t.token in instruments)
-    driver_bars = op.filter("driver_bars", bars, underlying_logic.wants)
     by_underlying = op.key_on(
-        "by_underlying",
-        op.merge("underlying_in", known, driver_bars),
-        lambda x: (
-            underlying_logic.underlying_of(x.candle.token if isinstance(x, Bar) else x.token) or ""
-        ),
+        "by_underlying", known, lambda t: underlying_logic.underlying_of(t.token) or ""
     )
     underlying_out = values(
         "underlying_values",
@@ -170,7 +181,7 @@ def trading_stage(
     )
     for_account = op.filter(
         "account_inputs",
-        op.merge("account_in", known, underlying_out, feed_events),
+        op.merge("account_in", underlying_out, feed_events),
         lambda x: not isinstance(x, RiskEvent) or x.kind in ("FEED_STALLED", "FEED_LAGGING"),
     )
     account_out = values(
@@ -181,7 +192,8 @@ def trading_stage(
             lambda: _AccountStage(account_logic),
         ),
     )
-    results = op.merge("trading_results", underlying_out, feed_events, account_out)
+    decisions = op.filter("not_ticks", underlying_out, lambda x: not isinstance(x, Tick))
+    results = op.merge("trading_results", decisions, feed_events, account_out)
     to_db = op.filter(
         "db_events", results, lambda e: not isinstance(e, OptionAnalytics) or e.iv is not None
     )

@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from operators.candles import CandleConfig
 from operators.chain import ChainConfig, ChainLogic
 from operators.events import (
     Bar,
@@ -27,6 +28,7 @@ from operators.events import (
     SignalGenerated,
     Tick,
 )
+from operators.market import MarketLogic, MarketState
 from operators.regime import RegimeConfig, RegimeLogic, RegimeModel
 from operators.reorder import ReorderBuffer, ReorderState
 from operators.strategies.base import Strategy, StrategyContext, observe
@@ -34,7 +36,7 @@ from operators.strategies.option_map import OptionChain
 from operators.strategies.registry import create_strategy
 
 UnderlyingInput = Tick | Bar
-UnderlyingOutput = OptionAnalytics | RegimeClassified | SignalGenerated
+UnderlyingOutput = OptionAnalytics | RegimeClassified | SignalGenerated | Tick
 
 _BAR, _TICK = 0, 1
 
@@ -60,6 +62,17 @@ class UnderlyingConfig:
     chain: ChainConfig = field(default_factory=lambda: ChainConfig(min_samples=5))
     regime: RegimeConfig = field(default_factory=RegimeConfig)
     regime_model: RegimeModel | None = None
+    # Build the driver's bars here from the released (event-time ordered) driver ticks instead
+    # of taking them from the market stage: a bar then takes its place right before the tick
+    # that closes it, whatever the batching, partitioning or polling upstream. (A bar from the
+    # market stage reaches this stage after an arbitrary number of ticks: one source batch or
+    # more, so with a bounded lateness its position, and the decisions taken on it, depended
+    # on the batch size.) Incoming bars are then ignored.
+    bars_from_ticks: bool = False
+    candle: CandleConfig = field(default_factory=lambda: CandleConfig(intervals=("1m",)))
+    # Also emit each released tick after its outputs, so a downstream stage (the account) gets
+    # ticks, analytics and signals on one path already in event-time order.
+    forward_ticks: bool = False
 
 
 @dataclass
@@ -74,6 +87,7 @@ class UnderlyingRuntime:
     strategies: list[Strategy[Any, Any]]
     ctx: StrategyContext
     atr: float | None = None
+    bars: MarketState = field(default_factory=MarketState)
 
 
 def sort_key(item: UnderlyingInput) -> tuple[Any, ...]:
@@ -92,6 +106,7 @@ class UnderlyingLogic:
         self.instruments = dict(instruments)
         self.config = config or UnderlyingConfig()
         self.buffer: ReorderBuffer[UnderlyingInput] = ReorderBuffer(self.config.lateness)
+        self.market = MarketLogic(self.config.candle)
 
     def underlying_of(self, token: str) -> str | None:
         inst = self.instruments.get(token)
@@ -128,6 +143,8 @@ class UnderlyingLogic:
     def wants(self, item: UnderlyingInput) -> bool:
         """Only the driver's 1-minute bars and the underlying's ticks matter here."""
         if isinstance(item, Bar):
+            if self.config.bars_from_ticks:
+                return False
             inst = self.instruments.get(item.candle.token)
             return (
                 item.candle.interval == "1m" and inst is not None and inst.kind in ("INDEX", "FUT")
@@ -144,32 +161,45 @@ class UnderlyingLogic:
         out: list[UnderlyingOutput] = []
         for ready in self.buffer.flush(rt.reorder):
             out.extend(self._process(rt, ready))
+        if self.config.bars_from_ticks and rt.bars.candles.max_ts is not None:
+            for bar in self.market.on_eof(rt.bars, ts_recv=rt.bars.candles.max_ts):
+                out.extend(self._on_bar(rt, bar))
         return out
 
     def _process(self, rt: UnderlyingRuntime, item: UnderlyingInput) -> list[UnderlyingOutput]:
-        out: list[UnderlyingOutput] = []
         if isinstance(item, Bar):
-            if item.candle.token != rt.driver_token:
-                return out
-            rt.ctx.bars.append(item)
-            if item.indicators.atr14 is not None:
-                rt.atr = item.indicators.atr14
-            regime = rt.regime.on_bar(item)
-            if regime is not None:
-                observe(rt.ctx, regime)
-                out.append(regime)
-            for strategy in rt.strategies:
-                out.extend(self._enrich(rt, s) for s in strategy.on_bar(item, rt.ctx))
-            return out
+            return [] if self.config.bars_from_ticks else self._on_bar(rt, item)
+        out: list[UnderlyingOutput] = []
         inst = self.instruments.get(item.token)
         if inst is None:
             return out
+        if self.config.bars_from_ticks and item.token == rt.driver_token:
+            for bar in self.market.on_tick(rt.bars, item):
+                if isinstance(bar, Bar):
+                    out.extend(self._on_bar(rt, bar))
         for analytics in rt.chain.on_tick(item, inst):
             observe(rt.ctx, analytics)
             out.append(analytics)
         if item.token == rt.driver_token:
             for strategy in rt.strategies:
                 out.extend(self._enrich(rt, s) for s in strategy.on_tick(item, rt.ctx))
+        if self.config.forward_ticks:
+            out.append(item)
+        return out
+
+    def _on_bar(self, rt: UnderlyingRuntime, item: Bar) -> list[UnderlyingOutput]:
+        out: list[UnderlyingOutput] = []
+        if item.candle.token != rt.driver_token:
+            return out
+        rt.ctx.bars.append(item)
+        if item.indicators.atr14 is not None:
+            rt.atr = item.indicators.atr14
+        regime = rt.regime.on_bar(item)
+        if regime is not None:
+            observe(rt.ctx, regime)
+            out.append(regime)
+        for strategy in rt.strategies:
+            out.extend(self._enrich(rt, s) for s in strategy.on_bar(item, rt.ctx))
         return out
 
     @staticmethod
