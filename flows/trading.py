@@ -1,11 +1,11 @@
-"""Trading stage wiring: per-underlying strategies, feed health, per-account risk + execution.
+"""Trading stage wiring: per-underlying strategies, per-account feed health, risk + execution.
 
 ticks ─── key by underlying ─── underlying stage (reorders by event time, builds the driver's
                                 1m bars itself) ─► analytics, regimes, signals + the ticks ─┐
-ticks ─── key "feed" ─── feed health ─► FEED_LAGGING / FEED_STALLED ─────────────────────────┤
                                                                        key by account ◄─────┘
-                                                  ─ account stage ─► orders, fills, positions,
-                                                    trades, risk decisions/events, ai.state
+                                 ─ account stage (feed health, risk, execution, portfolio,
+                                   adaptive) ─► orders, fills, positions, trades, risk
+                                   decisions/events (FEED_LAGGING/STALLED, kill switch), ai.state
 
 Ticks reach the account through the underlying stage, already in event-time order with the
 decisions taken on them, so fills do not depend on source batches or partitions.
@@ -36,7 +36,6 @@ from operators.events import (
     SignalGenerated,
     Tick,
 )
-from operators.feed_health import FeedHealthConfig, FeedHealthLogic
 from operators.orders import FillEvent, OrderEvent
 from operators.risk_limits import OrderApproved, OrderDenied, RiskLimits
 from operators.underlying_stage import UnderlyingConfig, UnderlyingLogic, UnderlyingRuntime
@@ -89,22 +88,6 @@ class _AccountStage:
 
     def on_eof(self, state: AccountRuntime) -> Iterable[Any]:
         return self.logic.on_eof(state)
-
-
-class _FeedHealthStage:
-    """Feed lag per instrument and stalls of the whole feed, judged on event time."""
-
-    def __init__(self, config: FeedHealthConfig) -> None:
-        self.config = config
-
-    def new_state(self) -> FeedHealthLogic:
-        return FeedHealthLogic(self.config)
-
-    def on_item(self, state: FeedHealthLogic, tick: Tick) -> Iterable[RiskEvent]:
-        return [*state.check_stalled(tick.ts_event), *state.observe(tick)]
-
-    def on_eof(self, state: FeedHealthLogic) -> Iterable[RiskEvent]:
-        return []
 
 
 def account_config(config: Any) -> AccountConfig:
@@ -171,19 +154,7 @@ def trading_stage(
         "underlying_values",
         run_keyed("underlying", by_underlying, lambda: _UnderlyingStage(underlying_logic)),
     )
-    feed_events = values(
-        "feed_values",
-        run_keyed(
-            "feed_health",
-            op.key_on("feed_key", known, lambda _t: "feed"),
-            lambda: _FeedHealthStage(FeedHealthConfig()),
-        ),
-    )
-    for_account = op.filter(
-        "account_inputs",
-        op.merge("account_in", underlying_out, feed_events),
-        lambda x: not isinstance(x, RiskEvent) or x.kind in ("FEED_STALLED", "FEED_LAGGING"),
-    )
+    for_account = underlying_out  # ordered ticks + analytics, regimes and signals
     account_out = values(
         "account_values",
         run_keyed(
@@ -193,7 +164,7 @@ def trading_stage(
         ),
     )
     decisions = op.filter("not_ticks", underlying_out, lambda x: not isinstance(x, Tick))
-    results = op.merge("trading_results", decisions, feed_events, account_out)
+    results = op.merge("trading_results", decisions, account_out)
     to_db = op.filter(
         "db_events", results, lambda e: not isinstance(e, OptionAnalytics) or e.iv is not None
     )

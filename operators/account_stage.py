@@ -34,6 +34,7 @@ from operators.events import (
     Tick,
 )
 from operators.execution import ExecutionConfig, ExecutionLogic
+from operators.feed_health import FeedHealthConfig, FeedHealthLogic
 from operators.kill_switch import FlattenAccount
 from operators.orders import (
     CancelOrder,
@@ -76,6 +77,7 @@ class AccountConfig:
     lateness: timedelta = timedelta(seconds=10)
     entry_lots: int = 10  # requested; risk sizing cuts it down
     mark_every: timedelta = timedelta(minutes=1)
+    feed_health: FeedHealthConfig = field(default_factory=FeedHealthConfig)
 
 
 @dataclass
@@ -87,6 +89,7 @@ class AccountRuntime:
     portfolio: PortfolioLogic
     risk: RiskLogic
     adaptive: AdaptiveLogic
+    feed: FeedHealthLogic
     quotes: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # bid, ask, ltp
     deltas: dict[str, float] = field(default_factory=dict)
     working_entries: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -122,6 +125,7 @@ class AccountLogic:
             portfolio=PortfolioLogic(self.instruments),
             risk=RiskLogic(cfg.limits),
             adaptive=AdaptiveLogic(cfg.adaptive),
+            feed=FeedHealthLogic(cfg.feed_health),
         )
 
     # ------------------------------------------------------------------------ entry points
@@ -162,11 +166,18 @@ class AccountLogic:
                 out.append(change)
                 out.extend(self._risk(rt, rt.risk.on_adaptive(change)))
             return out
-        return self._risk(rt, rt.risk.on_risk_event(item))
+        return self._risk(rt, rt.risk.on_risk_event(item))  # e.g. a connector's FEED_STALLED
 
     def _on_tick(self, rt: AccountRuntime, tick: Tick) -> list[AccountOutput]:
+        # Feed health first, on the same event-time ordered ticks: a gap ending here is a stall
+        # (kill switch), a sustained ts_recv - ts_event above the threshold is lagging.
+        out: list[AccountOutput] = []
+        for health in [*rt.feed.check_stalled(tick.ts_event), *rt.feed.observe(tick)]:
+            out.append(health)
+            if health.kind == "FEED_STALLED":
+                out.extend(self._risk(rt, rt.risk.on_risk_event(health)))
         rt.quotes[tick.token] = (tick.bid, tick.ask, tick.ltp)
-        out: list[AccountOutput] = self._order_events(rt, rt.execution.on_tick(tick))
+        out.extend(self._order_events(rt, rt.execution.on_tick(tick)))
         rt.portfolio.on_tick(tick)
         out.extend(self._risk(rt, rt.risk.on_tick(tick)))
         if rt.next_mark is None or tick.ts_event >= rt.next_mark:

@@ -166,3 +166,28 @@ def test_arrival_order_within_lateness_does_not_change_outputs() -> None:
     for _ in range(5):
         shuffled = sorted(items, key=lambda x: x.ts_event + timedelta(seconds=rnd.uniform(0, 4)))
         assert msgspec.json.encode(run(shuffled)) == expected
+
+
+def test_feed_health_on_ordered_ticks_lagging_then_stall_kills() -> None:
+    lagging: list[Any] = []
+    for s in range(8):
+        ts = T0 + timedelta(seconds=s)
+        lagging.append(
+            Tick(
+                ts_event=ts,
+                ts_recv=ts + timedelta(milliseconds=900),
+                token="901",
+                exchange="NFO",
+                ltp=10_050,
+                bid=10_000,
+                ask=10_100,
+                cum_volume=100 + s,
+                seq=s,
+            )
+        )
+    after_gap = tick(30, 10_000, 10_100, 500, seq=30)  # 22 s without a tick
+    out = run([*lagging, after_gap])
+    kinds = [e.kind for e in out if isinstance(e, RiskEvent)]
+    assert kinds.count("FEED_LAGGING") == 1
+    assert "FEED_STALLED" in kinds
+    assert kinds.index("FEED_STALLED") < kinds.index("KILL_SWITCH")
