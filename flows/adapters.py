@@ -2,12 +2,18 @@
 
 A pure logic object owns no state: it is handed a state object per key. The adapter keeps that
 state, feeds it whole batches, flushes at end of input, and snapshots a deep copy for recovery.
+
+Live runs may add a heartbeat: every ``heartbeat`` of wall-clock time the logic's
+``on_wall_clock(state, now)`` is called, so event-time buffers still release and a silent feed
+is still noticed when no data arrives (DESIGN invariant 1: "live mode may add a bounded
+wall-clock wait"). Replays and backtests run without it, so their output depends on data only.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
 import bytewax.operators as op
@@ -32,9 +38,24 @@ class KeyedLogic(Protocol[S, V_contra, W_co]):
 
 
 class _Adapter(StatefulBatchLogic[V, W, S], Generic[S, V, W]):
-    def __init__(self, logic: KeyedLogic[S, V, W], state: S) -> None:
+    def __init__(
+        self, logic: KeyedLogic[S, V, W], state: S, heartbeat: timedelta | None = None
+    ) -> None:
         self.logic = logic
         self.state = state
+        self.heartbeat = heartbeat
+        self._wake = datetime.now(UTC) + heartbeat if heartbeat is not None else None
+
+    def notify_at(self) -> datetime | None:
+        return self._wake
+
+    def on_notify(self) -> tuple[Iterable[W], bool]:
+        assert self.heartbeat is not None
+        now = datetime.now(UTC)
+        self._wake = now + self.heartbeat
+        tick = getattr(self.logic, "on_wall_clock", None)
+        out = list(tick(self.state, now)) if tick is not None else []
+        return out, StatefulBatchLogic.RETAIN
 
     def on_batch(self, values: list[V]) -> tuple[Iterable[W], bool]:
         out: list[W] = []
@@ -50,13 +71,18 @@ class _Adapter(StatefulBatchLogic[V, W, S], Generic[S, V, W]):
 
 
 def run_keyed(
-    step_id: str, up: KeyedStream[V], logic_for: Callable[[], KeyedLogic[S, V, W]]
+    step_id: str,
+    up: KeyedStream[V],
+    logic_for: Callable[[], KeyedLogic[S, V, W]],
+    heartbeat: timedelta | None = None,
 ) -> KeyedStream[W]:
-    """Run a pure keyed logic as a Bytewax stateful step (state resumed from snapshots)."""
+    """Run a pure keyed logic as a Bytewax stateful step (state resumed from snapshots);
+    ``heartbeat`` (live only) calls the logic's ``on_wall_clock`` that often."""
     logic = logic_for()
 
     def builder(resume: S | None) -> _Adapter[S, V, W]:
-        return _Adapter(logic, resume if resume is not None else logic.new_state())
+        state = resume if resume is not None else logic.new_state()
+        return _Adapter(logic, state, heartbeat)
 
     return op.stateful_batch(step_id, up, builder)
 

@@ -47,6 +47,9 @@ class PipelineConfig:
     capital_rupees: float = 500_000.0
     strategies: tuple[StrategySpec, ...] = DEFAULT_STRATEGIES
     regime_model: RegimeModel | None = None
+    # Live only: wall-clock heartbeat of the trading stages (releases event-time buffers and
+    # notices a silent feed). None for replays and backtests: output then depends on data only.
+    heartbeat: timedelta | None = None
 
 
 def kafka_source(bootstrap: str, topic: str, *, tail: bool, batch_size: int = 1000) -> Source[Any]:
@@ -162,6 +165,7 @@ def flow_from_env() -> Dataflow:
         trading=spec.get("trading", True),
         account=spec.get("account", "paper"),
         regime_model=load_model_or_none(spec.get("models_dir")),
+        heartbeat=timedelta(seconds=1) if spec.get("tail", False) else None,
     )
     instruments = load_instruments(spec["pg_dsn"]) if spec.get("pg_dsn") else {}
     source = kafka_source(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import bytewax.operators as op
@@ -75,6 +76,9 @@ class _UnderlyingStage:
     def on_eof(self, state: _Holder) -> Iterable[Any]:
         return [] if state.runtime is None else self.logic.on_eof(state.runtime)
 
+    def on_wall_clock(self, state: _Holder, now: datetime) -> Iterable[Any]:
+        return [] if state.runtime is None else self.logic.on_wall_clock(state.runtime, now)
+
 
 class _AccountStage:
     def __init__(self, logic: AccountLogic) -> None:
@@ -88,6 +92,9 @@ class _AccountStage:
 
     def on_eof(self, state: AccountRuntime) -> Iterable[Any]:
         return self.logic.on_eof(state)
+
+    def on_wall_clock(self, state: AccountRuntime, now: datetime) -> Iterable[Any]:
+        return self.logic.on_wall_clock(state, now)
 
 
 def account_config(config: Any) -> AccountConfig:
@@ -152,7 +159,12 @@ def trading_stage(
     )
     underlying_out = values(
         "underlying_values",
-        run_keyed("underlying", by_underlying, lambda: _UnderlyingStage(underlying_logic)),
+        run_keyed(
+            "underlying",
+            by_underlying,
+            lambda: _UnderlyingStage(underlying_logic),
+            heartbeat=config.heartbeat,
+        ),
     )
     for_account = underlying_out  # ordered ticks + analytics, regimes and signals
     account_out = values(
@@ -161,6 +173,7 @@ def trading_stage(
             "account",
             op.key_on("by_account", for_account, lambda _x: config.account),
             lambda: _AccountStage(account_logic),
+            heartbeat=config.heartbeat,
         ),
     )
     decisions = op.filter("not_ticks", underlying_out, lambda x: not isinstance(x, Tick))

@@ -96,6 +96,7 @@ class AccountRuntime:
     order_underlying: dict[str, str] = field(default_factory=dict)
     next_mark: datetime | None = None
     late_inputs: int = 0
+    wall_stalled: bool = False
 
 
 def sort_key(item: AccountInput) -> tuple[Any, ...]:
@@ -131,10 +132,39 @@ class AccountLogic:
     # ------------------------------------------------------------------------ entry points
     def on_item(self, rt: AccountRuntime, item: AccountInput) -> list[AccountOutput]:
         out: list[AccountOutput] = []
+        rt.wall_stalled = False
         late_before = rt.reorder.late
         for ready in self.buffer.push(rt.reorder, item.ts_event, sort_key(item), item):
             out.extend(self._process(rt, ready))
         rt.late_inputs += rt.reorder.late - late_before
+        return out
+
+    def on_wall_clock(self, rt: AccountRuntime, now: datetime) -> list[AccountOutput]:
+        """Live heartbeat: release inputs older than ``now`` − lateness, and declare the feed
+        stalled when nothing has *arrived* for ``stall_after_s`` (arrivals, not releases: the
+        reorder buffer holds the newest inputs back by the lateness). ``now`` is the caller's
+        clock; replays never call this."""
+        out: list[AccountOutput] = []
+        for ready in self.buffer.advance(rt.reorder, now - self.config.lateness):
+            out.extend(self._process(rt, ready))
+        last_arrival = rt.reorder.max_ts
+        limit = self.config.feed_health.stall_after_s
+        if last_arrival is not None and not rt.wall_stalled:
+            silent = (now - last_arrival).total_seconds()
+            if silent >= limit:
+                rt.wall_stalled = True
+                stalled = RiskEvent(
+                    ts_event=now,
+                    ts_recv=now,
+                    account="*",
+                    kind="FEED_STALLED",
+                    detail=(
+                        f"no input for {silent:.1f}s (limit {limit:.1f}s, wall clock, "
+                        f"last event {last_arrival.isoformat()})"
+                    ),
+                )
+                out.append(stalled)
+                out.extend(self._risk(rt, rt.risk.on_risk_event(stalled)))
         return out
 
     def on_eof(self, rt: AccountRuntime) -> list[AccountOutput]:

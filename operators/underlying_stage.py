@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -154,6 +154,14 @@ class UnderlyingLogic:
     def on_item(self, rt: UnderlyingRuntime, item: UnderlyingInput) -> list[UnderlyingOutput]:
         out: list[UnderlyingOutput] = []
         for ready in self.buffer.push(rt.reorder, item.ts_event, sort_key(item), item):
+            out.extend(self._process(rt, ready))
+        return out
+
+    def on_wall_clock(self, rt: UnderlyingRuntime, now: datetime) -> list[UnderlyingOutput]:
+        """Live heartbeat: release what is older than ``now`` − lateness (replays never call
+        this, so their output depends on data only)."""
+        out: list[UnderlyingOutput] = []
+        for ready in self.buffer.advance(rt.reorder, now - self.config.lateness):
             out.extend(self._process(rt, ready))
         return out
 

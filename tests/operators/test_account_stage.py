@@ -191,3 +191,20 @@ def test_feed_health_on_ordered_ticks_lagging_then_stall_kills() -> None:
     assert kinds.count("FEED_LAGGING") == 1
     assert "FEED_STALLED" in kinds
     assert kinds.index("FEED_STALLED") < kinds.index("KILL_SWITCH")
+
+
+def test_wall_clock_heartbeat_notices_a_silent_feed_and_releases_buffered_inputs() -> None:
+    logic = make_logic()
+    rt = logic.new_runtime()
+    out: list[Any] = []
+    for s in range(5):
+        out += logic.on_item(rt, tick(s, 10_000, 10_100, 1_000 + s, seq=s))
+    assert not [e for e in out if isinstance(e, OrderFilled)]
+    # nothing arrives; the heartbeat at +8 s releases the buffered ticks (lateness 10 s → none
+    # yet), at +16 s the last tick is 12 s old: released and the feed is declared stalled.
+    assert logic.on_wall_clock(rt, T0 + timedelta(seconds=8)) == []
+    beat = logic.on_wall_clock(rt, T0 + timedelta(seconds=16))
+    kinds = [e.kind for e in beat if isinstance(e, RiskEvent)]
+    assert kinds[0] == "FEED_STALLED"
+    assert "KILL_SWITCH" in kinds
+    assert rt.reorder.heap == []

@@ -1,0 +1,105 @@
+"""A full synthetic day trades every built-in strategy, through the real pure operators.
+
+The day runs as the pipeline runs it: the market stage (``MarketLogic``) turns the index ticks
+into 1-minute bars, and the strategy stage (``UnderlyingLogic``: event-time reordering, chain
+analytics, regime rules, strategies with their default — the user's — thresholds) gets every
+tick and every index bar. Option bars are not built: the strategy stage ignores them.
+``tick_rate_scale`` is lowered to keep this quick; the planted conditions do not depend on it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, timedelta
+
+import pytest
+
+from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from operators.events import Bar, SignalGenerated
+from operators.market import MarketLogic, MarketState
+from operators.sessions import session_open
+from operators.underlying_stage import UnderlyingConfig, UnderlyingLogic, UnderlyingOutput
+
+STRATEGIES = ("momentum_breakout", "vwap_reversal", "gamma_scalp")
+# Non-expiry Wednesdays for three seeds, and an expiry Tuesday (0 days to expiry all day).
+CASES = [(7, date(2026, 7, 8)), (11, date(2026, 7, 8)), (23, date(2026, 7, 8)), (7, date(2026, 7, 7))]
+
+
+def run_day(market: SyntheticMarket) -> list[UnderlyingOutput]:
+    """Every output of the strategy stage for the day, as the pipeline would produce them."""
+    instruments = {i.token: i for i in market.instruments()}
+    index = market.instruments()[0].token
+    bars, bar_state = MarketLogic(), MarketState()
+    stage = UnderlyingLogic(instruments, UnderlyingConfig())
+    rt = stage.new_runtime(market.config.underlying)
+    out: list[UnderlyingOutput] = []
+    last = None
+    for tick in market.ticks():
+        out += stage.on_item(rt, tick)
+        if tick.token == index:
+            for bar in bars.on_tick(bar_state, tick):
+                if isinstance(bar, Bar) and stage.wants(bar):
+                    out += stage.on_item(rt, bar)
+        last = tick
+    assert last is not None
+    for bar in bars.on_eof(bar_state, last.ts_recv):
+        if stage.wants(bar):
+            out += stage.on_item(rt, bar)
+    return out + stage.on_eof(rt)
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[f"seed{s}-{d}" for s, d in CASES])
+def day(request: pytest.FixtureRequest) -> tuple[SyntheticMarket, list[SignalGenerated]]:
+    seed, when = request.param
+    market = SyntheticMarket(
+        SyntheticConfig(seed=seed, date=when, strikes_each_side=8, tick_rate_scale=0.1)
+    )
+    signals = [e for e in run_day(market) if isinstance(e, SignalGenerated)]
+    return market, signals
+
+
+def entries(signals: list[SignalGenerated]) -> dict[str, list[SignalGenerated]]:
+    """ENTRY signals per strategy, one per trade (a straddle emits one per leg)."""
+    out: dict[str, list[SignalGenerated]] = {name: [] for name in STRATEGIES}
+    for s in signals:
+        if s.action == "ENTRY" and all(e.ts_event != s.ts_event for e in out[s.strategy]):
+            out[s.strategy].append(s)
+    return out
+
+
+@pytest.mark.slow
+def test_every_strategy_enters(day: tuple[SyntheticMarket, list[SignalGenerated]]) -> None:
+    market, signals = day
+    found = entries(signals)
+    counts = Counter({name: len(found[name]) for name in STRATEGIES})
+    assert min(counts.values()) >= 1, counts
+    for name, trades in found.items():
+        assert all(t.reason.startswith(name.upper() + ":") for t in trades), name
+    exits = Counter(s.strategy for s in signals if s.action == "EXIT")
+    legs = Counter(s.strategy for s in signals if s.action == "ENTRY")
+    assert exits == legs  # every trade the strategies opened was closed by the end of the day
+
+
+@pytest.mark.slow
+def test_entries_come_from_the_planted_conditions(
+    day: tuple[SyntheticMarket, list[SignalGenerated]],
+) -> None:
+    market, signals = day
+    found = entries(signals)
+    scenario = market.scenario()
+    (breakout,) = scenario.breakouts
+    bar_end = breakout + timedelta(minutes=1)
+    assert any(
+        abs(t.ts_event - bar_end) <= timedelta(minutes=2) for t in found["momentum_breakout"]
+    ), (breakout, [t.ts_event for t in found["momentum_breakout"]])
+    opened = session_open(market.config.date)
+    spike = scenario.iv_spikes[0]
+    assert opened + timedelta(minutes=7) <= spike <= opened + timedelta(minutes=21)
+    gamma = found["gamma_scalp"]
+    assert all(t.ts_event <= opened + timedelta(minutes=31) for t in gamma)
+    assert any(spike <= t.ts_event <= spike + timedelta(minutes=6) for t in gamma), (
+        spike,
+        [t.ts_event for t in gamma],
+    )
+    for t in found["vwap_reversal"]:
+        assert "< vwap*" in t.reason
