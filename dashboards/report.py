@@ -12,13 +12,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.dates import DateFormatter
 from matplotlib.figure import Figure
 
 from dashboards import queries
@@ -102,6 +103,9 @@ def _title_page(run_id: str, metrics: Mapping[str, float | int | None], trade_co
     return fig
 
 
+MIN_SPAN = timedelta(minutes=30)
+
+
 def _equity_page(equity: Sequence[tuple[datetime, float]], trade_count: int) -> Figure:
     fig = Figure(figsize=A4_LANDSCAPE)
     fig.suptitle(f"Equity and drawdown ({trade_count} trades)", fontsize=14)
@@ -113,6 +117,9 @@ def _equity_page(equity: Sequence[tuple[datetime, float]], trade_count: int) -> 
         ax_eq.step(x, y, where="post", color="#1f77b4")
         ax_eq.axhline(0, color="#999999", linewidth=0.8)
         ax_dd.fill_between(x, dd, 0, step="post", color="#d62728", alpha=0.4)
+        if x[-1] - x[0] < MIN_SPAN:  # a few trades close together: show them in context
+            ax_eq.set_xlim(x[0] - MIN_SPAN / 2, x[-1] + MIN_SPAN / 2)
+        ax_dd.xaxis.set_major_formatter(DateFormatter("%d %b %H:%M"))
         fig.autofmt_xdate()
     else:
         ax_eq.text(0.5, 0.5, "no closed trades", ha="center", transform=ax_eq.transAxes)
