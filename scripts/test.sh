@@ -29,4 +29,12 @@ SCALPFLOW_TEST_PG_DSN="$(infra/postgres/pg.sh start | tail -n 1)"
 export SCALPFLOW_TEST_PG_DSN
 export SCALPFLOW_KAFKA_BOOTSTRAP="${SCALPFLOW_KAFKA_BOOTSTRAP:-127.0.0.1:9092}"
 
+# House rules first (skip with SCALPFLOW_SKIP_LINT=1): lint, format and types are part of "green".
+if [ -z "${SCALPFLOW_SKIP_LINT:-}" ]; then
+  echo "[test] ruff check, ruff format --check, mypy" >&2
+  .venv/bin/ruff check --quiet .
+  .venv/bin/ruff format --check --quiet .
+  .venv/bin/mypy --no-error-summary operators flows connectors dashboards tests benchmarks
+fi
+
 .venv/bin/python -m pytest "$@"
