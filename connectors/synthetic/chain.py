@@ -36,6 +36,7 @@ _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT",
 _SMILE_SKEW = -0.08
 _SMILE_CURVE = 0.05
 _TRADE_FRACTION = 0.75
+_INDEX_LOTS_PER_SECOND = 20.0
 
 
 def option_symbol(underlying: str, expiry: date, strike_rupees: int, kind: str) -> str:
@@ -155,7 +156,7 @@ def index_ticks(
 ) -> tuple[Columns, IndexState]:
     """About one tick a second (more when busy); no book; optional proxy volume."""
     rng = streams.rng(Streams.INDEX_TICKS)
-    rate = config.tick_rate_scale * 1.0 * np.sqrt(paths.activity) * DT
+    rate = config.index_rate_scale * 1.0 * np.sqrt(paths.activity) * DT
     t = _arrival_times(rate, rng)
     if len(t) == 0 or t[0] != 0:
         t = np.concatenate(([0], t))  # the opening print anchors every option quote
@@ -163,9 +164,17 @@ def index_ticks(
     ltp = _round_grid(np.exp(paths.log_spot[cell]) * 100.0)
     n = len(t)
     if config.index_volume:
-        act = paths.activity[cell]
-        last_qty = (config.lot_size * (1 + rng.poisson(20.0 * act**1.5))).astype(np.int32)
-        prior = int(_prior_minutes(config) * 60 * 20 * config.lot_size)
+        # The proxy volume accrues continuously at 20 x activity^2 lots a second and each print
+        # carries what accrued since the previous one (at least a lot, +-35 % noise): a
+        # minute's volume follows the market's activity, not how many prints the feed sent,
+        # so volume spikes survive a low ``tick_rate_scale``.
+        density = _INDEX_LOTS_PER_SECOND * paths.activity**2 * DT
+        accrued = np.concatenate(([0.0], np.cumsum(density)))
+        at = accrued[cell] + density[cell] * ((t % GRID_US) / GRID_US)
+        noise = rng.gamma(8.0, 1.0 / 8.0, n)
+        lots = np.maximum(np.rint(np.diff(at, prepend=0.0) * noise), 1.0)
+        last_qty = (config.lot_size * lots).astype(np.int32)
+        prior = int(_prior_minutes(config) * 60 * _INDEX_LOTS_PER_SECOND * config.lot_size)
         cum = prior + np.cumsum(last_qty, dtype=np.int64)
     else:
         last_qty = np.zeros(n, dtype=np.int32)
@@ -217,7 +226,10 @@ def option_ticks(
         * paths.activity**0.8
         * DT
     )
-    t = _arrival_times(rate, rng)
+    # Every option quotes at the open, nearest the money first (a few microseconds apart): the
+    # chain's first ATM IV sample is then really at the money, not a far strike's smile.
+    opening = int(abs(strike - index.spot[0]) / step * 10.0) * 2 + (instrument.kind == "PE")
+    t = np.sort(np.concatenate(([opening], _arrival_times(rate, rng))))
     n = len(t)
     j = np.searchsorted(index.t_us, t, side="right") - 1
     spot = index.spot[j]

@@ -50,6 +50,8 @@ class ScenarioTimes:
     dips: tuple[datetime, ...]
     iv_spikes: tuple[datetime, ...]
     jumps: tuple[datetime, ...]
+    #: start of the planted breakout bar (the momentum burst that re-crosses the EMAs)
+    breakouts: tuple[datetime, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,9 @@ class SyntheticMarket:
         def at(seconds: tuple[float, ...]) -> tuple[datetime, ...]:
             return tuple(self._start + timedelta(seconds=s) for s in seconds)
 
-        return ScenarioTimes(at(sc.bursts), at(sc.dips), at(sc.iv_spikes), at(sc.jumps))
+        return ScenarioTimes(
+            at(sc.bursts), at(sc.dips), at(sc.iv_spikes), at(sc.jumps), at(sc.breakouts)
+        )
 
     @cached_property
     def _clean(self) -> Columns:

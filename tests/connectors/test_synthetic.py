@@ -245,6 +245,8 @@ def test_regime_truth_covers_every_minute_and_all_regimes() -> None:
 def _minute_bars(market: SyntheticMarket) -> dict[str, np.ndarray]:
     minutes = market.config.minutes
     close = np.full(minutes, np.nan)
+    high = np.full(minutes, -np.inf)
+    low = np.full(minutes, np.inf)
     vol = np.zeros(minutes)
     pv = np.zeros(minutes)
     iv: list[list[float]] = [[] for _ in range(minutes)]
@@ -257,6 +259,8 @@ def _minute_bars(market: SyntheticMarket) -> dict[str, np.ndarray]:
         if t.token == "26000":
             spot = t.ltp / 100
             close[k] = spot
+            high[k] = max(high[k], spot)
+            low[k] = min(low[k], spot)
             vol[k] += t.last_qty
             pv[k] += spot * t.last_qty
         elif t.token == ce.token and k < 30:
@@ -264,7 +268,8 @@ def _minute_bars(market: SyntheticMarket) -> dict[str, np.ndarray]:
             fwd = spot * math.exp(RATE * tau)
             iv[k].append(implied_volatility(t.mid / 100, fwd, ce.strike / 100, RATE, tau, "c"))
     iv_med = np.array([np.median(x) if x else np.nan for x in iv[:30]])
-    return {"close": close, "vol": vol, "vwap": np.cumsum(pv) / np.cumsum(vol), "iv": iv_med}
+    vwap = np.cumsum(pv) / np.cumsum(vol)
+    return {"close": close, "high": high, "low": low, "vol": vol, "vwap": vwap, "iv": iv_med}
 
 
 @pytest.mark.parametrize("seed", [0, 3])
@@ -291,8 +296,71 @@ def test_full_day_plants_every_strategy_condition(seed: int) -> None:
     above = [k for k in range(8, 30) if iv[k] > np.nanpercentile(iv[:k], 90)]
     assert above, iv
     spike_minute = (market.scenario().iv_spikes[0] - market.start).total_seconds() / 60
-    assert 8 <= spike_minute <= 25
-    assert np.nanmax(iv[int(spike_minute) :]) > np.nanmax(iv[: int(spike_minute)])
+    assert 8 <= spike_minute <= 20
+    assert np.nanmax(iv[int(spike_minute) :]) > 1.1 * np.nanmax(iv[: int(spike_minute)])
+
+
+@pytest.mark.parametrize(("seed", "day"), [(0, date(2026, 1, 5)), (3, date(2026, 7, 7))])
+def test_planted_breakout_meets_every_momentum_condition(seed: int, day: date) -> None:
+    """The planted breakout bar, checked with TA-Lib: EMA 9 crosses above EMA 21 there, the
+    close is > 0.5 % above VWAP, volume > 1.5 x its 20-bar average, RSI(14) in 50-70 and
+    ADX(14) > 25, inside a trending stretch; the day's range stays plausible."""
+    cfg = SyntheticConfig(seed=seed, date=day, strikes_each_side=0, tick_rate_scale=0.3)
+    market = SyntheticMarket(cfg)
+    (breakout,) = market.scenario().breakouts
+    k = int((breakout - market.start).total_seconds() // 60)
+    assert market.true_regimes()[breakout] == "TRENDING"
+    bars = _minute_bars(market)
+    close, vol = bars["close"], bars["vol"]
+    ema9, ema21 = talib.EMA(close, 9), talib.EMA(close, 21)
+    crosses = [j for j in (k, k + 1) if ema9[j - 1] <= ema21[j - 1] and ema9[j] > ema21[j]]
+    assert crosses, ema9[k - 3 : k + 2] - ema21[k - 3 : k + 2]
+    j = crosses[0]
+    assert close[j] > 1.005 * bars["vwap"][j]
+    assert vol[j] > 1.5 * talib.SMA(vol, 20)[j]
+    assert 50 <= talib.RSI(close, 14)[j] <= 70
+    assert talib.ADX(bars["high"], bars["low"], close, 14)[j] > 25
+    day_range = (np.nanmax(bars["high"]) - np.nanmin(bars["low"])) / close[0]
+    assert 0.005 < day_range < 0.025
+
+
+def test_index_tick_rate_and_volume_do_not_follow_the_chain_scale() -> None:
+    """``index_tick_rate_scale`` sets the index's print rate alone; a minute's proxy volume
+    follows the market's activity, not how many prints the feed sent."""
+
+    def market(scale: float, index_scale: float | None = None) -> SyntheticMarket:
+        cfg = SyntheticConfig(
+            seed=6,
+            duration_minutes=20,
+            strikes_each_side=1,
+            tick_rate_scale=scale,
+            index_tick_rate_scale=index_scale,
+        )
+        return SyntheticMarket(cfg)
+
+    def index(m: SyntheticMarket) -> list[Tick]:
+        return [t for t in m.ticks() if t.token == "26000"]
+
+    thin, mixed, full = market(0.1), market(0.1, 1.0), market(1.0)
+    assert len(index(full)) > 6 * len(index(thin))
+    assert index(mixed) == index(full)
+    assert len(list(mixed.ticks())) < len(list(full.ticks())) / 4
+    volume = [sum(t.last_qty for t in index(m)) for m in (thin, full)]
+    assert 0.85 < volume[0] / volume[1] < 1.15
+    with pytest.raises(ValueError, match="index_tick_rate_scale"):
+        SyntheticConfig(index_tick_rate_scale=0.0)
+
+
+def test_every_option_quotes_at_the_open_nearest_the_money_first() -> None:
+    market = SyntheticMarket(SyntheticConfig(seed=8, duration_minutes=1, strikes_each_side=4))
+    first: dict[str, Tick] = {}
+    for t in market.ticks():
+        first.setdefault(t.token, t)
+    options = market.instruments()[1:]
+    assert all(first[o.token].ts_event - market.start < timedelta(milliseconds=1) for o in options)
+    spot = first["26000"].ltp
+    opening_order = sorted(options, key=lambda o: first[o.token].ts_event)
+    assert abs(opening_order[0].strike - spot) == min(abs(o.strike - spot) for o in options)
 
 
 def test_full_day_volume_and_generation() -> None:
