@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from operators.adaptive import AdaptiveConfig, AdaptiveLogic, AdaptiveStateChanged, TradeResult
@@ -50,6 +50,7 @@ from operators.portfolio import PortfolioLogic, PositionChanged, TradeClosed
 from operators.reorder import ReorderBuffer, ReorderState
 from operators.risk import RiskLogic
 from operators.risk_limits import FillReport, OrderApproved, OrderDenied, OrderIntent, RiskLimits
+from operators.sessions import IST, ist_date
 
 AccountInput = Tick | SignalGenerated | OptionAnalytics | RegimeClassified | RiskEvent
 AccountOutput = (
@@ -78,6 +79,9 @@ class AccountConfig:
     entry_lots: int = 10  # requested; risk sizing cuts it down
     mark_every: timedelta = timedelta(minutes=1)
     feed_health: FeedHealthConfig = field(default_factory=FeedHealthConfig)
+    # Intraday only: from this IST time no new entries, and everything open is squared off
+    # with market orders (brokers auto-square MIS positions around 15:15–15:20).
+    square_off_at: time = time(15, 15)
 
 
 @dataclass
@@ -97,6 +101,7 @@ class AccountRuntime:
     next_mark: datetime | None = None
     late_inputs: int = 0
     wall_stalled: bool = False
+    squared_off_on: date | None = None
 
 
 def sort_key(item: AccountInput) -> tuple[Any, ...]:
@@ -208,6 +213,8 @@ class AccountLogic:
                 out.extend(self._risk(rt, rt.risk.on_risk_event(health)))
         rt.quotes[tick.token] = (tick.bid, tick.ask, tick.ltp)
         out.extend(self._order_events(rt, rt.execution.on_tick(tick)))
+        if self._past_cutoff(tick.ts_event) and rt.squared_off_on != ist_date(tick.ts_event):
+            out.extend(self._end_of_day(rt, tick.ts_event))
         rt.portfolio.on_tick(tick)
         out.extend(self._risk(rt, rt.risk.on_tick(tick)))
         if rt.next_mark is None or tick.ts_event >= rt.next_mark:
@@ -224,6 +231,11 @@ class AccountLogic:
             return [self._deny(sig, 0, f"UNKNOWN_INSTRUMENT: token={sig.instrument}")]
         if sig.action == "EXIT":
             return self._exit(rt, sig, inst)
+        if self._past_cutoff(sig.ts_event):
+            cutoff = self.config.square_off_at.strftime("%H:%M")
+            return [
+                self._deny(sig, inst.lot_size, f"SESSION_CUTOFF: no entries after {cutoff} IST")
+            ]
         quote = rt.quotes.get(sig.instrument)
         if quote is None or quote[1] <= 0:
             return [self._deny(sig, inst.lot_size, f"NO_QUOTE: token={sig.instrument}")]
@@ -395,10 +407,34 @@ class AccountLogic:
                 out.append(ev)
         return out
 
+    def _past_cutoff(self, ts: datetime) -> bool:
+        return ts.astimezone(IST).time() >= self.config.square_off_at
+
+    def _end_of_day(self, rt: AccountRuntime, ts: datetime) -> list[AccountOutput]:
+        """Intraday square-off: cancel working orders, flatten with market orders, once a day."""
+        rt.squared_off_on = ist_date(ts)
+        open_legs = [p for p in rt.portfolio.state.positions.values() if p.qty != 0]
+        working = [o for o in rt.execution.state.orders.values() if o.working]
+        if not open_legs and not working:
+            return []
+        notice = RiskEvent(
+            ts_event=ts,
+            ts_recv=ts,
+            account=self.config.account,
+            kind="SQUARE_OFF",
+            detail=(
+                f"END_OF_DAY: {self.config.square_off_at.strftime('%H:%M')} IST, "
+                f"positions={len(open_legs)}, working_orders={len(working)}"
+            ),
+        )
+        return [notice, *self._flatten_all(rt, ts, "END_OF_DAY")]
+
     def _flatten(self, rt: AccountRuntime, cmd: FlattenAccount) -> list[AccountOutput]:
         """Kill switch: cancel every working order, then square off with market orders."""
+        return self._flatten_all(rt, cmd.ts_event, f"KILL_SWITCH: {cmd.reason}")
+
+    def _flatten_all(self, rt: AccountRuntime, ts: datetime, reason: str) -> list[AccountOutput]:
         out: list[AccountOutput] = []
-        ts = cmd.ts_event
         for order_id in sorted(rt.execution.state.orders):
             working = rt.execution.order(order_id)
             if working is None or not working.working:
@@ -408,13 +444,13 @@ class AccountLogic:
                 ts_recv=ts,
                 order_id=order_id,
                 account=self.config.account,
-                reason=f"KILL_SWITCH: {cmd.reason}",
+                reason=reason,
                 run_id=self.config.run_id,
             )
             out.extend(self._order_events(rt, rt.execution.on_command(cancel)))
         for order in rt.portfolio.square_off(
             ts,
-            reason=f"SQUARE_OFF: {cmd.reason}",
+            reason=f"SQUARE_OFF: {reason}",
             account=self.config.account,
             run_id=self.config.run_id,
         ):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 import msgspec
@@ -14,6 +14,7 @@ from operators.events import Instrument, RiskEvent, SignalGenerated, Tick
 from operators.orders import OrderAccepted, OrderCancelled, OrderFilled
 from operators.portfolio import PositionChanged, TradeClosed
 from operators.risk_limits import OrderApproved, OrderDenied, RiskLimits
+from operators.sessions import IST
 
 T0 = datetime(2026, 7, 8, 4, 0, tzinfo=UTC)  # 09:30 IST
 INDEX = Instrument(
@@ -208,3 +209,25 @@ def test_wall_clock_heartbeat_notices_a_silent_feed_and_releases_buffered_inputs
     assert kinds[0] == "FEED_STALLED"
     assert "KILL_SWITCH" in kinds
     assert rt.reorder.heap == []
+
+
+def test_end_of_day_square_off_and_no_entries_after_the_cutoff() -> None:
+    close = datetime(2026, 7, 8, 9, 40, tzinfo=UTC)  # 15:10 IST
+    offset = (close - T0).total_seconds()
+    items: list[Any] = [
+        tick(offset + s, 10_000, 10_100, 10_000 + 2_000 * s, seq=s) for s in range(0, 420, 2)
+    ]
+    items.insert(3, signal(offset + 4.5, "ENTRY", "ENTRY: late"))
+    items.append(signal(offset + 400.5, "ENTRY", "ENTRY: too late"))  # 15:16:40 IST
+    items.sort(key=lambda x: x.ts_event)
+    out = run(items)
+    notices = [e for e in out if isinstance(e, RiskEvent) and e.kind == "SQUARE_OFF"]
+    assert len(notices) == 1
+    assert notices[0].detail.startswith("END_OF_DAY: 15:15 IST, positions=1")
+    sells = [e for e in out if isinstance(e, OrderFilled) and e.side == "SELL"]
+    assert len(sells) == 1
+    assert sells[0].reason == "SQUARE_OFF: END_OF_DAY"
+    assert sells[0].ts_event.astimezone(IST).time() >= time(15, 15)
+    denied = [e for e in out if isinstance(e, OrderDenied)]
+    assert [d.reason for d in denied] == ["SESSION_CUTOFF: no entries after 15:15 IST"]
+    assert [e for e in out if isinstance(e, PositionChanged)][-1].qty == 0
