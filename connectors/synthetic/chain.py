@@ -7,6 +7,7 @@ implied vol exactly: put-call parity is checkable on the ticks themselves.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -64,14 +65,14 @@ def build_instruments(config: SyntheticConfig) -> list[Instrument]:
     for strike in range(
         atm - n * config.strike_step, atm + (n + 1) * config.strike_step, config.strike_step
     ):
-        for offset, kind in enumerate(("CE", "PE")):
-            token = f"9{(strike // config.strike_step * 2 + offset) % 100_000:05d}"
+        for kind in ("CE", "PE"):
+            symbol = option_symbol(config.underlying, expiry, strike, kind)
             out.append(
                 Instrument(
-                    token=token,
-                    symbol=option_symbol(config.underlying, expiry, strike, kind),
+                    token=contract_token(symbol),
+                    symbol=symbol,
                     underlying=config.underlying,
-                    kind=kind,  # type: ignore[arg-type]
+                    kind=kind,
                     exchange="NFO",
                     strike=strike * 100,
                     expiry=expiry,
@@ -79,7 +80,18 @@ def build_instruments(config: SyntheticConfig) -> list[Instrument]:
                     tick_size=TICK,
                 )
             )
+    tokens = [i.token for i in out]
+    if len(set(tokens)) != len(tokens):  # a hash collision: never seen, but never silent
+        msg = f"synthetic instrument tokens collide for {config.underlying} {expiry}"
+        raise ValueError(msg)
     return out
+
+
+def contract_token(symbol: str) -> str:
+    """A stable 8-digit token per contract, like an exchange token: the same strike in another
+    expiry is another contract with another token (tokens key Kafka, state and the master)."""
+    digest = hashlib.blake2b(symbol.encode(), digest_size=8).digest()
+    return str(10_000_000 + int.from_bytes(digest, "big") % 90_000_000)
 
 
 @dataclass

@@ -102,8 +102,8 @@ def test_instrument_chain_shape() -> None:
         assert o.expiry == date(2026, 1, 13)  # next Tuesday
         assert o.lot_size == 65
         assert o.exchange == "NFO"
-        assert o.token.startswith("9")
-        assert len(o.token) == 6
+        assert o.token.isdigit()
+        assert len(o.token) == 8
         assert o.symbol == f"NIFTY13JAN26{o.strike // 100}{o.kind}"
     atm = strikes[10] / 100
     first_index = next(iter(market.ticks()))
@@ -472,3 +472,15 @@ def test_config_validation() -> None:
         FaultConfig(crossed_rate=0.9)
     with pytest.raises(ValueError, match="seed"):
         SyntheticConfig(seed=-1)
+
+
+def test_the_same_strike_in_another_expiry_is_another_contract_token() -> None:
+    """Tokens key Kafka, flow state and the instrument master: contracts must not share one."""
+    this_week = {i.symbol: i.token for i in SyntheticMarket(SyntheticConfig(seed=1)).instruments()}
+    next_week = SyntheticMarket(SyntheticConfig(seed=1, date=date(2026, 1, 14))).instruments()
+    assert next_week[1].expiry != date(2026, 1, 13)
+    assert not set(this_week.values()) & {i.token for i in next_week[1:]}
+    again = {i.symbol: i.token for i in SyntheticMarket(SyntheticConfig(seed=9)).instruments()}
+    common = this_week.keys() & again.keys()
+    assert len(common) > 30
+    assert all(again[k] == this_week[k] for k in common)  # a function of the contract only
