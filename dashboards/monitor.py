@@ -322,7 +322,9 @@ def main() -> None:
         )
         instrument = by_token[token]
     auto = st.sidebar.toggle(
-        f"Auto-refresh every {REFRESH_SECONDS:g} s", value=run.kind in LIVE_KINDS, key="auto"
+        f"Auto-refresh every {REFRESH_SECONDS:g} s",
+        value=run.kind in LIVE_KINDS,
+        key=f"auto-{run_id}",  # per run: switching to a live run turns refreshing on
     )
     st.sidebar.button("Refresh now", key="refresh")
     st.caption(

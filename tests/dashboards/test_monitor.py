@@ -73,7 +73,7 @@ def test_monitor_renders_a_populated_run(app: AppTest, populated: Populated) -> 
     assert int(metrics["Dead letters (all runs)"]) >= populated.dead_letters
     assert list(_frame_with(at, "size_multiplier")["size_multiplier"]) == [0.5, 1.5]
     assert list(_frame_with(at, "detail")["kind"]) == ["HALT", "COOLDOWN"]
-    assert at.sidebar.toggle(key="auto").value is True  # demo runs refresh themselves
+    assert at.sidebar.toggle(key=f"auto-{populated.run_id}").value is True  # demo runs refresh
 
 
 def test_monitor_switches_instrument_and_reports(
@@ -81,7 +81,7 @@ def test_monitor_switches_instrument_and_reports(
 ) -> None:
     run = populate(pg_conn, new_run_id("bt"), kind="backtest")
     at = _show_run(app, run.run_id)
-    assert at.sidebar.toggle(key="auto").value is False
+    assert at.sidebar.toggle(key=f"auto-{run.run_id}").value is False
     at.sidebar.selectbox(key="token").set_value(run.option_token).run()
     assert not at.exception
     assert any("1s · 3 candles" in c.value for c in at.caption)
@@ -146,3 +146,15 @@ def test_records_display_form() -> None:
     assert records([row])[0]["ts"] == "2025-01-06 09:15:00"  # IST
     assert records([{"state": {"w": 1}}])[0] == {"state": '{"w": 1}'}
     assert records([{"x": 1, "state": {"w": 1}}], flatten="state")[0] == {"x": 1, "w": 1}
+
+
+def test_auto_refresh_follows_the_selected_run(
+    app: AppTest, pg_conn: psycopg.Connection[Any]
+) -> None:
+    demo = populate(pg_conn, new_run_id("demo"))
+    backtest = populate(pg_conn, new_run_id("bt"), kind="backtest")
+    at = _show_run(app, backtest.run_id)
+    assert at.sidebar.toggle(key=f"auto-{backtest.run_id}").value is False
+    at.sidebar.selectbox(key="run").set_value(demo.run_id).run()
+    assert not at.exception
+    assert at.sidebar.toggle(key=f"auto-{demo.run_id}").value is True
