@@ -11,9 +11,9 @@ price, ATR and the option's delta so the account stage can size the order).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -97,6 +97,33 @@ def sort_key(item: UnderlyingInput) -> tuple[Any, ...]:
     return (_TICK, item.token, item.seq, item.ltp, item.cum_volume)
 
 
+def driver_tokens(instruments: Iterable[Instrument]) -> dict[str, str]:
+    """Each underlying's driver token: its one INDEX, else its nearest-expiry FUT.
+
+    Two indices for one underlying make the choice arbitrary (and a wrong pick silently
+    trades nothing, since its token never ticks), so that is an error naming them, raised
+    when the flow is built rather than at the first tick.
+    """
+    indices: dict[str, list[str]] = {}
+    futures: dict[str, list[tuple[date, str]]] = {}
+    for inst in instruments:
+        if inst.kind == "INDEX":
+            indices.setdefault(inst.underlying, []).append(inst.token)
+        elif inst.kind == "FUT":
+            futures.setdefault(inst.underlying, []).append((inst.expiry or date.max, inst.token))
+    drivers = {u: min(fs)[1] for u, fs in futures.items()}
+    for underlying, tokens in indices.items():
+        if len(tokens) > 1:
+            listed = ", ".join(sorted(tokens)[:5]) + (" ..." if len(tokens) > 5 else "")
+            msg = (
+                f"the instrument master lists {len(tokens)} INDEX instruments for underlying "
+                f"{underlying!r} ({listed}); keep exactly one so strategies know what drives them"
+            )
+            raise ValueError(msg)
+        drivers[underlying] = tokens[0]
+    return drivers
+
+
 class UnderlyingLogic:
     """Pure per-underlying logic; ``new_runtime`` builds the state for one underlying."""
 
@@ -104,6 +131,7 @@ class UnderlyingLogic:
         self, instruments: Mapping[str, Instrument], config: UnderlyingConfig | None = None
     ) -> None:
         self.instruments = dict(instruments)
+        self._drivers = driver_tokens(self.instruments.values())
         self.config = config or UnderlyingConfig()
         self.buffer: ReorderBuffer[UnderlyingInput] = ReorderBuffer(self.config.lateness)
         self.market = MarketLogic(self.config.candle)
@@ -114,14 +142,11 @@ class UnderlyingLogic:
 
     def driver_token(self, underlying: str) -> str:
         """The token whose bars drive strategies: the underlying's index (or its future)."""
-        for inst in self.instruments.values():
-            if inst.kind == "INDEX" and inst.underlying == underlying:
-                return inst.token
-        for inst in self.instruments.values():
-            if inst.kind == "FUT" and inst.underlying == underlying:
-                return inst.token
-        msg = f"no INDEX or FUT instrument for underlying {underlying!r}"
-        raise ValueError(msg)
+        driver = self._drivers.get(underlying)
+        if driver is None:
+            msg = f"no INDEX or FUT instrument for underlying {underlying!r}"
+            raise ValueError(msg)
+        return driver
 
     def new_runtime(self, underlying: str) -> UnderlyingRuntime:
         driver = self.driver_token(underlying)

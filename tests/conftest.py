@@ -11,6 +11,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -54,19 +55,28 @@ def pg_server_dsn() -> str:
     return dsn
 
 
+@contextmanager
+def fresh_database(server_dsn: str, prefix: str = "scalpflow_test") -> Iterator[str]:
+    """A new database on the server with every migration applied; dropped afterwards."""
+    from connectors.db import migrate
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server_dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = _with_dbname(server_dsn, name)
+    migrate(dsn)
+    try:
+        yield dsn
+    finally:
+        with psycopg.connect(server_dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def pg_dsn(pg_server_dsn: str) -> Iterator[str]:
     """A fresh database for this test session, every migration applied; dropped afterwards."""
-    from connectors.db import migrate
-
-    name = f"scalpflow_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg_server_dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = _with_dbname(pg_server_dsn, name)
-    migrate(dsn)
-    yield dsn
-    with psycopg.connect(pg_server_dsn, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(pg_server_dsn) as dsn:
+        yield dsn
 
 
 def _with_dbname(dsn: str, name: str) -> str:

@@ -1,13 +1,16 @@
-"""A populated run for the dashboard tests: plain SQL inserts into the session's real database.
+"""A populated run for the dashboard tests: plain SQL inserts into a real database.
 
-Every test gets its own run id (and run-suffixed instrument tokens and dead-letter topic), so
-tests never see each other's rows except in deliberately global queries.
+The dashboard tests get a database of their own: their hand-made runs register extra NIFTY
+indices in the (global) instrument master, which a flow elsewhere in the session would rightly
+refuse as ambiguous. Every test gets its own run id (and run-suffixed instrument tokens and
+dead-letter topic), so tests never see each other's rows except in deliberately global queries.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -15,6 +18,8 @@ from typing import Any
 
 import psycopg
 import pytest
+
+from tests.conftest import fresh_database
 
 SESSION_OPEN = datetime(2025, 1, 6, 3, 45, tzinfo=UTC)  # 09:15 IST
 
@@ -243,6 +248,19 @@ def populate(
         dead_letters=4,
         risk_events=2,
     )
+
+
+@pytest.fixture(scope="package")
+def pg_dsn(pg_server_dsn: str) -> Iterator[str]:
+    """This package's own database (see the module docstring)."""
+    with fresh_database(pg_server_dsn, "scalpflow_dash") as dsn:
+        yield dsn
+
+
+@pytest.fixture(scope="package")
+def pg_conn(pg_dsn: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        yield conn
 
 
 def new_run_id(prefix: str = "t") -> str:

@@ -172,10 +172,6 @@ def test_cli_reports_an_empty_range_in_one_line(session: Session, pg_dsn: str) -
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="KNOWN BUG (NOTES.md): in the full suite a sweep worker sees no fill; passes alone",
-)
 def test_sweep_runs_each_grid_point_in_its_own_process_and_namespace(
     session: Session, pg_dsn: str
 ) -> None:

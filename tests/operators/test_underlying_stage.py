@@ -12,10 +12,10 @@ import msgspec
 import pytest
 
 from connectors.synthetic import SyntheticConfig, SyntheticMarket
-from operators.events import Bar, OptionAnalytics, RegimeClassified
+from operators.events import Bar, Instrument, OptionAnalytics, RegimeClassified
 from operators.market import MarketLogic, MarketState
 from operators.strategies.base import BAR_HISTORY
-from operators.underlying_stage import UnderlyingConfig, UnderlyingLogic
+from operators.underlying_stage import UnderlyingConfig, UnderlyingLogic, driver_tokens
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +81,24 @@ def test_outputs_do_not_depend_on_arrival_jitter_within_lateness(session) -> Non
     rnd = random.Random(9)
     jittered = sorted(arrivals, key=lambda x: x.ts_event + timedelta(seconds=rnd.uniform(0, 2)))
     assert msgspec.json.encode(run(market, jittered)[0]) == expected
+
+
+# ------------------------------------------------------------------------ driver choice
+def _inst(token: str, kind: str, expiry: date | None = None) -> Instrument:
+    return Instrument(token=token, symbol=token, underlying="NIFTY", kind=kind, expiry=expiry)  # type: ignore[arg-type]
+
+
+def test_driver_is_the_index_even_when_futures_are_listed() -> None:
+    listed = [_inst("fut", "FUT", date(2026, 7, 28)), _inst("idx", "INDEX")]
+    assert driver_tokens(listed) == {"NIFTY": "idx"}
+
+
+def test_without_an_index_the_nearest_future_drives() -> None:
+    listed = [_inst("far", "FUT", date(2026, 8, 25)), _inst("near", "FUT", date(2026, 7, 28))]
+    assert driver_tokens(listed) == {"NIFTY": "near"}
+
+
+def test_two_indices_for_one_underlying_are_refused_when_the_stage_is_built() -> None:
+    listed = {i.token: i for i in (_inst("26000", "INDEX"), _inst("idx-test", "INDEX"))}
+    with pytest.raises(ValueError, match=r"2 INDEX instruments for underlying 'NIFTY'.*26000"):
+        UnderlyingLogic(listed, UnderlyingConfig())
