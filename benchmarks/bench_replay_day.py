@@ -120,6 +120,7 @@ def main() -> None:
     ap.add_argument("--partitions", type=int, default=6)
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--topic", default=None)
+    ap.add_argument("--minutes", type=int, default=375, help="session length (375 = full day)")
     args = ap.parse_args()
     dsn = (
         os.environ.get("SCALPFLOW_PG_DSN")
@@ -128,8 +129,9 @@ def main() -> None:
         ).stdout.split()[-1]
     )
     migrate(dsn)
-    market = market_for(375, seed=args.seed)
-    topic = args.topic or f"bench.day.s{args.seed}.p{args.partitions}.md.ticks"
+    market = market_for(args.minutes, seed=args.seed)
+    length = "" if args.minutes == 375 else f".m{args.minutes}"
+    topic = args.topic or f"bench.day.s{args.seed}{length}.p{args.partitions}.md.ticks"
     total = ensure_ticks_topic(args.bootstrap, topic, market, args.partitions)
     instruments = market.instruments()
     save_instruments(dsn, instruments)

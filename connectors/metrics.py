@@ -5,6 +5,8 @@ Metrics observe; they never feed a decision (decisions use event time only).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from operators.events import DeadLetter, Tick
@@ -28,6 +30,23 @@ def observe_tick(tick: Tick) -> None:
     FEED_LAG.labels(tick.token).set(lag * 1000)
     FEED_LAG_HIST.observe(max(lag, 0.0))
     EVENT_TIME.set(tick.ts_event.timestamp())
+
+
+def observe_ticks(ticks: Sequence[Tick]) -> None:
+    """``observe_tick`` for a whole source batch: one counter update and one lag gauge per
+    token per batch (the gauge holds the batch's last lag for that token, as before)."""
+    if not ticks:
+        return
+    TICKS.inc(len(ticks))
+    last_lag: dict[str, float] = {}
+    observe = FEED_LAG_HIST.observe
+    for tick in ticks:
+        lag = (tick.ts_recv - tick.ts_event).total_seconds()
+        last_lag[tick.token] = lag
+        observe(lag if lag > 0.0 else 0.0)
+    for token, lag in last_lag.items():
+        FEED_LAG.labels(token).set(lag * 1000)
+    EVENT_TIME.set(ticks[-1].ts_event.timestamp())
 
 
 def observe_dead_letter(dead: DeadLetter) -> None:

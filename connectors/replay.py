@@ -60,13 +60,19 @@ class ReplayError(RuntimeError):
 
 
 class ReplayRecord(NamedTuple):
-    """One replayed record: ``(key, value, partition, offset, timestamp_ms)``."""
+    """One replayed record: ``(key, value, partition, offset, timestamp_ms, topic)``.
+
+    The flow's parser reads it directly (like a live ``KafkaSourceMessage``: ``key``,
+    ``value``, ``topic``, ``partition``, ``offset``) so a replay builds no second object per
+    record.
+    """
 
     key: bytes | None
     value: bytes
     partition: int
     offset: int
     timestamp_ms: int
+    topic: str = ""
 
     @property
     def ts(self) -> datetime:
@@ -151,7 +157,7 @@ class KafkaReplay:
     """Iterate the records of ``topic`` with timestamps in ``[start, end)`` in merge order.
 
     >>> for rec in KafkaReplay("127.0.0.1:9092", "md.ticks", t0, t1):  # doctest: +SKIP
-    ...     key, value, partition, offset, ts_ms = rec
+    ...     key, value, partition, offset, ts_ms, topic = rec
 
     ``resume`` is a :meth:`snapshot` taken from an earlier reader over the same range; the
     new reader continues exactly after the last record the old one emitted.
@@ -319,7 +325,7 @@ class KafkaReplay:
         if not self.start_ms <= ts_ms < self.end_ms:
             return
         value = msg.value() or b""
-        part.raw.append(ReplayRecord(msg.key(), value, part.partition, offset, ts_ms))
+        part.raw.append(ReplayRecord(msg.key(), value, part.partition, offset, ts_ms, self.topic))
         self.peak_buffered = max(self.peak_buffered, len(part.raw) + len(part.ready))
 
     def _finish(self, part: _Part) -> None:
@@ -358,14 +364,20 @@ class KafkaReplay:
         try:
             for part in self._parts:
                 self._head(part)
-            while self._heap:
-                _, p = heapq.heappop(self._heap)
-                part = self._by_partition[p]
-                rec = part.ready.popleft()
+            heap, by_partition = self._heap, self._by_partition
+            while heap:
+                p = heap[0][1]
+                part = by_partition[p]
+                ready = part.ready
+                rec = ready.popleft()
                 part.emitted_in_run.add(rec.offset)
                 self.emitted += 1
                 yield rec
-                self._head(part)
+                if ready:  # the common case: the partition's next record is at hand
+                    heapq.heapreplace(heap, (_sort_key(ready[0]), p))
+                else:
+                    heapq.heappop(heap)
+                    self._head(part)
         finally:
             self.close()
 

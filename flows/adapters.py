@@ -87,9 +87,33 @@ def run_keyed(
     return op.stateful_batch(step_id, up, builder)
 
 
+# Batch-wise stream plumbing. Bytewax's per-item operators (map, filter, branch, key_on) call
+# back into Python once per item through a generator shim; on the hot path (every tick
+# crosses ~a dozen such steps) that overhead was ~10% of a replay. These do the same work
+# with one call per batch and a list comprehension.
+
+
 def values(step_id: str, up: KeyedStream[W]) -> Stream[W]:
     """Drop the routing key after a keyed step."""
-    return op.map(step_id, up, lambda kv: kv[1])
+    return op.flat_map_batch(step_id, up, lambda kvs: [kv[1] for kv in kvs])
+
+
+def of_type(step_id: str, up: Stream[Any], kind: type[W]) -> Stream[W]:
+    """The items of ``up`` that are instances of ``kind``, in order."""
+    return op.flat_map_batch(step_id, up, lambda xs: [x for x in xs if isinstance(x, kind)])
+
+
+def not_of_type(step_id: str, up: Stream[V], kind: type | tuple[type, ...]) -> Stream[V]:
+    """The items of ``up`` that are not instances of ``kind``, in order."""
+    return op.flat_map_batch(step_id, up, lambda xs: [x for x in xs if not isinstance(x, kind)])
+
+
+def key_by(step_id: str, up: Stream[V], key: Callable[[V], str]) -> KeyedStream[V]:
+    """``op.key_on`` batch-wise."""
+    keyed: Stream[tuple[str, V]] = op.flat_map_batch(
+        step_id, up, lambda xs: [(key(x), x) for x in xs]
+    )
+    return keyed
 
 
 def flatten(step_id: str, up: Stream[Any]) -> Stream[Any]:

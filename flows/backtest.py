@@ -31,11 +31,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bytewax.connectors.kafka import KafkaSourceMessage
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from connectors.db import DatabaseError, connect
-from connectors.replay import KafkaReplay, KafkaReplaySource, ReplayError, ReplaySnapshot
+from connectors.replay import (
+    KafkaReplay,
+    KafkaReplaySource,
+    ReplayError,
+    ReplayRecord,
+    ReplaySnapshot,
+)
 from connectors.runs import config_hash, record_run
 from flows.settings import Topics
 from operators.analytics import Metrics, SimpleTrade, compute_metrics, equity_curve
@@ -47,7 +52,6 @@ from operators.strategies.registry import create_strategy
 from operators.underlying_stage import StrategySpec
 
 Progress = Callable[[int], None]
-Message = KafkaSourceMessage[bytes | None, bytes]
 
 RUN_PREFIX = "bt-"
 # Tables a backtest writes, each keyed by run_id. The journal hash covers the decisions and
@@ -274,31 +278,19 @@ def strategy_specs(names: Sequence[str], overrides: Mapping[str, Any]) -> tuple[
 
 
 # ------------------------------------------------------------------------------------- source
-class _CountingPartition(StatefulSourcePartition[Message, ReplaySnapshot]):
-    """Replay records as the ``KafkaSourceMessage``s the live Kafka input yields, counted."""
+class _CountingPartition(StatefulSourcePartition[ReplayRecord, ReplaySnapshot]):
+    """Replay records, counted; the market stage parses them like live Kafka messages."""
 
     def __init__(
-        self, inner: StatefulSourcePartition[Any, ReplaySnapshot], topic: str, progress: Progress
+        self, inner: StatefulSourcePartition[Any, ReplaySnapshot], progress: Progress
     ) -> None:
         self._inner = inner
-        self._topic = topic
         self._progress = progress
 
-    def next_batch(self) -> list[Message]:
+    def next_batch(self) -> list[ReplayRecord]:
         batch = list(self._inner.next_batch())
         self._progress(len(batch))
-        topic = self._topic
-        return [
-            KafkaSourceMessage(
-                key=r.key,
-                value=r.value,
-                topic=topic,
-                partition=r.partition,
-                offset=r.offset,
-                timestamp=(1, r.timestamp_ms),
-            )
-            for r in batch
-        ]
+        return batch
 
     def snapshot(self) -> ReplaySnapshot:
         return self._inner.snapshot()
@@ -307,10 +299,9 @@ class _CountingPartition(StatefulSourcePartition[Message, ReplaySnapshot]):
         self._inner.close()
 
 
-class ReplayMessageSource(FixedPartitionedSource[Message, ReplaySnapshot]):
-    """:class:`KafkaReplaySource` whose items look like the live Kafka input's messages, so
-    the market stage decodes them (and routes bad ones to the DLQ) exactly as live; each batch
-    is reported to ``progress``."""
+class ReplayMessageSource(FixedPartitionedSource[ReplayRecord, ReplaySnapshot]):
+    """:class:`KafkaReplaySource` with each batch reported to ``progress``; the market stage
+    decodes its records (and routes bad ones to the DLQ) exactly as live messages."""
 
     def __init__(self, replay: KafkaReplaySource, progress: Progress | None = None) -> None:
         self.replay = replay
@@ -323,7 +314,7 @@ class ReplayMessageSource(FixedPartitionedSource[Message, ReplaySnapshot]):
         self, step_id: str, for_part: str, resume_state: ReplaySnapshot | None
     ) -> _CountingPartition:
         inner = self.replay.build_part(step_id, for_part, resume_state)
-        return _CountingPartition(inner, self.replay.topic, self.progress)
+        return _CountingPartition(inner, self.progress)
 
 
 # ------------------------------------------------------------------------------- preflight

@@ -6,7 +6,7 @@ raw ─ parse/validate ─┬─ ticks ─ key by token ─ candles + indicators
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -15,8 +15,9 @@ from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
 from bytewax.dataflow import Stream
 
 from connectors import metrics
+from connectors.replay import ReplayRecord
 from connectors.serde import decode_tick, encode
-from flows.adapters import run_keyed, values
+from flows.adapters import key_by, of_type, run_keyed, values
 from operators.candles import CandleConfig, LateTick
 from operators.events import Bar, DeadLetter, Instrument, Tick
 from operators.market import MarketLogic, MarketState
@@ -25,9 +26,17 @@ from operators.validation import tick_problem
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+# A live Kafka message (or a consumer error), or a replayed record: both carry key, value,
+# topic, partition and offset.
+RawMessage = (
+    KafkaSourceMessage[bytes | None, bytes | None]
+    | KafkaError[bytes | None, bytes | None]
+    | ReplayRecord
+)
+
+
 def parse_message(
-    msg: KafkaSourceMessage[bytes | None, bytes | None] | KafkaError[bytes | None, bytes | None],
-    instruments: Mapping[str, Instrument] | None,
+    msg: RawMessage, instruments: Mapping[str, Instrument] | None
 ) -> Tick | DeadLetter:
     """Decode and check one raw message; anything unusable becomes a ``DeadLetter``."""
     if isinstance(msg, KafkaError):
@@ -95,20 +104,39 @@ class MarketStreams:
     dead_letters: Stream[DeadLetter]
 
 
+def parse_batch(
+    msgs: Sequence[RawMessage], instruments: Mapping[str, Instrument] | None
+) -> list[Tick | DeadLetter]:
+    """``parse_message`` over a source batch, observing tick and dead-letter metrics."""
+    parsed = [parse_message(m, instruments) for m in msgs]
+    ticks = [p for p in parsed if isinstance(p, Tick)]
+    metrics.observe_ticks(ticks)
+    if len(ticks) != len(parsed):
+        for p in parsed:
+            if isinstance(p, DeadLetter):
+                metrics.observe_dead_letter(p)
+    return parsed
+
+
+def late_batch(items: Sequence[Bar | LateTick]) -> list[DeadLetter]:
+    """The late ticks among the market stage's outputs, as counted dead letters."""
+    late = [late_to_dead_letter(x) for x in items if isinstance(x, LateTick)]
+    for d in late:
+        metrics.observe_dead_letter(d)
+    return late
+
+
 def market_stage(
     raw: Stream[KafkaSourceMessage[bytes | None, bytes | None]],
     instruments: Mapping[str, Instrument] | None,
     config: CandleConfig,
 ) -> MarketStreams:
-    parsed = op.map("parse", raw, lambda m: parse_message(m, instruments))
-    valid = op.branch("valid", parsed, lambda x: isinstance(x, Tick))
-    ticks: Stream[Tick] = valid.trues  # type: ignore[assignment]
-    rejected: Stream[DeadLetter] = valid.falses  # type: ignore[assignment]
-    op.inspect("tick_metrics", ticks, lambda _step, t: metrics.observe_tick(t))
-    by_token = op.key_on("by_token", ticks, lambda t: t.token)
+    parsed = op.flat_map_batch("parse", raw, lambda msgs: parse_batch(msgs, instruments))
+    ticks = of_type("valid", parsed, Tick)
+    rejected = of_type("rejected", parsed, DeadLetter)
+    by_token = key_by("by_token", ticks, lambda t: t.token)
     out = values("market_values", run_keyed("market", by_token, lambda: MarketStage(config)))
-    split = op.branch("bar_or_late", out, lambda x: isinstance(x, Bar))
-    late = op.map("late_to_dlq", split.falses, lambda x: late_to_dead_letter(x))  # type: ignore[arg-type]
+    bars = of_type("bars", out, Bar)
+    late = op.flat_map_batch("late_to_dlq", out, late_batch)
     dead_letters = op.merge("dead_letters", rejected, late)
-    op.inspect("dlq_metrics", dead_letters, lambda _step, d: metrics.observe_dead_letter(d))
-    return MarketStreams(ticks=ticks, bars=split.trues, dead_letters=dead_letters)  # type: ignore[arg-type]
+    return MarketStreams(ticks=ticks, bars=bars, dead_letters=dead_letters)

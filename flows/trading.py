@@ -24,7 +24,7 @@ from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.dataflow import Stream
 
 from connectors.serde import encode, ts_millis
-from flows.adapters import run_keyed, values
+from flows.adapters import key_by, not_of_type, run_keyed, values
 from operators.account_stage import AccountConfig, AccountLogic, AccountRuntime
 from operators.adaptive import AdaptiveConfig, AdaptiveStateChanged
 from operators.candles import CandleConfig
@@ -153,9 +153,11 @@ def trading_stage(
         ),
     )
     account_logic = AccountLogic(instruments, account_config(config))
-    known = op.filter("known_ticks", ticks, lambda t: t.token in instruments)
-    by_underlying = op.key_on(
-        "by_underlying", known, lambda t: underlying_logic.underlying_of(t.token) or ""
+    underlying_of = {token: inst.underlying for token, inst in instruments.items()}
+    by_underlying: Stream[tuple[str, Tick]] = op.flat_map_batch(
+        "by_underlying",  # unknown tokens have no underlying stage to go to
+        ticks,
+        lambda xs: [(underlying_of[t.token], t) for t in xs if t.token in underlying_of],
     )
     underlying_out = values(
         "underlying_values",
@@ -167,22 +169,30 @@ def trading_stage(
         ),
     )
     for_account = underlying_out  # ordered ticks + analytics, regimes and signals
+    account = config.account
     account_out = values(
         "account_values",
         run_keyed(
             "account",
-            op.key_on("by_account", for_account, lambda _x: config.account),
+            key_by("by_account", for_account, lambda _x: account),
             lambda: _AccountStage(account_logic),
             heartbeat=config.heartbeat,
         ),
     )
-    decisions = op.filter("not_ticks", underlying_out, lambda x: not isinstance(x, Tick))
+    decisions = not_of_type("not_ticks", underlying_out, Tick)
     results = op.merge("trading_results", decisions, account_out)
-    to_db = op.filter(
-        "db_events", results, lambda e: not isinstance(e, OptionAnalytics) or e.iv is not None
+    to_db = op.flat_map_batch(
+        "db_events",  # option analytics without an IV (no solution) are not stored
+        results,
+        lambda xs: [e for e in xs if not isinstance(e, OptionAnalytics) or e.iv is not None],
     )
     streams = TradingStreams(to_db=[to_db])
-    topics = config.topics
-    messages = op.filter_map("trading_to_kafka", results, lambda e: _kafka_message(topics, e))
-    streams.to_kafka.append(messages)
+    if config.kafka_bootstrap:
+        topics = config.topics
+        messages = op.flat_map_batch(
+            "trading_to_kafka",
+            results,
+            lambda xs: [m for m in (_kafka_message(topics, e) for e in xs) if m is not None],
+        )
+        streams.to_kafka.append(messages)
     return streams

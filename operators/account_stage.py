@@ -122,6 +122,8 @@ class AccountLogic:
         self.instruments = dict(instruments)
         self.config = config
         self.buffer: ReorderBuffer[AccountInput] = ReorderBuffer(config.lateness)
+        # (day start, next day start, square-off instant) of the last IST day asked about
+        self._cutoff_day: tuple[datetime, datetime, datetime] = (_EPOCH, _EPOCH, _EPOCH)
 
     def new_runtime(self) -> AccountRuntime:
         cfg = self.config
@@ -408,7 +410,15 @@ class AccountLogic:
         return out
 
     def _past_cutoff(self, ts: datetime) -> bool:
-        return ts.astimezone(IST).time() >= self.config.square_off_at
+        """At or after the square-off time of ``ts``'s IST day (asked on every tick: the
+        day's bounds and cut-off instant are kept until a tick falls outside that day)."""
+        day = self._cutoff_day
+        if not day[0] <= ts < day[1]:
+            local = ts.astimezone(IST).date()
+            start = datetime.combine(local, time(0), IST).astimezone(UTC)
+            cutoff = datetime.combine(local, self.config.square_off_at, IST).astimezone(UTC)
+            day = self._cutoff_day = (start, start + timedelta(days=1), cutoff)
+        return ts >= day[2]
 
     def _end_of_day(self, rt: AccountRuntime, ts: datetime) -> list[AccountOutput]:
         """Intraday square-off: cancel working orders, flatten with market orders, once a day."""

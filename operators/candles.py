@@ -10,18 +10,29 @@ silently and never allowed to change a published candle.
 Volume of a tick is the increase of the instrument's cumulative volume over the largest value
 seen so far (the exchange's own count, robust to ticks that aggregate several trades); the
 first tick of an instrument contributes its ``last_qty``.
+
+Per tick the hot path is a few comparisons: each interval's current window bounds are cached in
+the state (recomputed only when a tick leaves them), a window that is still open takes the tick
+without any lateness test (an open window can be neither behind the watermark nor already
+closed), and open windows are only scanned when the watermark passes the earliest open end.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from operators.events import Candle, Interval, Tick
 
 INTERVAL_SECONDS: dict[Interval, int] = {"1s": 1, "1m": 60}
 DEFAULT_INTERVALS: tuple[Interval, ...] = ("1s", "1m")
-STATE_VERSION = 1
+STATE_VERSION = 2
+
+# Between these instants ``int(ts.timestamp())`` is the exact floor of a UTC timestamp (the
+# float keeps every microsecond and int() truncates towards the floor), so window starts can be
+# derived by plain datetime arithmetic there (window_start's fast path, CandleState.spans).
+_EXACT_FROM = datetime(1970, 1, 1, tzinfo=UTC)
+_EXACT_UNTIL = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -40,11 +51,13 @@ class LateTick:
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class _Window:
     """A candle under construction; the open/close are the earliest/latest ticks by ts_event."""
 
+    interval: Interval
     start: datetime
+    end: datetime
     open: int
     high: int
     low: int
@@ -60,8 +73,10 @@ class _Window:
             self.open, self.open_ts = price, ts
         if ts >= self.close_ts:
             self.close, self.close_ts = price, ts
-        self.high = max(self.high, price)
-        self.low = min(self.low, price)
+        if price > self.high:
+            self.high = price
+        elif price < self.low:
+            self.low = price
         self.volume += volume
         self.notional += price * volume
         self.ticks += 1
@@ -79,11 +94,26 @@ class CandleState:
     # Start of the latest window already emitted per interval: older ticks are late.
     closed_through: dict[Interval, datetime] = field(default_factory=dict)
     late_ticks: int = 0
+    # max_ts - allowed lateness (None before the first tick).
+    watermark: datetime | None = None
+    # Earliest end among open windows: nothing can close before the watermark reaches it.
+    next_end: datetime | None = None
+    # Per interval, the last UTC window computed: (start, end, open_windows key); a tick inside
+    # it (or in the next one) needs no window_start call.
+    spans: dict[Interval, tuple[datetime, datetime, tuple[Interval, datetime]]] = field(
+        default_factory=dict
+    )
 
 
 def window_start(ts: datetime, interval: Interval) -> datetime:
     """Floor ``ts`` to its window start (aligned to whole seconds / minutes of the epoch)."""
     step = INTERVAL_SECONDS[interval]
+    if ts.tzinfo is UTC and type(ts) is datetime and _EXACT_FROM <= ts < _EXACT_UNTIL:
+        # Same value, tzinfo and fold (0) as the epoch formula below, without the float trip.
+        if step == 1:
+            return ts - timedelta(microseconds=ts.microsecond)
+        if step == 60:
+            return ts - timedelta(seconds=ts.second, microseconds=ts.microsecond)
     epoch = int(ts.timestamp())
     return datetime.fromtimestamp(epoch - epoch % step, tz=ts.tzinfo)
 
@@ -99,91 +129,125 @@ class CandleLogic:
 
     def __init__(self, config: CandleConfig | None = None) -> None:
         self.config = config or CandleConfig()
+        self._lateness = self.config.allowed_lateness
+        self._steps = tuple(
+            (interval, timedelta(seconds=INTERVAL_SECONDS[interval]))
+            for interval in self.config.intervals
+        )
 
     def on_tick(self, state: CandleState, tick: Tick) -> tuple[list[Candle], list[LateTick]]:
         late: list[LateTick] = []
         state.token = tick.token
-        volume = self._tick_volume(state, tick)
-        watermark = self._watermark(state)
-        for interval in self.config.intervals:
-            start = window_start(tick.ts_event, interval)
-            end = start + timedelta(seconds=INTERVAL_SECONDS[interval])
-            closed = state.closed_through.get(interval)
-            already_closed = closed is not None and start <= closed
-            if watermark is not None and (end <= watermark or already_closed):
-                late.append(LateTick(tick=tick, interval=interval, watermark=watermark))
-                continue
-            key = (interval, start)
-            window = state.open_windows.get(key)
-            if window is None:
-                state.open_windows[key] = _Window(
-                    start=start,
-                    open=tick.ltp,
-                    high=tick.ltp,
-                    low=tick.ltp,
-                    close=tick.ltp,
-                    open_ts=tick.ts_event,
-                    close_ts=tick.ts_event,
-                    volume=volume,
-                    notional=tick.ltp * volume,
-                    ticks=1,
-                )
+        ts = tick.ts_event
+        price = tick.ltp
+        cum = tick.cum_volume
+        top = state.max_cum_volume
+        if top is None:
+            state.max_cum_volume = cum
+            volume = max(tick.last_qty, 0)
+        elif cum > top:
+            state.max_cum_volume = cum
+            volume = cum - top
+        else:
+            volume = 0
+        watermark = state.watermark
+        windows = state.open_windows
+        spans = state.spans
+        utc = ts.tzinfo is UTC  # spans hold UTC windows within [_EXACT_FROM, _EXACT_UNTIL) only
+        for interval, step in self._steps:
+            span = spans.get(interval)
+            if utc and span is not None and span[0] <= ts < span[1]:
+                start, end, key = span
             else:
-                window.add(tick.ltp, tick.ts_event, volume)
+                if utc and span is not None and span[1] <= ts < span[1] + step:
+                    start = span[1]  # the next window: its start is this one's end
+                else:
+                    start = window_start(ts, interval)
+                end = start + step
+                key = (interval, start)
+                if utc and _EXACT_FROM <= ts < _EXACT_UNTIL:
+                    spans[interval] = (start, end, key)
+            window = windows.get(key)
+            if window is not None:  # open, hence neither behind the watermark nor closed
+                if ts < window.open_ts:
+                    window.open, window.open_ts = price, ts
+                if ts >= window.close_ts:
+                    window.close, window.close_ts = price, ts
+                if price > window.high:
+                    window.high = price
+                elif price < window.low:
+                    window.low = price
+                window.volume += volume
+                window.notional += price * volume
+                window.ticks += 1
+                continue
+            if watermark is not None:
+                closed = state.closed_through.get(interval)
+                if end <= watermark or (closed is not None and start <= closed):
+                    late.append(LateTick(tick=tick, interval=interval, watermark=watermark))
+                    continue
+            windows[key] = _Window(
+                interval=interval,
+                start=start,
+                end=end,
+                open=price,
+                high=price,
+                low=price,
+                close=price,
+                open_ts=ts,
+                close_ts=ts,
+                volume=volume,
+                notional=price * volume,
+                ticks=1,
+            )
+            if state.next_end is None or end < state.next_end:
+                state.next_end = end
         if late:
             state.late_ticks += 1
-        if state.max_ts is None or tick.ts_event > state.max_ts:
-            state.max_ts = tick.ts_event
-        return self._close_ready(state, tick), late
+        if state.max_ts is None or ts > state.max_ts:
+            state.max_ts = ts
+            watermark = state.watermark = ts - self._lateness
+            if state.next_end is not None and state.next_end <= watermark:
+                return self._close(state, tick.ts_recv, watermark), late
+        return [], late
 
     def flush(self, state: CandleState, ts_recv: datetime) -> list[Candle]:
         """Close every open window (end of input)."""
-        return self._close(state, ts_recv=ts_recv, everything=True)
+        return self._close(state, ts_recv, None)
 
     @staticmethod
-    def _tick_volume(state: CandleState, tick: Tick) -> int:
-        if state.max_cum_volume is None:
-            state.max_cum_volume = tick.cum_volume
-            return max(tick.last_qty, 0)
-        increase = tick.cum_volume - state.max_cum_volume
-        if increase > 0:
-            state.max_cum_volume = tick.cum_volume
-            return increase
-        return 0
-
-    def _watermark(self, state: CandleState) -> datetime | None:
-        return None if state.max_ts is None else state.max_ts - self.config.allowed_lateness
-
-    def _close_ready(self, state: CandleState, tick: Tick) -> list[Candle]:
-        return self._close(state, ts_recv=tick.ts_recv, everything=False)
-
-    def _close(self, state: CandleState, ts_recv: datetime, everything: bool) -> list[Candle]:
-        watermark = self._watermark(state)
-        ready = []
-        for (interval, start), window in state.open_windows.items():
-            end = start + timedelta(seconds=INTERVAL_SECONDS[interval])
-            if everything or (watermark is not None and end <= watermark):
-                ready.append((interval, start, end, window))
-        ready.sort(key=lambda item: (item[2], INTERVAL_SECONDS[item[0]]))
+    def _close(state: CandleState, ts_recv: datetime, watermark: datetime | None) -> list[Candle]:
+        """Emit the windows ending at or before ``watermark`` (all if None), by end then size."""
+        windows = state.open_windows
+        ready: list[_Window] = []
+        next_end: datetime | None = None
+        for w in windows.values():
+            if watermark is None or w.end <= watermark:
+                ready.append(w)
+            elif next_end is None or w.end < next_end:
+                next_end = w.end
+        state.next_end = next_end
+        if len(ready) > 1:
+            ready.sort(key=lambda w: (w.end, INTERVAL_SECONDS[w.interval]))
         out = []
-        for interval, start, end, window in ready:
-            del state.open_windows[(interval, start)]
-            previous = state.closed_through.get(interval)
-            if previous is None or start > previous:
-                state.closed_through[interval] = start
-            out.append(_to_candle(window, interval, end, state.token, ts_recv))
+        closed_through = state.closed_through
+        token = state.token
+        for w in ready:
+            del windows[(w.interval, w.start)]
+            previous = closed_through.get(w.interval)
+            if previous is None or w.start > previous:
+                closed_through[w.interval] = w.start
+            out.append(_to_candle(w, token, ts_recv))
         return out
 
 
-def _to_candle(
-    w: _Window, interval: Interval, end: datetime, token: str, ts_recv: datetime
-) -> Candle:
+def _to_candle(w: _Window, token: str, ts_recv: datetime) -> Candle:
     vwap = w.notional / w.volume if w.volume > 0 else float(w.close)
     return Candle(
-        ts_event=end,
+        ts_event=w.end,
         ts_recv=ts_recv,
         token=token,
-        interval=interval,
+        interval=w.interval,
         start=w.start,
         open=w.open,
         high=w.high,

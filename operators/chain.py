@@ -29,13 +29,18 @@ import copy
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 
 from operators.events import PAISE_PER_RUPEE, Instrument, OptionAnalytics, Tick
-from operators.greeks import Flag, Model, greeks, implied_vol
-from operators.sessions import ist_date, years_to_expiry
+from operators.greeks import Flag, Model, greeks_values, implied_vol_value
+from operators.sessions import IST, ist_date, session_close
 
 STATE_VERSION = 1
+#: ``operators.sessions.years_to_expiry``'s divisor, evaluated the same way (bit-identical t).
+_SECONDS_PER_YEAR = 365.0 * 24 * 3600
+#: Keep a cached trading date this far (seconds) from midnight IST, where rounding an epoch
+#: float to microseconds could tip ``ist_date`` into the neighbouring day.
+_DAY_MARGIN_S = 1e-3
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +104,31 @@ class ChainLogic:
         state: ChainState | None = None,
     ) -> None:
         self.config = config or ChainConfig()
+        self._throttle_s = self.config.throttle_s
         self.state = ChainState(underlying=underlying)
         self._ring: deque[float] = deque(maxlen=self.config.capacity)
         self._sorted: list[float] = []
+        self._reset_caches()
         if state is not None:
             self.restore(state)
+
+    def _reset_caches(self) -> None:
+        """Derived look-ups, recomputed from the state whenever their inputs change.
+
+        They only save work on every tick: each is keyed on what it was computed from (the
+        expiry, the number of listed strikes or expiries, the spot, the trading date), so a
+        hit returns exactly what a fresh computation would.
+        """
+        #: expiry ordinal -> 15:30 IST on that day (UTC)
+        self._close: dict[int, datetime] = {}
+        #: expiry ordinal -> listed strikes (paise), ascending
+        self._strikes: dict[int, list[int]] = {}
+        #: expiry ordinal -> (spot, number of strikes, ATM strike) of the last ATM look-up
+        self._atm: dict[int, tuple[float, int, int]] = {}
+        #: (first, last epoch second of the cached trading day, its ordinal)
+        self._day: tuple[float, float, int] = (math.inf, -math.inf, 0)
+        #: (trading-day ordinal, number of expiries, front expiry ordinal or None)
+        self._front: tuple[int, int, int | None] = (-1, -1, None)
 
     # ---------------------------------------------------------------- persistence
 
@@ -119,39 +144,94 @@ class ChainLogic:
         self.state = copy.deepcopy(state)
         self._ring = deque(state.iv_samples, maxlen=self.config.capacity)
         self._sorted = sorted(self._ring)
+        self._reset_caches()
 
     # ---------------------------------------------------------------- queries
 
     def front_expiry(self) -> date | None:
         """The nearest listed expiry that has not passed (by the latest event time)."""
-        if not self.state.legs:
+        key = self._front_key()
+        return None if key is None else date.fromordinal(key)
+
+    def _front_key(self) -> int | None:
+        legs = self.state.legs
+        if not legs:
             return None
-        today = ist_date(datetime.fromtimestamp(self.state.last_ts, UTC)).toordinal()
-        live = [key for key in self.state.legs if key >= today]
-        return date.fromordinal(min(live)) if live else None
+        today = self._today()
+        cached_today, count, front = self._front
+        if cached_today == today and count == len(legs):
+            return front
+        live = [key for key in legs if key >= today]
+        front = min(live) if live else None
+        self._front = (today, len(legs), front)
+        return front
+
+    def _today(self) -> int:
+        """Ordinal of the IST trading date of the latest event time (cached per day)."""
+        now = self.state.last_ts
+        lo, hi, today = self._day
+        if lo <= now < hi:
+            return today
+        day = ist_date(datetime.fromtimestamp(now, UTC))
+        start = datetime.combine(day, time(0), IST).timestamp()
+        end = datetime.combine(date.fromordinal(day.toordinal() + 1), time(0), IST).timestamp()
+        self._day = (start + _DAY_MARGIN_S, end - _DAY_MARGIN_S, day.toordinal())
+        return day.toordinal()
 
     def atm_strike(self, expiry: date | None = None) -> int | None:
         """ATM strike in paise for ``expiry`` (default: the front expiry)."""
+        key = self._front_key() if expiry is None else expiry.toordinal()
+        return None if key is None else self._atm_strike(key)
+
+    def _atm_strike(self, key: int) -> int | None:
+        """Nearest listed strike to the spot (ties: the lower), cached until the spot moves."""
         spot = self.state.spot
-        expiry = expiry or self.front_expiry()
-        if spot is None or expiry is None:
+        if spot is None:
             return None
-        strikes = self.state.legs.get(expiry.toordinal())
-        if not strikes:
+        legs = self.state.legs.get(key)
+        if not legs:
             return None
+        count = len(legs)
+        cached = self._atm.get(key)
+        if cached is not None and cached[0] == spot and cached[1] == count:
+            return cached[2]
+        strikes = self._strikes.get(key)
+        if strikes is None or len(strikes) != count:
+            strikes = self._strikes[key] = sorted(legs)
+        # Distances grow away from the spot on both sides, so the nearest strike is one of the
+        # two around it: the same answer as min over all strikes by (|k − spot|, k).
         spot_paise = spot * PAISE_PER_RUPEE
-        return min(strikes, key=lambda k: (abs(k - spot_paise), k))
+        i = bisect.bisect_left(strikes, spot_paise)
+        if i == 0:
+            strike = strikes[0]
+        elif i == count:
+            strike = strikes[-1]
+        else:
+            below, above = strikes[i - 1], strikes[i]
+            strike = below if abs(below - spot_paise) <= abs(above - spot_paise) else above
+        self._atm[key] = (spot, count, strike)
+        return strike
+
+    def _years(self, key: int, ts_event: datetime) -> float:
+        """``years_to_expiry(ts_event, expiry)`` with the expiry's close cached."""
+        close = self._close.get(key)
+        if close is None:
+            close = self._close[key] = session_close(date.fromordinal(key))
+        return max((close - ts_event).total_seconds(), 0.0) / _SECONDS_PER_YEAR
 
     def forward(self, expiry: date, ts_event: datetime) -> float | None:
         """Forward for ``expiry`` from ATM put–call parity, else ``spot·e^{rT}``."""
-        t = years_to_expiry(ts_event, expiry)
+        key = expiry.toordinal()
+        return self._forward(key, ts_event.timestamp(), self._years(key, ts_event))
+
+    def _forward(self, key: int, now: float, t: float) -> float | None:
         r = self.config.r
-        now = ts_event.timestamp()
-        strike = self.atm_strike(expiry)
+        strike = self._atm_strike(key)
         if strike is not None:
-            pair = self.state.legs[expiry.toordinal()][strike]
-            call = self.state.quotes.get(pair.get("CE", ""))
-            put = self.state.quotes.get(pair.get("PE", ""))
+            pair = self.state.legs[key][strike]
+            quotes = self.state.quotes
+            call = quotes.get(pair.get("CE", ""))
+            put = quotes.get(pair.get("PE", ""))
             max_age = self.config.parity_max_age_s
             if call and put and now - call[1] <= max_age and now - put[1] <= max_age:
                 fwd = strike / PAISE_PER_RUPEE + (call[0] - put[0]) * math.exp(r * t)
@@ -163,19 +243,24 @@ class ChainLogic:
 
     def atm_iv(self) -> float | None:
         """Front expiry's ATM IV: mean of the known CE/PE IVs at the ATM strike."""
-        expiry = self.front_expiry()
-        strike = self.atm_strike(expiry)
-        if expiry is None or strike is None:
+        key = self._front_key()
+        if key is None:
             return None
-        pair = self.state.legs[expiry.toordinal()][strike]
-        ivs = [iv for token in pair.values() if (iv := self.state.last_iv.get(token)) is not None]
+        strike = self._atm_strike(key)
+        if strike is None:
+            return None
+        last_iv = self.state.last_iv
+        pair = self.state.legs[key][strike]
+        ivs = [iv for token in pair.values() if (iv := last_iv.get(token)) is not None]
         return sum(ivs) / len(ivs) if ivs else None
 
     def iv_percentile(self, iv: float | None = None) -> float | None:
         """Percentile rank (0–100) of ``iv`` (default: current ATM IV) in the trailing window."""
-        value = self.atm_iv() if iv is None else iv
         n = len(self._sorted)
-        if value is None or n < self.config.min_samples:
+        if n < self.config.min_samples:  # checked first: no ATM look-up while warming up
+            return None
+        value = self.atm_iv() if iv is None else iv
+        if value is None:
             return None
         return 100.0 * bisect.bisect_right(self._sorted, value) / n
 
@@ -187,64 +272,77 @@ class ChainLogic:
 
     def on_tick(self, tick: Tick, instrument: Instrument) -> list[OptionAnalytics]:
         """Fold one tick in; return the analytics it triggers (zero or one event)."""
+        state = self.state
         now = tick.ts_event.timestamp()
-        self.state.last_ts = max(self.state.last_ts, now)
-        if instrument.kind == "INDEX":
+        if now > state.last_ts:
+            state.last_ts = now
+        kind = instrument.kind
+        if kind == "INDEX":
             if tick.ltp > 0:
-                self.state.spot = tick.ltp / PAISE_PER_RUPEE
-                self.state.spot_ts = now
+                state.spot = tick.ltp / PAISE_PER_RUPEE
+                state.spot_ts = now
             self._sample_minute(now)
             return []
-        if not instrument.is_option or instrument.expiry is None or instrument.strike <= 0:
+        expiry = instrument.expiry
+        strike = instrument.strike
+        if (kind != "CE" and kind != "PE") or expiry is None or strike <= 0:
             return []
-        price_paise = tick.mid
+        bid, ask = tick.bid, tick.ask
+        price_paise = (bid + ask) / 2 if bid > 0 and ask > 0 else float(tick.ltp)  # Tick.mid
         if not price_paise > 0:
             return []
         token = tick.token
-        expiry_key = instrument.expiry.toordinal()
-        self.state.legs.setdefault(expiry_key, {}).setdefault(instrument.strike, {})[
-            instrument.kind
-        ] = token
-        self.state.quotes[token] = (price_paise / PAISE_PER_RUPEE, now)
+        key = expiry.toordinal()
+        strikes = state.legs.get(key)
+        if strikes is None:
+            strikes = state.legs[key] = {}
+        pair = strikes.get(strike)
+        if pair is None:
+            pair = strikes[strike] = {}
+        pair[kind] = token
+        state.quotes[token] = (price_paise / PAISE_PER_RUPEE, now)
         out: list[OptionAnalytics] = []
-        bucket = int(now // self.config.throttle_s)
-        if bucket > self.state.last_emit.get(token, -1):
-            event = self._analyse(tick, instrument)
+        bucket = int(now // self._throttle_s)
+        if bucket > state.last_emit.get(token, -1):
+            event = self._analyse(tick, instrument, key, now)
             if event is not None:
-                self.state.last_emit[token] = bucket
+                state.last_emit[token] = bucket
                 out.append(event)
-        self._sample_minute(now)
+        if int(now // 60) > state.last_sample_minute:  # the check _sample_minute starts with
+            self._sample_minute(now)
         return out
 
-    def _analyse(self, tick: Tick, instrument: Instrument) -> OptionAnalytics | None:
-        assert instrument.expiry is not None
-        fwd = self.forward(instrument.expiry, tick.ts_event)
+    def _analyse(
+        self, tick: Tick, instrument: Instrument, key: int, now: float
+    ) -> OptionAnalytics | None:
+        t = self._years(key, tick.ts_event)
+        fwd = self._forward(key, now, t)
         if fwd is None:
             return None
-        t = years_to_expiry(tick.ts_event, instrument.expiry)
-        price = self.state.quotes[tick.token][0]
+        state = self.state
+        price = state.quotes[tick.token][0]
         strike = instrument.strike / PAISE_PER_RUPEE
         flag: Flag = "c" if instrument.kind == "CE" else "p"
         r, model = self.config.r, self.config.model
-        underlying = fwd if model == "black76" else (self.state.spot or fwd * math.exp(-r * t))
-        result = implied_vol(price, underlying, strike, t, r, flag, model)
-        self.state.last_iv[tick.token] = result.iv
-        g = greeks(underlying, strike, t, r, result.iv, flag, model) if result.iv else None
+        underlying = fwd if model == "black76" else (state.spot or fwd * math.exp(-r * t))
+        iv = implied_vol_value(price, underlying, strike, t, r, flag, model)
+        state.last_iv[tick.token] = iv
+        g = greeks_values(underlying, strike, t, r, iv, flag, model) if iv else None
         return OptionAnalytics(
             ts_event=tick.ts_event,
             ts_recv=tick.ts_recv,
             token=tick.token,
-            underlying=self.state.underlying,
+            underlying=state.underlying,
             price=price,
-            underlying_price=self.state.spot if self.state.spot is not None else fwd,
+            underlying_price=state.spot if state.spot is not None else fwd,
             forward=fwd,
             strike=strike,
             t_years=t,
-            iv=result.iv,
-            delta=g.delta if g else None,
-            gamma=g.gamma if g else None,
-            theta=g.theta if g else None,
-            vega=g.vega if g else None,
+            iv=iv,
+            delta=g[0] if g else None,
+            gamma=g[1] if g else None,
+            theta=g[2] if g else None,
+            vega=g[3] if g else None,
             iv_percentile=self.iv_percentile(),
         )
 

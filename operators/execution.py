@@ -287,6 +287,8 @@ class ExecutionLogic:
 
     def on_time(self, ts: datetime) -> list[OrderEvent]:
         """Expire every working DAY order whose session has closed by ``ts``."""
+        if not self.state.working:
+            return []
         due = [
             o
             for ids in self.state.working.values()

@@ -194,33 +194,49 @@ def _solve_s(beta: float, x: float) -> float | None:
     it) and the closer one is kept; Halley's method on ``ln b`` then converges in 2–3 steps.
     Every evaluation narrows a bracket of the root and a step leaving it bisects instead, so
     the iteration cannot diverge.
+
+    ``_norm_otm`` and ``_halley_step`` are written out inline (same operations, same order,
+    so the same bits) with ``e^{±x/2}`` computed once: this runs for every option quote.
     """
-    ln_beta = math.log(beta)
+    exp, erfc, log = math.exp, math.erfc, math.log
+    ln_beta = log(beta)
+    e_plus, e_minus = exp(0.5 * x), exp(-0.5 * x)
+    x2 = x * x
     lo, hi = 0.0, math.inf
     s, b, err = 0.0, 0.0, math.inf
     guesses = [_corrado_miller_guess(beta, x)]
     if x < 0.0:
         guesses.append(_asymptotic_guess(beta, x))
     for guess in guesses:
-        b_guess = _norm_otm(x, guess)
+        h, half = x / guess, 0.5 * guess
+        b_guess = 0.5 * (e_plus * erfc(-(h + half) / _SQRT2) - e_minus * erfc(-(h - half) / _SQRT2))
         if b_guess < beta:
             lo = max(lo, guess)
         elif b_guess > beta:
             hi = min(hi, guess)
         else:
             return guess
-        miss = abs(math.log(b_guess) - ln_beta) if b_guess > 0.0 else math.inf
+        miss = abs(log(b_guess) - ln_beta) if b_guess > 0.0 else math.inf
         if miss <= err:
             s, b, err = guess, b_guess, miss
     for _ in range(_MAX_ITER):
-        step = _halley_step(x, s, b, ln_beta)
-        s_new = s + step
+        # Halley step on g(s) = ln b(s) − ln β (Newton where the correction would blow up)
+        vega = _INV_SQRT_2PI * exp(-0.5 * (x / s) ** 2 - 0.125 * s * s)
+        if b > 0.0 and vega > 0.0:
+            g1 = vega / b
+            g2 = vega * (x2 / s**3 - 0.25 * s) / b - g1 * g1
+            newton = (ln_beta - log(b)) / g1
+            denom = 1.0 + 0.5 * newton * g2 / g1
+            s_new = s + (newton / denom if denom > 0.5 else newton)
+        else:
+            s_new = math.inf
         if not (lo < s_new < hi):  # safeguard: bisect (double while unbounded above)
             s_new = 2.0 * max(s, lo) if math.isinf(hi) else 0.5 * (lo + hi)
         if abs(s_new - s) <= _STEP_TOL * s_new:
             return s_new
         s = s_new
-        b = _norm_otm(x, s)
+        h, half = x / s, 0.5 * s
+        b = 0.5 * (e_plus * erfc(-(h + half) / _SQRT2) - e_minus * erfc(-(h - half) / _SQRT2))
         if b < beta:
             lo = s
         elif b > beta:
@@ -228,6 +244,10 @@ def _solve_s(beta: float, x: float) -> float | None:
         else:
             return s
     return None
+
+
+#: The result for each failure reason (immutable, so shared).
+_FAILED: dict[str, IVResult] = {name: IVResult(None, name) for name in REASONS if name != "OK"}
 
 
 def implied_vol(
@@ -246,13 +266,48 @@ def implied_vol(
     >>> round(implied_vol(5.5811067246, 100.0, 100.0, 0.5, 0.02, "c").iv, 8)
     0.2
     """
-    if not _valid(price, underlying, strike, t_years, r) or flag not in ("c", "p"):
-        return IVResult(None, "INVALID_INPUT")
+    iv = _implied_vol(price, underlying, strike, t_years, r, flag, model)
+    return _FAILED[iv] if isinstance(iv, str) else IVResult(iv)
+
+
+def implied_vol_value(
+    price: float,
+    underlying: float,
+    strike: float,
+    t_years: float,
+    r: float,
+    flag: Flag,
+    model: Model = "black76",
+) -> float | None:
+    """``implied_vol(...).iv`` without building a result object (per-quote hot paths)."""
+    iv = _implied_vol(price, underlying, strike, t_years, r, flag, model)
+    return None if isinstance(iv, str) else iv
+
+
+def _implied_vol(
+    price: float,
+    underlying: float,
+    strike: float,
+    t_years: float,
+    r: float,
+    flag: Flag,
+    model: Model,
+) -> float | IVReason:
+    """The implied volatility, or the reason there is none."""
+    isfinite = math.isfinite
+    if not (
+        isfinite(price)
+        and isfinite(underlying)
+        and isfinite(strike)
+        and isfinite(t_years)
+        and isfinite(r)
+    ) or flag not in ("c", "p"):
+        return "INVALID_INPUT"
     if underlying <= 0.0 or strike <= 0.0 or price < 0.0:
-        return IVResult(None, "INVALID_INPUT")
+        return "INVALID_INPUT"
     if t_years <= 0.0:
-        return IVResult(None, "NO_TIME_LEFT")
-    fwd = _forward(underlying, t_years, r, model)
+        return "NO_TIME_LEFT"
+    fwd = underlying * math.exp(r * t_years) if model == "bs" else underlying
     undiscounted = price * math.exp(r * t_years)
     theta = 1.0 if flag == "c" else -1.0
     intrinsic = max(theta * (fwd - strike), 0.0)
@@ -260,19 +315,21 @@ def implied_vol(
     if intrinsic > 0.0 and abs(otm) <= _PARITY_NOISE * max(fwd, strike):
         otm = 0.0  # within rounding of intrinsic: the difference is float noise, not time value
     if otm < 0.0:
-        return IVResult(None, "BELOW_INTRINSIC")
+        return "BELOW_INTRINSIC"
     if otm == 0.0:
-        return IVResult(None, "NO_TIME_VALUE")
+        return "NO_TIME_VALUE"
     if undiscounted >= (fwd if flag == "c" else strike):
-        return IVResult(None, "ABOVE_MAXIMUM")
+        return "ABOVE_MAXIMUM"
     x = -abs(math.log(fwd / strike))
     beta = otm / math.sqrt(fwd * strike)
+    if beta <= 0.0:
+        return "NO_TIME_VALUE"  # a time value so small its normalised form underflows
     if beta >= math.exp(0.5 * x):
-        return IVResult(None, "ABOVE_MAXIMUM")
+        return "ABOVE_MAXIMUM"
     s = _solve_s(beta, x)
     if s is None:
-        return IVResult(None, "NOT_CONVERGED")
-    return IVResult(s / math.sqrt(t_years))
+        return "NOT_CONVERGED"
+    return s / math.sqrt(t_years)
 
 
 def price(
@@ -307,16 +364,39 @@ def greeks(
     model: Model = "black76",
 ) -> Greeks | None:
     """Analytical Greeks in vollib's units; ``None`` when undefined (no time, σ ≤ 0, bad input)."""
-    if not _valid(underlying, strike, t_years, r, sigma) or flag not in ("c", "p"):
+    values = greeks_values(underlying, strike, t_years, r, sigma, flag, model)
+    return None if values is None else Greeks(*values)
+
+
+def greeks_values(
+    underlying: float,
+    strike: float,
+    t_years: float,
+    r: float,
+    sigma: float,
+    flag: Flag,
+    model: Model = "black76",
+) -> tuple[float, float, float, float, float] | None:
+    """``greeks`` as a plain ``(delta, gamma, theta, vega, rho)`` tuple (per-quote hot paths)."""
+    isfinite = math.isfinite
+    if not (
+        isfinite(underlying)
+        and isfinite(strike)
+        and isfinite(t_years)
+        and isfinite(r)
+        and isfinite(sigma)
+    ) or flag not in ("c", "p"):
         return None
     if underlying <= 0.0 or strike <= 0.0 or t_years <= 0.0 or sigma <= 0.0:
         return None
+    erfc = math.erfc
     sqrt_t = math.sqrt(t_years)
     disc = math.exp(-r * t_years)
-    fwd = _forward(underlying, t_years, r, model)
-    d1 = (math.log(fwd / strike) + 0.5 * sigma * sigma * t_years) / (sigma * sqrt_t)
+    fwd = underlying * math.exp(r * t_years) if model == "bs" else underlying
+    log_moneyness = math.log(fwd / strike)
+    d1 = (log_moneyness + 0.5 * sigma * sigma * t_years) / (sigma * sqrt_t)
     d2 = d1 - sigma * sqrt_t
-    pdf1 = _npdf(d1)
+    pdf1 = _INV_SQRT_2PI * math.exp(-0.5 * d1 * d1)  # _npdf(d1)
     call = flag == "c"
     if model == "bs":
         s = underlying
@@ -333,19 +413,20 @@ def greeks(
         vega = s * pdf1 * sqrt_t
     else:
         decay = -fwd * disc * pdf1 * sigma / (2.0 * sqrt_t)
-        value = price(fwd, strike, t_years, r, sigma, flag, "black76")
-        delta = disc * _ncdf(d1) if call else -disc * _ncdf(-d1)
+        # price(fwd, strike, t_years, r, sigma, flag, "black76") written out: same operations
+        x = -abs(log_moneyness)
+        h, half = x / (sigma * sqrt_t), 0.5 * (sigma * sqrt_t)
+        norm_otm = 0.5 * (math.exp(0.5 * x) * erfc(-(h + half) / _SQRT2)
+                          - math.exp(-0.5 * x) * erfc(-(h - half) / _SQRT2))  # fmt: skip
+        otm = math.sqrt(fwd * strike) * norm_otm
+        value = disc * (otm + max((1.0 if call else -1.0) * (fwd - strike), 0.0))
+        # _ncdf(±d1) written out
+        delta = disc * (0.5 * erfc(-d1 / _SQRT2)) if call else -disc * (0.5 * erfc(d1 / _SQRT2))
         theta = decay + r * value
         rho = -t_years * value
         gamma = disc * pdf1 / (fwd * sigma * sqrt_t)
         vega = fwd * disc * pdf1 * sqrt_t
-    return Greeks(
-        delta=delta,
-        gamma=gamma,
-        theta=theta / _DAYS_PER_YEAR,
-        vega=vega * 0.01,
-        rho=rho * 0.01,
-    )
+    return (delta, gamma, theta / _DAYS_PER_YEAR, vega * 0.01, rho * 0.01)
 
 
 # --------------------------------------------------------------------------- vectorised path

@@ -27,6 +27,7 @@ from operators.events import PAISE_PER_RUPEE, Candle, IndicatorSnapshot
 from operators.sessions import ist_date
 
 SNAPSHOT_VERSION = 1
+_SCALE = float(PAISE_PER_RUPEE)
 
 
 def _positive_int(name: str, value: int) -> int:
@@ -133,11 +134,12 @@ class SMA(Indicator):
         self._total = 0.0
 
     def update(self, x: float) -> float | None:
-        if len(self._window) == self.period:
-            self._total -= self._window[0]
-        self._window.append(x)
+        window, n = self._window, self.period
+        if len(window) == n:
+            self._total -= window[0]
+        window.append(x)
         self._total += x
-        return self.value
+        return self._total / n if len(window) == n else None
 
     @property
     def value(self) -> float | None:
@@ -195,35 +197,38 @@ class RSI(Indicator):
         self._rsi: float | None = None
 
     def update(self, close: float) -> float | None:
-        self._count += 1
-        if self._count == 1:
+        count = self._count = self._count + 1
+        if count == 1:
             self._prev = close
             return None
         diff = close - self._prev
         self._prev = close
         n = self.period
-        if self._count <= n + 1:
+        gain, loss = self._gain, self._loss
+        if count <= n + 1:
             # Seed: plain averages of the first ``period`` moves.
             if diff < 0:
-                self._loss -= diff
+                loss -= diff
             else:
-                self._gain += diff
-            if self._count < n + 1:
+                gain += diff
+            if count < n + 1:
+                self._gain, self._loss = gain, loss
                 return None
-            self._loss /= n
-            self._gain /= n
+            loss /= n
+            gain /= n
         else:
-            self._loss *= n - 1
-            self._gain *= n - 1
+            loss *= n - 1
+            gain *= n - 1
             if diff < 0:
-                self._loss -= diff
+                loss -= diff
             else:
-                self._gain += diff
-            self._loss /= n
-            self._gain /= n
-        total = self._gain + self._loss
-        self._rsi = 100.0 * (self._gain / total) if total != 0.0 else 0.0
-        return self._rsi
+                gain += diff
+            loss /= n
+            gain /= n
+        self._gain, self._loss = gain, loss
+        total = gain + loss
+        rsi = self._rsi = 100.0 * (gain / total) if total != 0.0 else 0.0
+        return rsi
 
     @property
     def value(self) -> float | None:
@@ -247,18 +252,20 @@ class ATR(Indicator):
         self._atr: float | None = None
 
     def update(self, high: float, low: float, close: float) -> float | None:
-        self._count += 1
-        if self._count > 1:
-            tr = _true_range(high, low, self._prev_close)
+        count = self._count = self._count + 1
+        atr = self._atr
+        if count > 1:
+            prev = self._prev_close
+            tr = max(high - low, abs(high - prev), abs(low - prev))  # _true_range, inlined
             n = self.period
-            if self._atr is not None:
-                self._atr = (self._atr * (n - 1) + tr) / n
+            if atr is not None:
+                atr = self._atr = (atr * (n - 1) + tr) / n
             else:
                 self._tr_sum += tr
-                if self._count == n + 1:
-                    self._atr = self._tr_sum / n
+                if count == n + 1:
+                    atr = self._atr = self._tr_sum / n
         self._prev_close = close
-        return self._atr
+        return atr
 
     @property
     def value(self) -> float | None:
@@ -295,32 +302,35 @@ class ADX(Indicator):
         self._minus_di: float | None = None
 
     def update(self, high: float, low: float, close: float) -> float | None:
-        self._count += 1
-        count, n = self._count, self.period
+        count = self._count = self._count + 1
+        n = self.period
         if count == 1:
             self._prev_high, self._prev_low, self._prev_close = high, low, close
             return None
         diff_p = high - self._prev_high
         diff_m = self._prev_low - low
-        tr = _true_range(high, low, self._prev_close)
+        prev = self._prev_close
+        tr = max(high - low, abs(high - prev), abs(low - prev))  # _true_range, inlined
         self._prev_high, self._prev_low, self._prev_close = high, low, close
+        minus_dm, plus_dm, tr_sum = self._minus_dm, self._plus_dm, self._tr
         if count > n:  # Wilder smoothing once the first ``period - 1`` moves are summed
-            self._minus_dm -= self._minus_dm / n
-            self._plus_dm -= self._plus_dm / n
+            minus_dm -= minus_dm / n
+            plus_dm -= plus_dm / n
         if diff_m > 0 and diff_p < diff_m:
-            self._minus_dm += diff_m
+            minus_dm += diff_m
         elif diff_p > 0 and diff_p > diff_m:
-            self._plus_dm += diff_p
-        self._tr = self._tr - self._tr / n + tr if count > n else self._tr + tr
+            plus_dm += diff_p
+        tr_sum = tr_sum - tr_sum / n + tr if count > n else tr_sum + tr
+        self._minus_dm, self._plus_dm, self._tr = minus_dm, plus_dm, tr_sum
         if count <= n:
             return None
         dx: float | None = None
-        if self._tr != 0.0:
-            self._minus_di = 100.0 * (self._minus_dm / self._tr)
-            self._plus_di = 100.0 * (self._plus_dm / self._tr)
-            di_sum = self._minus_di + self._plus_di
+        if tr_sum != 0.0:
+            minus_di = self._minus_di = 100.0 * (minus_dm / tr_sum)
+            plus_di = self._plus_di = 100.0 * (plus_dm / tr_sum)
+            di_sum = minus_di + plus_di
             if di_sum != 0.0:
-                dx = 100.0 * (abs(self._minus_di - self._plus_di) / di_sum)
+                dx = 100.0 * (abs(minus_di - plus_di) / di_sum)
         else:
             self._minus_di = self._plus_di = 0.0
         if count <= 2 * n:
@@ -391,7 +401,7 @@ class BollingerBands(Indicator):
         self._since_exact += 1
         if self._since_exact >= self.period:
             self._recompute()
-        return self.value
+        return self.value if len(self._window) == self.period else None
 
     @property
     def value(self) -> tuple[float, float, float] | None:
@@ -445,21 +455,25 @@ class Supertrend(Indicator):
             self._prev_close = close
             return None
         hl2 = (high + low) / 2.0
-        up = hl2 - self.multiplier * atr
-        dn = hl2 + self.multiplier * atr
-        prev_up = up if self._up is None else self._up
-        prev_dn = dn if self._dn is None else self._dn
+        multiplier = self.multiplier
+        up = hl2 - multiplier * atr
+        dn = hl2 + multiplier * atr
+        last_up, last_dn = self._up, self._dn
+        prev_up = up if last_up is None else last_up
+        prev_dn = dn if last_dn is None else last_dn
         prev_close = self._prev_close
-        if self._up is not None and prev_close > prev_up:
+        if last_up is not None and prev_close > prev_up:
             up = max(up, prev_up)
-        if self._dn is not None and prev_close < prev_dn:
+        if last_dn is not None and prev_close < prev_dn:
             dn = min(dn, prev_dn)
-        if self._trend == -1 and close > prev_dn:
-            self._trend = 1
-        elif self._trend == 1 and close < prev_up:
-            self._trend = -1
+        trend = self._trend
+        if trend == -1 and close > prev_dn:
+            trend = 1
+        elif trend == 1 and close < prev_up:
+            trend = -1
+        self._trend = trend
         self._up, self._dn, self._prev_close = up, dn, close
-        return self.value
+        return (up if trend == 1 else dn), trend  # == self.value
 
     @property
     def value(self) -> tuple[float, int] | None:
@@ -535,19 +549,29 @@ class IndicatorSet(Indicator):
         self._last = IndicatorSnapshot()
 
     def update(self, candle: Candle) -> IndicatorSnapshot:
-        scale = float(PAISE_PER_RUPEE)
+        scale = _SCALE
         high, low, close = candle.high / scale, candle.low / scale, candle.close / scale
-        self.ema9.update(close)
-        self.ema21.update(close)
-        self.vwap.update(candle.vwap / scale, candle.volume, candle.start)
-        self.rsi14.update(close)
-        self.atr14.update(high, low, close)
-        self.bb.update(close)
-        self.supertrend.update(high, low, close)
-        self.adx14.update(high, low, close)
-        self.vol20.update(candle.volume)
-        self._last = self._rebuild_last()
-        return self._last
+        # Each update returns its indicator's ``.value``, so this equals ``_rebuild_last()``.
+        bands = self.bb.update(close)
+        st = self.supertrend.update(high, low, close)
+        adx = self.adx14
+        self._last = last = IndicatorSnapshot(
+            ema9=self.ema9.update(close),
+            ema21=self.ema21.update(close),
+            vwap=self.vwap.update(candle.vwap / scale, candle.volume, candle.start),
+            rsi14=self.rsi14.update(close),
+            atr14=self.atr14.update(high, low, close),
+            bb_upper=bands[0] if bands else None,
+            bb_middle=bands[1] if bands else None,
+            bb_lower=bands[2] if bands else None,
+            supertrend=st[0] if st else None,
+            supertrend_dir=st[1] if st else None,
+            adx14=adx.update(high, low, close),
+            plus_di14=adx._plus_di,
+            minus_di14=adx._minus_di,
+            vol_avg20=self.vol20.update(candle.volume),
+        )
+        return last
 
     @property
     def value(self) -> IndicatorSnapshot:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from operators.candles import CandleConfig, CandleLogic, CandleState, LateTick
-from operators.events import Bar, Interval, Tick
+from operators.events import Bar, Candle, Interval, Tick
 from operators.indicators import IndicatorSet
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: CandleState v2 (cached spans, watermark, next end)
 
 
 @dataclass
@@ -33,19 +32,23 @@ class MarketLogic:
 
     def on_tick(self, state: MarketState, tick: Tick) -> list[Bar | LateTick]:
         closed, late = self.candles.on_tick(state.candles, tick)
-        out: list[Bar | LateTick] = [self._bar(state, c) for c in closed]
-        out.extend(late)
+        out: list[Bar | LateTick] = [self._bar(state, c) for c in closed] if closed else []
+        if late:
+            out.extend(late)
         return out
 
     def on_eof(self, state: MarketState, ts_recv: datetime) -> list[Bar]:
         return [self._bar(state, c) for c in self.candles.flush(state.candles, ts_recv)]
 
-    def _bar(self, state: MarketState, candle: Any) -> Bar:
+    @staticmethod
+    def _bar(state: MarketState, candle: Candle) -> Bar:
         indicators = state.indicators.get(candle.interval)
         if indicators is None:
             indicators = state.indicators[candle.interval] = IndicatorSet()
-        snapshot = indicators.update(candle)
         state.bars_emitted += 1
         return Bar(
-            ts_event=candle.ts_event, ts_recv=candle.ts_recv, candle=candle, indicators=snapshot
+            ts_event=candle.ts_event,
+            ts_recv=candle.ts_recv,
+            candle=candle,
+            indicators=indicators.update(candle),
         )

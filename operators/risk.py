@@ -175,7 +175,8 @@ class RiskLogic:
         s.clock = now
         timed: list[tuple[datetime, int, str, RiskEvent]] = []
         acct = self.limits.account
-        for name, sr in sorted(s.strategies.items()):
+        due = [sr for sr in s.strategies.values() if sr.paused_until is not None]
+        for name, sr in sorted(s.strategies.items()) if due else ():
             if sr.paused_until is not None and sr.paused_until <= now:
                 t = sr.paused_until
                 ev = RiskEvent(

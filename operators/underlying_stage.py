@@ -135,6 +135,8 @@ class UnderlyingLogic:
         self.config = config or UnderlyingConfig()
         self.buffer: ReorderBuffer[UnderlyingInput] = ReorderBuffer(self.config.lateness)
         self.market = MarketLogic(self.config.candle)
+        self._bars_from_ticks = self.config.bars_from_ticks
+        self._forward_ticks = self.config.forward_ticks
 
     def underlying_of(self, token: str) -> str | None:
         inst = self.instruments.get(token)
@@ -177,9 +179,16 @@ class UnderlyingLogic:
         return item.token in self.instruments
 
     def on_item(self, rt: UnderlyingRuntime, item: UnderlyingInput) -> list[UnderlyingOutput]:
+        if type(item) is Tick:  # sort_key(item), spelled out: this runs for every tick
+            tie: tuple[Any, ...] = (_TICK, item.token, item.seq, item.ltp, item.cum_volume)
+        else:
+            tie = sort_key(item)
+        ready = self.buffer.push(rt.reorder, item.ts_event, tie, item)
+        if len(ready) == 1:  # the steady state: one tick in, one out
+            return self._process(rt, ready[0])
         out: list[UnderlyingOutput] = []
-        for ready in self.buffer.push(rt.reorder, item.ts_event, sort_key(item), item):
-            out.extend(self._process(rt, ready))
+        for each in ready:
+            out.extend(self._process(rt, each))
         return out
 
     def on_wall_clock(self, rt: UnderlyingRuntime, now: datetime) -> list[UnderlyingOutput]:
@@ -201,22 +210,25 @@ class UnderlyingLogic:
 
     def _process(self, rt: UnderlyingRuntime, item: UnderlyingInput) -> list[UnderlyingOutput]:
         if isinstance(item, Bar):
-            return [] if self.config.bars_from_ticks else self._on_bar(rt, item)
+            return [] if self._bars_from_ticks else self._on_bar(rt, item)
         out: list[UnderlyingOutput] = []
         inst = self.instruments.get(item.token)
         if inst is None:
             return out
-        if self.config.bars_from_ticks and item.token == rt.driver_token:
+        driver = item.token == rt.driver_token
+        if driver and self._bars_from_ticks:
             for bar in self.market.on_tick(rt.bars, item):
                 if isinstance(bar, Bar):
                     out.extend(self._on_bar(rt, bar))
-        for analytics in rt.chain.on_tick(item, inst):
-            observe(rt.ctx, analytics)
-            out.append(analytics)
-        if item.token == rt.driver_token:
+        analytics = rt.chain.on_tick(item, inst)
+        if analytics:
+            for event in analytics:
+                observe(rt.ctx, event)
+                out.append(event)
+        if driver:
             for strategy in rt.strategies:
                 out.extend(self._enrich(rt, s) for s in strategy.on_tick(item, rt.ctx))
-        if self.config.forward_ticks:
+        if self._forward_ticks:
             out.append(item)
         return out
 

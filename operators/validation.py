@@ -27,6 +27,6 @@ def tick_problem(tick: Tick, instruments: Mapping[str, Instrument] | None) -> st
         return "NAIVE_TIMESTAMP"
     if instruments is not None:
         step = instruments[tick.token].tick_size
-        if step > 0 and any(p % step for p in (tick.ltp, tick.bid, tick.ask)):
+        if step > 0 and (tick.ltp % step or tick.bid % step or tick.ask % step):
             return f"OFF_GRID_PRICE: ltp={tick.ltp} bid={tick.bid} ask={tick.ask} tick_size={step}"
     return None

@@ -7,11 +7,13 @@ import pickle
 from datetime import date, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from operators.chain import ChainConfig, ChainLogic
 from operators.events import Instrument, Tick
 from operators.greeks import Flag, greeks, implied_vol, price
-from operators.sessions import session_open, years_to_expiry
+from operators.sessions import IST, session_close, session_open, years_to_expiry
 
 EXPIRY = date(2026, 3, 10)  # a Tuesday
 DAY = date(2026, 3, 3)
@@ -182,3 +184,71 @@ def test_snapshot_restore_continues_like_an_uninterrupted_run() -> None:
 def test_config_validation() -> None:
     with pytest.raises(ValueError, match="window_sessions"):
         ChainConfig(window_sessions=0)
+
+
+# ------------------------------------------------------------------------ cached look-ups
+def _listed(strikes: list[int], expiry: date = EXPIRY) -> list[Instrument]:
+    return [
+        Instrument(
+            token=f"{kind}{k}@{expiry}",
+            symbol=f"N{k}{kind}",
+            underlying="NIFTY",
+            kind=kind,
+            strike=k,
+            expiry=expiry,
+        )
+        for k in strikes
+        for kind in ("CE", "PE")
+    ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(1, 400).map(lambda i: i * 5_000), min_size=1, max_size=25, unique=True),
+    st.lists(st.integers(1, 2_200_000), min_size=1, max_size=8),
+)
+def test_atm_strike_equals_the_nearest_by_distance_then_lower(strikes, spots) -> None:
+    """The cached, bisected ATM is what ``min`` over every strike gives, as the spot moves."""
+    logic = ChainLogic("NIFTY")
+    ts = OPEN
+    for inst in _listed(strikes):
+        logic.on_tick(_tick(inst, ts, 1_000), inst)
+    for paise in [*spots, *(k + 2_500 for k in strikes)]:  # midpoints: ties go to the lower
+        ts += timedelta(milliseconds=10)
+        logic.on_tick(_tick(INDEX, ts, paise, book=False), INDEX)
+        spot = paise / 100 * 100
+        assert logic.atm_strike() == min(strikes, key=lambda k: (abs(k - spot), k))
+        assert logic.atm_strike(EXPIRY) == logic.atm_strike()
+
+
+def test_atm_follows_a_strike_listed_while_the_spot_stands_still() -> None:
+    logic = ChainLogic("NIFTY")
+    logic.on_tick(_tick(INDEX, OPEN, 2_403_000, book=False), INDEX)
+    (ce, _) = _listed([2_400_000])
+    logic.on_tick(_tick(ce, OPEN, 10_000), ce)
+    assert logic.atm_strike() == 2_400_000
+    (ce, _) = _listed([2_405_000])
+    logic.on_tick(_tick(ce, OPEN, 8_000), ce)
+    assert logic.atm_strike() == 2_405_000
+
+
+def test_front_expiry_rolls_at_midnight_ist_and_t_is_years_to_expiry() -> None:
+    """The trading date is cached per day: the expiry stays front until its day is over."""
+    near, far = date(2026, 3, 3), date(2026, 3, 10)
+    logic = ChainLogic("NIFTY")
+    midnight = datetime(2026, 3, 4, tzinfo=IST)
+    for inst in _listed([2_400_000], near) + _listed([2_400_000], far):
+        logic.on_tick(_tick(inst, session_open(near), 10_000), inst)
+    logic.on_tick(_tick(INDEX, session_open(near), 2_400_000, book=False), INDEX)
+    assert logic.front_expiry() == near
+    seen = []
+    for offset in (-1.0, -0.001, -0.000001, 0.0, 0.000001, 60.0):
+        ts = midnight + timedelta(seconds=offset)
+        logic.on_tick(_tick(INDEX, ts, 2_400_000, book=False), INDEX)
+        seen.append(logic.front_expiry())
+    assert seen == [near, near, near, far, far, far]
+    inst = _listed([2_400_000], far)[0]
+    for ts in (session_open(far), session_close(far) - timedelta(microseconds=1)):
+        (event,) = logic.on_tick(_tick(inst, ts, 10_000), inst)
+        assert event.t_years == years_to_expiry(ts, far)
+        assert event.t_years > 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from datetime import UTC, date, datetime
 
@@ -22,8 +23,10 @@ from operators.greeks import (
     Greeks,
     Model,
     greeks,
+    greeks_values,
     greeks_vec,
     implied_vol,
+    implied_vol_value,
     implied_vol_vec,
     price,
     price_vec,
@@ -255,3 +258,54 @@ def test_iv_roundtrip_where_well_posed(u, m, t, sigma, flag) -> None:
         assert result.iv is None or math.isfinite(result.iv)
     vec = price_vec(u, k, t, R, sigma, flag)
     assert vec[()] == pytest.approx(p, rel=1e-9, abs=1e-12 * u)
+
+
+# sha256 of the reprs below (IVResult / Greeks, i.e. every float to the last bit), recorded with
+# the scalar path of commit 63638df, before it was written out inline for speed (same
+# operations in the same order): the speed-up must not move a single bit.
+SCALAR_PATH_DIGEST = "74efd3ceaf6fb3d6d74c0503f49cbace35c8e108b30cf3ef6beecb010104a944"
+
+
+def test_scalar_path_is_bit_identical_to_the_recorded_reference() -> None:
+    rows = []
+    for m in MONEYNESS.tolist():
+        for t in EXPIRIES.tolist():
+            for sigma in VOLS.tolist():
+                for flag in _FLAGS:
+                    for model in ("black76", "bs"):
+                        k = UNDERLYING * m
+                        p = price(UNDERLYING, k, t, R, sigma, flag, model)
+                        for quote in (p, p * 0.5, p * 1.5, 0.0):
+                            iv = implied_vol(quote, UNDERLYING, k, t, R, flag, model)
+                            rows.append(repr(iv))
+                        g = greeks(UNDERLYING, k, t, R, sigma, flag, model)
+                        rows.append(repr(g))
+    assert len(rows) == 10_920
+    assert "IVResult(iv=None, reason='BELOW_INTRINSIC')" in rows
+    assert hashlib.sha256("\n".join(rows).encode()).hexdigest() == SCALAR_PATH_DIGEST
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    p=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.floats(0.0, 5000.0)),
+    u=_u,
+    m=_m,
+    t=st.one_of(_t, st.just(0.0)),
+    sigma=st.one_of(_sigma, st.just(0.0)),
+    flag=st.sampled_from(["c", "p"]),
+    model=st.sampled_from(["black76", "bs"]),
+)
+def test_value_variants_equal_the_result_objects(p, u, m, t, sigma, flag, model) -> None:
+    k = u * m
+    assert (
+        implied_vol_value(p, u, k, t, R, flag, model) == implied_vol(p, u, k, t, R, flag, model).iv
+    )
+    g = greeks(u, k, t, R, sigma, flag, model)
+    values = greeks_values(u, k, t, R, sigma, flag, model)
+    assert values == (None if g is None else (g.delta, g.gamma, g.theta, g.vega, g.rho))
+
+
+def test_a_time_value_too_small_to_normalise_is_no_time_value_not_a_crash() -> None:
+    # 5e-324 (the smallest float) over sqrt(F·K) underflows to 0: log(0) used to raise
+    assert implied_vol(5e-324, 1000.0, 1000.0, 0.125, R, "c").reason == "NO_TIME_VALUE"
+    assert implied_vol_value(5e-324, 1000.0, 1000.0, 0.125, R, "c") is None

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import heapq
+import pickle
 import random
+from collections import deque
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -60,3 +66,113 @@ def test_any_shuffle_within_lateness_gives_sorted_output(raw, rnd: random.Random
     out, state = drain(jittered, 1)
     assert state.late == 0
     assert out == expected
+
+
+# ------------------------------------------------------------ queue fast path vs one heap
+@dataclass
+class _HeapOnly:
+    """The buffer as it was before the in-order queue: every held item in one heap."""
+
+    lateness: timedelta
+    heap: list[tuple[datetime, Any, int, str]] = field(default_factory=list)
+    max_ts: datetime | None = None
+    released_ts: datetime | None = None
+    arrivals: int = 0
+    late: int = 0
+
+    def push(self, ts: datetime, tie: Any, item: str) -> list[str]:
+        if self.released_ts is not None and ts < self.released_ts:
+            self.late += 1
+            return [item]
+        self.arrivals += 1
+        heapq.heappush(self.heap, (ts, tie, self.arrivals, item))
+        if self.max_ts is None or ts > self.max_ts:
+            self.max_ts = ts
+        return self.advance(self.max_ts - self.lateness)
+
+    def advance(self, watermark: datetime) -> list[str]:
+        out = []
+        while self.heap and self.heap[0][0] <= watermark:
+            ts, _, _, item = heapq.heappop(self.heap)
+            self.released_ts = ts
+            out.append(item)
+        return out
+
+    def flush(self) -> list[str]:
+        out = [e[3] for e in sorted(self.heap, key=lambda e: (e[0], e[1], e[2]))]
+        self.heap.clear()
+        if out and self.max_ts is not None:
+            self.released_ts = self.max_ts
+        return out
+
+
+# (ms offset, tie, heartbeat after it?) — few distinct times and ties, so equal keys, runs of
+# in-order arrivals, overtaking items and items later than the lateness all occur.
+_arrivals = st.lists(
+    st.tuples(st.integers(0, 40).map(lambda x: x * 100), st.integers(0, 2), st.booleans()),
+    max_size=80,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_arrivals, st.integers(0, 1500), st.integers(0, 10_000), st.booleans())
+def test_queue_and_heap_release_exactly_like_a_single_heap(
+    raw, lateness_ms: int, beat_shift_ms: int, snapshot: bool
+) -> None:
+    lateness = timedelta(milliseconds=lateness_ms)
+    buf: ReorderBuffer[str] = ReorderBuffer(lateness)
+    state: ReorderState[str] = ReorderState()
+    ref = _HeapOnly(lateness)
+    got: list[list[str]] = []
+    want: list[list[str]] = []
+    for i, (ms, tie, beat) in enumerate(raw):
+        ts = T0 + timedelta(milliseconds=ms)
+        name = f"{i}:{ms}:{tie}"
+        got.append(buf.push(state, ts, (tie,), name))
+        want.append(ref.push(ts, (tie,), name))
+        if beat:  # a live heartbeat somewhere around the newest time
+            mark = T0 + timedelta(milliseconds=ms + beat_shift_ms - 5_000)
+            got.append(buf.advance(state, mark))
+            want.append(ref.advance(mark))
+        if snapshot and i == len(raw) // 2:
+            state = pickle.loads(pickle.dumps(copy.deepcopy(state)))
+        assert (state.late, state.arrivals, state.max_ts, state.released_ts) == (
+            ref.late,
+            ref.arrivals,
+            ref.max_ts,
+            ref.released_ts,
+        )
+        assert len(state.heap) + len(state.queue) == len(ref.heap)
+    got.append(buf.flush(state))
+    want.append(ref.flush())
+    assert got == want
+    assert state.released_ts == ref.released_ts
+    assert not state.heap
+    assert not state.queue
+
+
+def test_in_order_arrivals_never_touch_the_heap() -> None:
+    buf: ReorderBuffer[int] = ReorderBuffer(timedelta(seconds=1))
+    state: ReorderState[int] = ReorderState()
+    out = []
+    for i in range(100):
+        out += buf.push(state, T0 + timedelta(milliseconds=250 * (i // 2)), (i % 2,), i)
+        assert state.heap == []
+    assert out + buf.flush(state) == list(range(100))
+    # one overtaking item goes to the heap and is released in key order all the same
+    buf.push(state, T0 + timedelta(seconds=30), (0,), 1000)
+    buf.push(state, T0 + timedelta(seconds=30, milliseconds=500), (0,), 1002)
+    buf.push(state, T0 + timedelta(seconds=30, milliseconds=200), (0,), 1001)
+    assert len(state.heap) == 1
+    assert buf.push(state, T0 + timedelta(seconds=32), (0,), 1003) == [1000, 1001, 1002]
+
+
+def test_a_state_pickled_before_the_queue_existed_restores_with_an_empty_one() -> None:
+    state: ReorderState[str] = ReorderState()
+    legacy = {k: v for k, v in vars(state).items() if k != "queue"}
+    restored = ReorderState.__new__(ReorderState)
+    restored.__setstate__(dict(legacy))
+    assert restored.queue == deque()
+    buf: ReorderBuffer[str] = ReorderBuffer(timedelta(seconds=1))
+    assert buf.push(restored, T0, (0,), "a") == []
+    assert buf.flush(restored) == ["a"]

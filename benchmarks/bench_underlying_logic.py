@@ -1,0 +1,144 @@
+"""Per-tick cost of the strategy stage (``UnderlyingLogic``) without Kafka or Bytewax.
+
+    .venv/bin/python -m benchmarks.bench_underlying_logic [--minutes 60] [--rounds 3]
+    .venv/bin/python -m benchmarks.bench_underlying_logic --compare HEAD
+
+Runs the stage as ``flows/trading.py`` configures it (driver bars built from the ordered
+ticks, ticks forwarded; strategies momentum_breakout, vwap_reversal, gamma_scalp) over every
+tick of a synthetic session (seed 3, 2026-07-07, index + 42 options) and prints microseconds
+per tick (best of ``--rounds``) and a sha256 of the msgspec-encoded outputs.
+
+``--compare REV`` also runs the ``operators`` package of git revision ``REV`` (exported with
+``git archive`` into a temporary directory; the working tree is not touched), alternating
+old and new in fresh processes so that load from other processes on a shared machine hits
+both about equally; outputs must hash the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import msgspec
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def measure(minutes: int, rounds: int) -> dict[str, float | int | str]:
+    """Time the stage over the session (imports here: the caller's path picks the tree)."""
+    import operators
+
+    print(f"operators from {Path(operators.__file__).parent}", file=sys.stderr)
+    from connectors.synthetic import SyntheticConfig, SyntheticMarket
+    from operators.candles import CandleConfig
+    from operators.underlying_stage import StrategySpec, UnderlyingConfig, UnderlyingLogic
+
+    market = SyntheticMarket(
+        SyntheticConfig(seed=3, date=date(2026, 7, 7), duration_minutes=minutes)
+    )
+    ticks = list(market.ticks())
+    instruments = {i.token: i for i in market.instruments()}
+    config = UnderlyingConfig(
+        strategies=(
+            StrategySpec("momentum_breakout"),
+            StrategySpec("vwap_reversal"),
+            StrategySpec("gamma_scalp"),
+        ),
+        regime_model=None,
+        bars_from_ticks=True,
+        candle=CandleConfig(intervals=("1m",), allowed_lateness=timedelta(seconds=2)),
+        forward_ticks=True,
+    )
+    best = float("inf")
+    digest = ""
+    counts: dict[str, int] = {}
+    for _ in range(rounds):
+        logic = UnderlyingLogic(instruments, config)
+        rt = logic.new_runtime(market.config.underlying)
+        out: list[object] = []
+        start = time.perf_counter()
+        for tick in ticks:
+            out += logic.on_item(rt, tick)
+        out += logic.on_eof(rt)
+        best = min(best, time.perf_counter() - start)
+        digest = hashlib.sha256(msgspec.msgpack.encode(out)).hexdigest()
+        counts = {}
+        for item in out:
+            counts[type(item).__name__] = counts.get(type(item).__name__, 0) + 1
+    return {
+        "ticks": len(ticks),
+        "us_per_tick": best / len(ticks) * 1e6,
+        "sha256": digest,
+        "outputs": json.dumps(counts, sort_keys=True),
+    }
+
+
+def _run_tree(operators_root: Path, minutes: int, rounds: int) -> dict[str, float | int | str]:
+    """One worker process whose ``operators`` package comes from ``operators_root``.
+
+    ``python -m`` puts the working directory first on ``sys.path``, so running in
+    ``operators_root`` makes its ``operators`` win; the rest comes from this checkout.
+    """
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "benchmarks.bench_underlying_logic", "--worker"]
+    cmd += ["--minutes", str(minutes), "--rounds", str(rounds)]
+    done = subprocess.run(
+        cmd, env=env, cwd=operators_root, capture_output=True, text=True, check=True
+    )
+    result: dict[str, float | int | str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def compare(rev: str, minutes: int, rounds: int, pairs: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench_underlying_") as tmp:
+        archive = subprocess.run(
+            ["git", "archive", rev, "operators"], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        trees = {rev: Path(tmp), "working tree": ROOT}
+        results: dict[str, list[dict[str, float | int | str]]] = {name: [] for name in trees}
+        for _ in range(pairs):
+            for name, path in trees.items():
+                results[name].append(_run_tree(path, minutes, rounds))
+    for name, runs in results.items():
+        best = min(float(r["us_per_tick"]) for r in runs)
+        print(
+            f"{name:>14}: {best:6.2f} µs/tick (best of {pairs}×{rounds}; "
+            f"{runs[0]['ticks']:,} ticks) sha256 {str(runs[0]['sha256'])[:16]}… "
+            f"{runs[0]['outputs']}"
+        )
+    old, new = (min(float(r["us_per_tick"]) for r in runs) for runs in results.values())
+    hashes = {str(r["sha256"]) for runs in results.values() for r in runs}
+    print(f"speed-up ×{old / new:.2f}; outputs {'identical' if len(hashes) == 1 else 'DIFFER'}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--minutes", type=int, default=60, help="session length")
+    parser.add_argument("--rounds", type=int, default=3, help="timed runs per process")
+    parser.add_argument("--compare", metavar="REV", help="also time operators/ of git REV")
+    parser.add_argument("--pairs", type=int, default=2, help="old/new process pairs (--compare)")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(measure(args.minutes, args.rounds)))
+    elif args.compare:
+        compare(args.compare, args.minutes, args.rounds, args.pairs)
+    else:
+        r = measure(args.minutes, args.rounds)
+        print(
+            f"{r['ticks']:,} ticks: {float(r['us_per_tick']):.2f} µs/tick "
+            f"(best of {args.rounds}); sha256 {r['sha256']} {r['outputs']}"
+        )
+
+
+if __name__ == "__main__":
+    main()
