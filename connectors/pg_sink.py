@@ -1,23 +1,29 @@
 """Idempotent PostgreSQL sink for Bytewax: typed events in, batched upserts out.
 
 Every table has a natural key (DESIGN invariant 6), so a window or an epoch emitted twice by
-Bytewax's at-least-once output leaves the tables unchanged. Rows are grouped by table and
-written with ``executemany`` per batch in one transaction. A broken connection is retried with
-backoff, then fails with a clear ``DatabaseError``: losing rows silently is not an option.
+Bytewax's at-least-once output leaves the tables unchanged. The flow thread only hands batches
+to a writer thread (bounded queue); the writer COPYs bars and option analytics into staging
+tables and upserts them with one statement per table, the small tables with ``executemany``,
+all in one transaction per flush. Every epoch end (``snapshot``) and ``close`` wait until
+everything handed over is committed. A broken connection is retried with backoff, then fails
+with a clear ``DatabaseError`` on the next call: losing rows silently is not an option.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections import defaultdict
+import weakref
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import msgspec
 import psycopg
-from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
 from connectors.db import DatabaseError, connect
 from connectors.journal import journal_rows
@@ -191,52 +197,280 @@ def register(event_type: type, sql: dict[str, str], row_fn: RowFn) -> None:
     ROW_FNS[event_type] = row_fn
 
 
-def write_events(conn: psycopg.Connection, run_id: str, events: Iterable[Any]) -> int:
-    """Upsert ``events`` in one transaction; returns the number of rows written.
+# --- bulk path: COPY into per-connection staging tables, then one upsert per table ----------
+#
+# The high-volume events (bars: candles + indicators; option analytics) are not sent row by
+# row. Each flush COPYs them (binary) into temporary staging tables that live as long as the
+# connection and empty themselves at commit, then moves them with one
+# ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` per table. Paise become rupees and the
+# analytics time is truncated to the second on the server, with exactly the values the
+# row functions above produce. A natural key that appears twice in one flush keeps its last
+# row (``DISTINCT ON ... ORDER BY seq DESC``), as sequential upserts would.
+
+_STAGE_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS scalpflow_stage_bars (
+    seq bigint, token text, interval text, ts timestamptz, open bigint, high bigint,
+    low bigint, close bigint, volume bigint, vwap double precision, ticks integer,
+    indicators text
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS scalpflow_stage_analytics (
+    seq bigint, token text, ts timestamptz, underlying text, price double precision,
+    forward double precision, iv double precision, delta double precision,
+    gamma double precision, theta double precision, vega double precision,
+    iv_percentile double precision
+) ON COMMIT DELETE ROWS"""
+
+_COPY_BARS = "COPY pg_temp.scalpflow_stage_bars FROM STDIN (FORMAT BINARY)"
+_BAR_TYPES = [
+    "int8", "text", "text", "timestamptz", "int8", "int8", "int8", "int8", "int8", "float8",
+    "int4", "text",
+]  # fmt: skip
+_COPY_ANALYTICS = "COPY pg_temp.scalpflow_stage_analytics FROM STDIN (FORMAT BINARY)"
+_ANALYTICS_TYPES = ["int8", "text", "timestamptz", "text", *["float8"] * 8]
+
+_LAST_BAR = "ORDER BY token, interval, ts, seq DESC"
+BULK_UPSERTS: dict[str, str] = {
+    "candles": f"""
+        INSERT INTO candles (run_id, token, interval, ts, open, high, low, close, volume, vwap,
+                             ticks)
+        SELECT DISTINCT ON (token, interval, ts) %(run_id)s, token, interval, ts,
+               open::numeric / 100, high::numeric / 100, low::numeric / 100,
+               close::numeric / 100, volume, vwap / 100, ticks
+        FROM pg_temp.scalpflow_stage_bars {_LAST_BAR}
+        ON CONFLICT (run_id, token, interval, ts) DO UPDATE SET
+          open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
+          volume = EXCLUDED.volume, vwap = EXCLUDED.vwap, ticks = EXCLUDED.ticks""",
+    "indicators": f"""
+        INSERT INTO indicators (run_id, token, interval, ts, values)
+        SELECT DISTINCT ON (token, interval, ts) %(run_id)s, token, interval, ts,
+               indicators::jsonb
+        FROM pg_temp.scalpflow_stage_bars {_LAST_BAR}
+        ON CONFLICT (run_id, token, interval, ts) DO UPDATE SET values = EXCLUDED.values""",
+    "option_analytics": """
+        INSERT INTO option_analytics (run_id, token, ts, underlying, price, forward, iv, delta,
+                                      gamma, theta, vega, iv_percentile)
+        SELECT DISTINCT ON (token, date_trunc('second', ts)) %(run_id)s, token,
+               date_trunc('second', ts), underlying, price, forward, iv, delta, gamma, theta,
+               vega, iv_percentile
+        FROM pg_temp.scalpflow_stage_analytics
+        ORDER BY token, date_trunc('second', ts), seq DESC
+        ON CONFLICT (run_id, token, ts) DO UPDATE SET
+          price = EXCLUDED.price, forward = EXCLUDED.forward, iv = EXCLUDED.iv,
+          delta = EXCLUDED.delta, gamma = EXCLUDED.gamma, theta = EXCLUDED.theta,
+          vega = EXCLUDED.vega, iv_percentile = EXCLUDED.iv_percentile""",
+}
+
+_encode = msgspec.json.encode
+_staged: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+
+
+@dataclass
+class Staged:
+    """One flush worth of rows: bulk rows for COPY, the rest per upsert statement."""
+
+    bars: list[Row] = field(default_factory=list)
+    analytics: list[Row] = field(default_factory=list)
+    other: dict[str, list[Row]] = field(default_factory=lambda: defaultdict(list))
+
+    @property
+    def rows(self) -> int:
+        """Table rows this flush writes (a bar is a candle and an indicator row)."""
+        return 2 * len(self.bars) + len(self.analytics) + sum(map(len, self.other.values()))
+
+
+def stage_events(run_id: str, events: Iterable[Any], *, bulk: bool = True) -> Staged:
+    """Turn events into rows; ``bulk=False`` sends bars and analytics row by row instead.
 
     Trade-journal events (orders, fills, trades, positions) carry their own ``run_id`` and go
     through ``connectors.journal``; an event type with no table is a programming error.
     """
-    grouped: dict[str, list[Row]] = defaultdict(list)
+    staged = Staged()
+    bars, analytics, other = staged.bars, staged.analytics, staged.other
     journal: list[Any] = []
-    for event in events:
-        row_fn = ROW_FNS.get(type(event))
-        if row_fn is not None:
+    for seq, event in enumerate(events):
+        kind = type(event)
+        if kind is Bar and bulk:
+            c = event.candle
+            bars.append((
+                seq, c.token, c.interval, c.start, c.open, c.high, c.low, c.close, c.volume,
+                c.vwap, c.ticks, _encode(event.indicators).decode(),
+            ))  # fmt: skip
+        elif kind is OptionAnalytics and bulk:
+            a = event
+            analytics.append((
+                seq, a.token, a.ts_event, a.underlying, a.price, a.forward, a.iv, a.delta,
+                a.gamma, a.theta, a.vega, a.iv_percentile,
+            ))  # fmt: skip
+        elif (row_fn := ROW_FNS.get(kind)) is not None:
             for table, row in row_fn(run_id, event):
-                grouped[SQL[table]].append(row)
+                other[SQL[table]].append(row)
         elif isinstance(event, JOURNAL_TYPES):
             journal.append(event)
         else:
-            msg = f"no table for {type(event).__name__}; register it in connectors.pg_sink"
+            msg = f"no table for {kind.__name__}; register it in connectors.pg_sink"
             raise TypeError(msg)
     for sql, rows in journal_rows(journal).items():
-        grouped[sql].extend(rows)
+        other[sql].extend(rows)
+    return staged
+
+
+def write_staged(conn: psycopg.Connection[Any], run_id: str, staged: Staged) -> int:
+    """Write one ``Staged`` flush in one transaction; returns the number of table rows."""
+    if (staged.bars or staged.analytics) and conn not in _staged:
+        conn.execute(_STAGE_DDL)
+        _staged.add(conn)
+    params = {"run_id": run_id}
     with conn.transaction(), conn.cursor() as cur:
-        for sql, rows in grouped.items():
+        if staged.bars:
+            _copy(cur, _COPY_BARS, _BAR_TYPES, staged.bars)
+            cur.execute(BULK_UPSERTS["candles"], params)
+            cur.execute(BULK_UPSERTS["indicators"], params)
+        if staged.analytics:
+            _copy(cur, _COPY_ANALYTICS, _ANALYTICS_TYPES, staged.analytics)
+            cur.execute(BULK_UPSERTS["option_analytics"], params)
+        for sql, rows in staged.other.items():
             cur.executemany(sql, rows)
-    return sum(len(rows) for rows in grouped.values())
+    return staged.rows
+
+
+def _copy(cur: psycopg.Cursor[Any], statement: str, types: list[str], rows: list[Row]) -> None:
+    with cur.copy(statement) as copy:
+        copy.set_types(types)
+        write_row = copy.write_row
+        for row in rows:
+            write_row(row)
+
+
+def write_events(
+    conn: psycopg.Connection[Any], run_id: str, events: Iterable[Any], *, bulk: bool = True
+) -> int:
+    """Upsert ``events`` in one transaction; returns the number of rows written."""
+    return write_staged(conn, run_id, stage_events(run_id, events, bulk=bulk))
 
 
 JOURNAL_TYPES = (OrderEvent, PositionChanged, TradeClosed)
 
 
-class _PartitionWriter(StatelessSinkPartition[Any]):
-    def __init__(self, dsn: str, run_id: str, retries: int) -> None:
+# --- the Bytewax sink: a writer thread per partition -------------------------------------
+
+
+def db_key(event: Any) -> str:
+    """Routing key for ``op.key_on`` before the sink: the instrument token where there is one.
+
+    Every write of one natural row then goes through the same partition, in order.
+    """
+    if type(event) is Bar:
+        return str(event.candle.token)
+    return str(getattr(event, "token", ""))
+
+
+class _Writer(threading.Thread):
+    """Writes handed-over batches on its own connection; the flow thread never waits on the
+    server except in ``flush`` (epoch end) or when ``max_pending`` events are queued.
+
+    A failure (after ``retries`` reconnects with backoff, or any other error) is kept and
+    raised as ``DatabaseError`` by the next ``put``/``flush``: it is never swallowed.
+    """
+
+    def __init__(
+        self, dsn: str, run_id: str, retries: int, max_pending: int, max_flush: int, name: str
+    ) -> None:
+        super().__init__(name=name, daemon=True)
         self._dsn = dsn
         self._run_id = run_id
         self._retries = retries
-        self._conn: psycopg.Connection | None = None
+        self._max_pending = max_pending
+        self._max_flush = max_flush
+        self._conn: psycopg.Connection[Any] | None = None
+        self._cond = threading.Condition()
+        self._queue: deque[list[Any]] = deque()
+        self._queued = 0  # events waiting in _queue or being written
+        self._submitted = 0  # batches handed over
+        self._done = 0  # batches committed
+        self._stopping = False
+        self._error: DatabaseError | None = None
         self.rows = 0
 
-    def _connection(self) -> psycopg.Connection:
-        if self._conn is None or self._conn.closed:
-            self._conn = connect(self._dsn)
-        return self._conn
+    # ---- flow thread
 
-    def write_batch(self, items: list[Any]) -> None:
+    def put(self, items: list[Any]) -> None:
+        with self._cond:
+            while self._queued >= self._max_pending and self._error is None:
+                self._cond.wait()
+            self._raise_error()
+            self._queue.append(items)
+            self._queued += len(items)
+            self._submitted += 1
+            self._cond.notify_all()
+
+    def flush(self) -> None:
+        """Return once every batch handed over so far is committed."""
+        with self._cond:
+            target = self._submitted
+            while self._done < target and self._error is None:
+                self._cond.wait()
+            self._raise_error()
+
+    def stop(self) -> None:
+        """Flush, end the thread and close the connection; raise a pending failure."""
+        try:
+            self.flush()
+        finally:
+            with self._cond:
+                self._stopping = True
+                self._cond.notify_all()
+            self.join()
+        self._raise_error()
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    # ---- writer thread
+
+    def run(self) -> None:
+        try:
+            while True:
+                with self._cond:
+                    while not self._queue and not self._stopping:
+                        self._cond.wait()
+                    if not self._queue:
+                        return
+                    batches = [self._queue.popleft()]
+                    size = len(batches[0])
+                    while self._queue and size < self._max_flush:
+                        batches.append(self._queue.popleft())
+                        size += len(batches[-1])
+                if self._error is None:
+                    try:
+                        self._write([e for b in batches for e in b])
+                    except BaseException as exc:
+                        self._fail(exc)
+                with self._cond:
+                    self._queued -= size
+                    self._done += len(batches)
+                    self._cond.notify_all()
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+
+    def _fail(self, exc: BaseException) -> None:
+        if isinstance(exc, DatabaseError):
+            error = exc
+        else:
+            error = DatabaseError(f"PostgreSQL write failed: {type(exc).__name__}: {exc}")
+            error.__cause__ = exc
+        log.error("%s", error)
+        with self._cond:
+            self._error = error  # later batches are dropped: they stay in Kafka for replay
+
+    def _write(self, events: list[Any]) -> None:
+        staged = stage_events(self._run_id, events)
         for attempt in range(self._retries + 1):
             try:
-                self.rows += write_events(self._connection(), self._run_id, items)
+                if self._conn is None or self._conn.closed:
+                    self._conn = connect(self._dsn)
+                self.rows += write_staged(self._conn, self._run_id, staged)
                 return
             except (psycopg.OperationalError, DatabaseError) as exc:
                 if self._conn is not None:
@@ -245,25 +479,77 @@ class _PartitionWriter(StatelessSinkPartition[Any]):
                 if attempt == self._retries:
                     msg = (
                         f"PostgreSQL write failed after {self._retries + 1} attempts "
-                        f"({len(items)} rows kept in Kafka for replay): {exc}"
+                        f"({len(events)} events kept in Kafka for replay): {exc}"
                     )
                     raise DatabaseError(msg) from exc
                 delay = min(0.5 * 2**attempt, 10.0)
                 log.warning("PostgreSQL write failed (%s); retrying in %.1fs", exc, delay)
                 time.sleep(delay)
 
+
+class _PartitionWriter(StatefulSinkPartition[Any, None]):
+    """Hands batches to a ``_Writer``; ``snapshot`` (every epoch end) and ``close`` wait until
+    they are committed, so Bytewax never completes an epoch whose rows are not in PostgreSQL."""
+
+    def __init__(self, writer: _Writer) -> None:
+        self._writer = writer
+        writer.start()
+
+    @property
+    def rows(self) -> int:
+        return self._writer.rows
+
+    def write_batch(self, values: list[Any]) -> None:
+        if values:
+            self._writer.put(list(values))
+
+    def snapshot(self) -> None:
+        self._writer.flush()
+
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
+        self._writer.stop()
 
 
-class PostgresSink(DynamicSink[Any]):
-    """One connection per worker; each Bytewax batch is one transaction of upserts."""
+class PostgresSink(FixedPartitionedSink[Any, None]):
+    """Idempotent upserts written by a background thread per partition.
 
-    def __init__(self, dsn: str, run_id: str, retries: int = 5) -> None:
+    Takes ``(key, event)`` pairs: put ``op.key_on(step_id, events, db_key)`` in front. Each of
+    the ``partitions`` has one connection and one writer thread; Bytewax places every
+    partition on exactly one worker and routes each key to one partition. Use one partition
+    per worker of the run (the default 1 suits the single-process flow).
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        run_id: str,
+        retries: int = 5,
+        *,
+        partitions: int = 1,
+        max_pending: int = 100_000,
+        max_flush: int = 50_000,
+    ) -> None:
+        if partitions < 1 or max_pending < 1 or max_flush < 1:
+            msg = f"partitions, max_pending, max_flush must be >= 1: {partitions}, "
+            msg += f"{max_pending}, {max_flush}"
+            raise ValueError(msg)
         self._dsn = dsn
         self._run_id = run_id
         self._retries = retries
+        self._partitions = partitions
+        self._max_pending = max_pending
+        self._max_flush = max_flush
 
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _PartitionWriter:
-        return _PartitionWriter(self._dsn, self._run_id, self._retries)
+    def list_parts(self) -> list[str]:
+        return [str(i) for i in range(self._partitions)]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _PartitionWriter:
+        writer = _Writer(
+            self._dsn,
+            self._run_id,
+            self._retries,
+            self._max_pending,
+            self._max_flush,
+            name=f"{step_id}-pg-writer-{for_part}",
+        )
+        return _PartitionWriter(writer)

@@ -269,7 +269,7 @@ def run(
             " (or an Angel One feed) first"
         )
     ensure_topics(settings.kafka_bootstrap, DEFAULT_TOPICS)
-    spec = _flow_spec(settings, dsn, run_id, tail, trading)
+    spec = {**_flow_spec(settings, dsn, run_id, tail, trading), "processes": processes}
     record_run(dsn, run_id, "live", {k: v for k, v in spec.items() if k != "pg_dsn"})
     env = {**os.environ, ENV_CONFIG: json.dumps(spec)}
     addresses = ";".join(f"127.0.0.1:{2101 + i}" for i in range(processes))

@@ -21,8 +21,9 @@ from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 from bytewax.run import cli_main
 
-from connectors.pg_sink import PostgresSink
+from connectors.pg_sink import PostgresSink, db_key
 from connectors.serde import encode, ts_millis
+from flows.adapters import key_by
 from flows.market import market_stage
 from flows.settings import Topics
 from operators.candles import CandleConfig
@@ -50,6 +51,8 @@ class PipelineConfig:
     # Live only: wall-clock heartbeat of the trading stages (releases event-time buffers and
     # notices a silent feed). None for replays and backtests: output then depends on data only.
     heartbeat: timedelta | None = None
+    # PostgreSQL sink partitions (one connection + writer thread each): one per Bytewax worker
+    db_partitions: int = 1
 
 
 def kafka_source(bootstrap: str, topic: str, *, tail: bool, batch_size: int = 1000) -> Source[Any]:
@@ -125,8 +128,12 @@ def build_flow(
             to_kafka.extend(trading.to_kafka)
 
     if config.pg_dsn:
+        # keyed by instrument so every write of one row goes through one sink partition
+        db_rows = key_by("db_keyed", op.merge("db_rows", *to_db), db_key)
         op.output(
-            "postgres", op.merge("db_rows", *to_db), PostgresSink(config.pg_dsn, config.run_id)
+            "postgres",
+            db_rows,
+            PostgresSink(config.pg_dsn, config.run_id, partitions=config.db_partitions),
         )
     if to_kafka and config.kafka_bootstrap:
         op.output(
@@ -166,6 +173,7 @@ def flow_from_env() -> Dataflow:
         account=spec.get("account", "paper"),
         regime_model=load_model_or_none(spec.get("models_dir")),
         heartbeat=timedelta(seconds=1) if spec.get("tail", False) else None,
+        db_partitions=int(spec.get("processes", 1)),
     )
     instruments = load_instruments(spec["pg_dsn"]) if spec.get("pg_dsn") else {}
     source = kafka_source(

@@ -1,0 +1,246 @@
+"""PostgresSink against a real PostgreSQL: same rows as row-by-row upserts, idempotent reruns,
+epoch ends and close wait for the commit, and failures surface as DatabaseError."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import bytewax.operators as op
+import msgspec
+import psycopg
+import pytest
+from bytewax.dataflow import Dataflow
+from bytewax.testing import TestingSource, cluster_main, run_main
+
+from connectors.db import DatabaseError
+from connectors.pg_sink import PostgresSink, db_key, write_events
+from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from operators.chain import ChainLogic
+from operators.events import Bar, DeadLetter, Instrument, OptionAnalytics, RiskEvent
+from operators.market import MarketLogic, MarketState
+
+TABLES = {
+    "candles": "token, interval, ts, open, high, low, close, volume, vwap, ticks",
+    "indicators": "token, interval, ts, values",
+    "option_analytics": (
+        "token, ts, underlying, price, forward, iv, delta, gamma, theta, vega, iv_percentile"
+    ),
+    "risk_events": "ts, account, kind, detail, strategy, instrument",
+}
+
+
+@pytest.fixture(scope="module")
+def events() -> list[Any]:
+    """Real bars and option analytics of a short synthetic session, plus re-emissions.
+
+    A bar and an analytics event are emitted again with other values later in the stream
+    (a window emitted twice): the later one must win, as with sequential upserts.
+    """
+    market = SyntheticMarket(
+        SyntheticConfig(seed=5, date=date(2026, 7, 7), duration_minutes=3, strikes_each_side=2)
+    )
+    instruments = {i.token: i for i in market.instruments()}
+    logic, chain = MarketLogic(), ChainLogic("NIFTY")
+    states: dict[str, MarketState] = {}
+    out: list[Any] = []
+    for tick in market.ticks():
+        state = states.setdefault(tick.token, MarketState())
+        out.extend(e for e in logic.on_tick(state, tick) if isinstance(e, Bar))
+        out.extend(a for a in chain.on_tick(tick, instruments[tick.token]) if a.iv is not None)
+    bar = next(e for e in out if isinstance(e, Bar))
+    again = msgspec.structs.replace(
+        bar, candle=msgspec.structs.replace(bar.candle, close=bar.candle.close + 5, ticks=99)
+    )
+    analytics = next(e for e in out if isinstance(e, OptionAnalytics))
+    later = msgspec.structs.replace(
+        analytics, ts_event=analytics.ts_event + timedelta(microseconds=1), iv=0.5
+    )
+    risk = RiskEvent(
+        ts_event=bar.ts_event, ts_recv=bar.ts_recv, account="paper", kind="HALT", detail="t"
+    )
+    mid = len(out) // 2
+    return [*out[:mid], again, later, risk, *out[mid:], again, later]
+
+
+def run_id() -> str:
+    return f"sink_{uuid.uuid4().hex[:8]}"
+
+
+def table_rows(conn: psycopg.Connection[Any], run: str) -> dict[str, list[tuple[Any, ...]]]:
+    return {
+        t: conn.execute(
+            f"SELECT {cols} FROM {t} WHERE run_id = %s ORDER BY {cols}", (run,)
+        ).fetchall()
+        for t, cols in TABLES.items()
+    }
+
+
+def write_through_sink(dsn: str, run: str, events: list[Any], batch: int = 97) -> int:
+    part = PostgresSink(dsn, run).build_part("pg", "0", None)
+    for k in range(0, len(events), batch):
+        part.write_batch(events[k : k + batch])
+        if k % (batch * 5) == 0:
+            part.snapshot()
+    part.close()
+    return part.rows
+
+
+def test_sink_writes_the_rows_of_row_by_row_upserts(
+    pg_dsn: str, pg_conn: psycopg.Connection[Any], events: list[Any]
+) -> None:
+    reference, run = run_id(), run_id()
+    expected_rows = write_events(pg_conn, reference, events, bulk=False)
+    assert write_through_sink(pg_dsn, run, events) == expected_rows
+    want, got = table_rows(pg_conn, reference), table_rows(pg_conn, run)
+    assert got == want
+    bars = {(e.candle.token, e.candle.interval, e.candle.start) for e in events if type(e) is Bar}
+    assert len(got["candles"]) == len(got["indicators"]) == len(bars) > 100
+    assert len(got["option_analytics"]) > 100
+    assert len(got["risk_events"]) == 1
+    # the later emission of a re-emitted window won
+    again = next(e for e in reversed(events) if type(e) is Bar)
+    close = pg_conn.execute(
+        "SELECT close, ticks FROM candles"
+        " WHERE run_id = %s AND token = %s AND interval = %s AND ts = %s",
+        (run, again.candle.token, again.candle.interval, again.candle.start),
+    ).fetchone()
+    assert close == (Decimal(again.candle.close) / 100, 99)
+    later = next(e for e in reversed(events) if type(e) is OptionAnalytics)
+    iv = pg_conn.execute(
+        "SELECT iv FROM option_analytics WHERE run_id = %s AND token = %s AND ts = %s",
+        (run, later.token, later.ts_event.replace(microsecond=0)),
+    ).fetchone()
+    assert iv == (0.5,)
+
+
+def test_rerun_of_the_same_events_leaves_the_tables_unchanged(
+    pg_dsn: str, pg_conn: psycopg.Connection[Any], events: list[Any]
+) -> None:
+    run = run_id()
+    write_through_sink(pg_dsn, run, events, batch=500)
+    first = table_rows(pg_conn, run)
+    write_through_sink(pg_dsn, run, events, batch=31)
+    assert table_rows(pg_conn, run) == first
+    assert len(first["candles"]) > 100
+
+
+def count(conn: psycopg.Connection[Any], run: str) -> int:
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM candles WHERE run_id = %(r)s)"
+        " + (SELECT count(*) FROM option_analytics WHERE run_id = %(r)s)",
+        {"r": run},
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_snapshot_and_close_return_only_after_the_commit(
+    pg_dsn: str, pg_conn: psycopg.Connection[Any], events: list[Any]
+) -> None:
+    run = run_id()
+    market = [e for e in events if type(e) in (Bar, OptionAnalytics)]
+    first, second = market[: len(market) // 2], market[len(market) // 2 :]
+    part = PostgresSink(pg_dsn, run).build_part("pg", "0", None)
+    part.write_batch(first)
+    part.snapshot()
+    after_snapshot = count(pg_conn, run)
+    part.write_batch(second)
+    part.close()
+    after_close = count(pg_conn, run)
+    keys: set[tuple[Any, ...]] = {
+        (e.candle.token, e.candle.interval, e.candle.start) for e in first if type(e) is Bar
+    }
+    keys |= {(e.token, e.ts_event.replace(microsecond=0)) for e in first if type(e) is not Bar}
+    assert after_snapshot == len(keys)
+    assert after_close == len(table_rows(pg_conn, run)["candles"]) + len(
+        table_rows(pg_conn, run)["option_analytics"]
+    )
+    assert after_close > after_snapshot
+
+
+def test_unreachable_database_fails_on_snapshot_write_and_close(events: list[Any]) -> None:
+    part = PostgresSink("postgresql://nobody@127.0.0.1:1/none", run_id(), retries=0).build_part(
+        "pg", "0", None
+    )
+    part.write_batch(events[:10])  # handed over; the writer finds out
+    with pytest.raises(DatabaseError, match="after 1 attempts"):
+        part.snapshot()
+    with pytest.raises(DatabaseError, match="cannot connect"):
+        part.write_batch(events[10:20])
+    with pytest.raises(DatabaseError):
+        part.close()
+
+
+def test_server_side_error_surfaces_as_database_error(
+    pg_dsn: str, pg_conn: psycopg.Connection[Any], events: list[Any]
+) -> None:
+    run = run_id()
+    bad = Instrument(
+        token="TEST-BAD-LOT", symbol="X", underlying="X", kind="INDEX", exchange="NSE",
+        strike=0, expiry=None, lot_size=2**40, tick_size=5,
+    )  # fmt: skip
+    part = PostgresSink(pg_dsn, run).build_part("pg", "0", None)
+    part.write_batch([*events[:50], bad])
+    with pytest.raises(DatabaseError, match="out of range") as info:
+        part.snapshot()
+    assert isinstance(info.value.__cause__, psycopg.Error)
+    with pytest.raises(DatabaseError):
+        part.close()
+    assert count(pg_conn, run) == 0  # the failed flush was rolled back as a whole
+
+
+def test_unknown_event_type_is_reported_by_close(pg_dsn: str) -> None:
+    part = PostgresSink(pg_dsn, run_id()).build_part("pg", "0", None)
+    part.write_batch([object()])
+    with pytest.raises(DatabaseError, match="no table for object"):
+        part.close()
+
+
+def write_one_by_one(part: Any, events: list[Any]) -> None:
+    for event in events:
+        part.write_batch([event])
+
+
+def test_a_failed_writer_never_blocks_the_flow_thread(events: list[Any]) -> None:
+    """With a tiny queue bound and a dead database, writes fail instead of waiting forever."""
+    sink = PostgresSink("postgresql://nobody@127.0.0.1:1/none", run_id(), 0, max_pending=1)
+    part = sink.build_part("pg", "0", None)
+    with pytest.raises(DatabaseError):
+        write_one_by_one(part, events[:100])
+    with pytest.raises(DatabaseError):
+        part.close()
+
+
+def flow(events: list[Any], sink: PostgresSink) -> Dataflow:
+    flow = Dataflow("pg_sink_test")
+    items = op.input("in", flow, TestingSource(events, batch_size=64))
+    op.output("postgres", op.key_on("db_keyed", items, db_key), sink)
+    return flow
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_in_a_dataflow_every_row_is_committed_when_the_run_ends(
+    pg_dsn: str, pg_conn: psycopg.Connection[Any], events: list[Any], workers: int
+) -> None:
+    reference, run = run_id(), run_id()
+    write_events(pg_conn, reference, events, bulk=False)
+    sink = PostgresSink(pg_dsn, run, partitions=workers)
+    if workers == 1:
+        run_main(flow(events, sink), epoch_interval=timedelta(milliseconds=50))
+    else:
+        cluster_main(
+            flow(events, sink), [], 0, worker_count_per_proc=workers,
+            epoch_interval=timedelta(milliseconds=50),
+        )  # fmt: skip
+    assert table_rows(pg_conn, run) == table_rows(pg_conn, reference)
+
+
+def test_db_key_routes_by_instrument_token(events: list[Any]) -> None:
+    bar = next(e for e in events if type(e) is Bar)
+    analytics = next(e for e in events if type(e) is OptionAnalytics)
+    assert db_key(bar) == bar.candle.token
+    assert db_key(analytics) == analytics.token
+    assert db_key(DeadLetter(reason="r", raw=b"x")) == ""
