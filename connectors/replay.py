@@ -126,8 +126,13 @@ class _Part:
         """
         if self.ready:
             return True
-        if not self.raw:
+        raw = self.raw
+        if not raw:
             return False
+        if len(raw) > 1 and raw[1].timestamp_ms != raw[0].timestamp_ms:  # a run of one
+            self.ready.append(raw.popleft())
+            self.emitted_in_run.clear()
+            return True
         t0 = self.raw[0].timestamp_ms
         n = 0
         for rec in self.raw:
@@ -294,8 +299,28 @@ class KafkaReplay:
         if not msgs:
             one = consumer.poll(0.2)
             msgs = [one] if one is not None else []
+        # The common record (no error, inside the offset range, not the partition's last)
+        # is handled inline; anything else goes through ``_route``.
+        p, end, skip, raw = part.partition, part.end, part.skip, part.raw
+        lo, hi, topic = self.start_ms, self.end_ms, self.topic
         for msg in msgs:
-            self._route(msg)
+            offset = msg.offset()
+            if (
+                offset is None
+                or offset + 1 >= end
+                or part.fetched_all
+                or msg.error() is not None
+                or msg.partition() != p
+            ):
+                self._route(msg)
+                continue
+            part.next_fetch = offset + 1
+            if offset in skip:
+                continue
+            ts_ms = msg.timestamp()[1]
+            if lo <= ts_ms < hi:
+                raw.append(ReplayRecord(msg.key(), msg.value() or b"", p, offset, ts_ms, topic))
+        self.peak_buffered = max(self.peak_buffered, len(part.raw) + len(part.ready))
         if part.fetched_all:
             self._consumers.pop(part.partition).close()
 

@@ -103,11 +103,6 @@ def of_type(step_id: str, up: Stream[Any], kind: type[W]) -> Stream[W]:
     return op.flat_map_batch(step_id, up, lambda xs: [x for x in xs if isinstance(x, kind)])
 
 
-def not_of_type(step_id: str, up: Stream[V], kind: type | tuple[type, ...]) -> Stream[V]:
-    """The items of ``up`` that are not instances of ``kind``, in order."""
-    return op.flat_map_batch(step_id, up, lambda xs: [x for x in xs if not isinstance(x, kind)])
-
-
 def key_by(step_id: str, up: Stream[V], key: Callable[[V], str]) -> KeyedStream[V]:
     """``op.key_on`` batch-wise."""
     keyed: Stream[tuple[str, V]] = op.flat_map_batch(

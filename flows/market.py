@@ -13,11 +13,12 @@ from datetime import UTC, datetime, timedelta
 import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
 from bytewax.dataflow import Stream
+from bytewax.operators import KeyedStream
 
 from connectors import metrics
 from connectors.replay import ReplayRecord
 from connectors.serde import decode_tick, encode
-from flows.adapters import key_by, of_type, run_keyed, values
+from flows.adapters import of_type, run_keyed, values
 from operators.candles import CandleConfig, LateTick
 from operators.events import Bar, DeadLetter, Instrument, Tick
 from operators.market import MarketLogic, MarketState
@@ -99,7 +100,7 @@ class MarketStage:
 
 @dataclass(frozen=True)
 class MarketStreams:
-    ticks: Stream[Tick]
+    ticks: KeyedStream[Tick]  # valid ticks keyed by instrument token, in arrival order
     bars: Stream[Bar]
     dead_letters: Stream[DeadLetter]
 
@@ -132,11 +133,12 @@ def market_stage(
     config: CandleConfig,
 ) -> MarketStreams:
     parsed = op.flat_map_batch("parse", raw, lambda msgs: parse_batch(msgs, instruments))
-    ticks = of_type("valid", parsed, Tick)
+    by_token: KeyedStream[Tick] = op.flat_map_batch(
+        "valid_by_token", parsed, lambda xs: [(x.token, x) for x in xs if isinstance(x, Tick)]
+    )
     rejected = of_type("rejected", parsed, DeadLetter)
-    by_token = key_by("by_token", ticks, lambda t: t.token)
     out = values("market_values", run_keyed("market", by_token, lambda: MarketStage(config)))
     bars = of_type("bars", out, Bar)
     late = op.flat_map_batch("late_to_dlq", out, late_batch)
     dead_letters = op.merge("dead_letters", rejected, late)
-    return MarketStreams(ticks=ticks, bars=bars, dead_letters=dead_letters)
+    return MarketStreams(ticks=by_token, bars=bars, dead_letters=dead_letters)

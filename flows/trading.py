@@ -22,9 +22,10 @@ from typing import Any
 import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.dataflow import Stream
+from bytewax.operators import KeyedStream
 
 from connectors.serde import encode, ts_millis
-from flows.adapters import key_by, not_of_type, run_keyed, values
+from flows.adapters import run_keyed, values
 from operators.account_stage import AccountConfig, AccountLogic, AccountRuntime
 from operators.adaptive import AdaptiveConfig, AdaptiveStateChanged
 from operators.candles import CandleConfig
@@ -130,7 +131,7 @@ def _kafka_message(topics: Any, event: Any) -> KafkaSinkMessage[bytes, bytes] | 
 
 
 def trading_stage(
-    ticks: Stream[Tick],
+    ticks: KeyedStream[Tick],
     bars: Stream[Bar],
     instruments: Mapping[str, Instrument],
     config: Any,
@@ -154,32 +155,34 @@ def trading_stage(
     )
     account_logic = AccountLogic(instruments, account_config(config))
     underlying_of = {token: inst.underlying for token, inst in instruments.items()}
-    by_underlying: Stream[tuple[str, Tick]] = op.flat_map_batch(
+    by_underlying: KeyedStream[Tick] = op.flat_map_batch(
         "by_underlying",  # unknown tokens have no underlying stage to go to
         ticks,
-        lambda xs: [(underlying_of[t.token], t) for t in xs if t.token in underlying_of],
+        lambda kts: [(underlying_of[k], t) for k, t in kts if k in underlying_of],
     )
-    underlying_out = values(
-        "underlying_values",
-        run_keyed(
-            "underlying",
-            by_underlying,
-            lambda: _UnderlyingStage(underlying_logic),
-            heartbeat=config.heartbeat,
-        ),
+    underlying_out = run_keyed(
+        "underlying",
+        by_underlying,
+        lambda: _UnderlyingStage(underlying_logic),
+        heartbeat=config.heartbeat,
     )
-    for_account = underlying_out  # ordered ticks + analytics, regimes and signals
+    # ordered ticks + analytics, regimes and signals, re-keyed from underlying to account
     account = config.account
+    for_account: KeyedStream[Any] = op.flat_map_batch(
+        "by_account", underlying_out, lambda kvs: [(account, kv[1]) for kv in kvs]
+    )
     account_out = values(
         "account_values",
         run_keyed(
             "account",
-            key_by("by_account", for_account, lambda _x: account),
+            for_account,
             lambda: _AccountStage(account_logic),
             heartbeat=config.heartbeat,
         ),
     )
-    decisions = not_of_type("not_ticks", underlying_out, Tick)
+    decisions: Stream[Any] = op.flat_map_batch(
+        "not_ticks", underlying_out, lambda kvs: [v for _, v in kvs if not isinstance(v, Tick)]
+    )
     results = op.merge("trading_results", decisions, account_out)
     to_db = op.flat_map_batch(
         "db_events",  # option analytics without an IV (no solution) are not stored
