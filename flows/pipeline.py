@@ -24,6 +24,7 @@ from bytewax.run import cli_main
 from connectors.pg_sink import PostgresSink, db_key
 from connectors.serde import encode, ts_millis
 from flows.adapters import key_by
+from flows.gc_tuning import streaming_gc, tune_for_streaming
 from flows.market import market_stage
 from flows.settings import Topics
 from operators.candles import CandleConfig
@@ -145,8 +146,10 @@ def build_flow(
 
 
 def run_flow(flow: Dataflow, *, epoch_interval: timedelta = timedelta(seconds=5)) -> None:
-    """Run in this process with one worker until the source ends."""
-    cli_main(flow, workers_per_process=1, epoch_interval=epoch_interval)
+    """Run in this process with one worker until the source ends (with the garbage
+    collector tuned for streaming, see ``flows.gc_tuning``)."""
+    with streaming_gc():
+        cli_main(flow, workers_per_process=1, epoch_interval=epoch_interval)
 
 
 ENV_CONFIG = "SCALPFLOW_FLOW_CONFIG"
@@ -182,4 +185,5 @@ def flow_from_env() -> Dataflow:
         tail=spec.get("tail", False),
         batch_size=spec.get("batch_size", 1000),
     )
+    tune_for_streaming()  # this process exists to run the flow
     return build_flow(source, instruments, config)
