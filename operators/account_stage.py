@@ -105,6 +105,10 @@ class AccountRuntime:
 
 
 def sort_key(item: AccountInput) -> tuple[Any, ...]:
+    if type(item) is Tick:  # the common cases first (_RANK has exact types only)
+        return (4, item.token, item.seq, item.ltp, item.cum_volume)
+    if type(item) is OptionAnalytics:
+        return (2, item.token)
     rank = _RANK[type(item)]
     if isinstance(item, Tick):
         return (rank, item.token, item.seq, item.ltp, item.cum_volume)
@@ -138,12 +142,24 @@ class AccountLogic:
 
     # ------------------------------------------------------------------------ entry points
     def on_item(self, rt: AccountRuntime, item: AccountInput) -> list[AccountOutput]:
-        out: list[AccountOutput] = []
         rt.wall_stalled = False
-        late_before = rt.reorder.late
-        for ready in self.buffer.push(rt.reorder, item.ts_event, sort_key(item), item):
-            out.extend(self._process(rt, ready))
-        rt.late_inputs += rt.reorder.late - late_before
+        reorder = rt.reorder
+        late_before = reorder.late
+        key = (
+            (4, item.token, item.seq, item.ltp, item.cum_volume)  # sort_key(item), inline
+            if type(item) is Tick
+            else sort_key(item)
+        )
+        released = self.buffer.push(reorder, item.ts_event, key, item)
+        if not released:  # held back: nothing released, nothing late
+            return []
+        out: list[AccountOutput] = []
+        for ready in released:
+            if type(ready) is Tick:
+                self._on_tick(rt, ready, out)
+            else:
+                out.extend(self._process(rt, ready))
+        rt.late_inputs += reorder.late - late_before
         return out
 
     def on_wall_clock(self, rt: AccountRuntime, now: datetime) -> list[AccountOutput]:
@@ -185,16 +201,18 @@ class AccountLogic:
     # ------------------------------------------------------------------------ dispatch
     def _process(self, rt: AccountRuntime, item: AccountInput) -> list[AccountOutput]:
         if isinstance(item, Tick):
-            return self._on_tick(rt, item)
-        if isinstance(item, SignalGenerated):
-            return self._on_signal(rt, item)
-        if isinstance(item, OptionAnalytics):
+            out: list[AccountOutput] = []
+            self._on_tick(rt, item, out)
+            return out
+        if isinstance(item, OptionAnalytics):  # the next most common input
             rt.portfolio.on_analytics(item)
             if item.delta is not None:
                 rt.deltas[item.token] = item.delta
             return []
+        if isinstance(item, SignalGenerated):
+            return self._on_signal(rt, item)
         if isinstance(item, RegimeClassified):
-            out: list[AccountOutput] = []
+            out = []
             changes = rt.adaptive.on_regime(item)
             atr = item.features.get("atr")
             if atr is not None:
@@ -205,26 +223,35 @@ class AccountLogic:
             return out
         return self._risk(rt, rt.risk.on_risk_event(item))  # e.g. a connector's FEED_STALLED
 
-    def _on_tick(self, rt: AccountRuntime, tick: Tick) -> list[AccountOutput]:
+    def _on_tick(self, rt: AccountRuntime, tick: Tick, out: list[AccountOutput]) -> None:
         # Feed health first, on the same event-time ordered ticks: a gap ending here is a stall
         # (kill switch), a sustained ts_recv - ts_event above the threshold is lagging.
-        out: list[AccountOutput] = []
-        for health in [*rt.feed.check_stalled(tick.ts_event), *rt.feed.observe(tick)]:
-            out.append(health)
-            if health.kind == "FEED_STALLED":
-                out.extend(self._risk(rt, rt.risk.on_risk_event(health)))
+        # (Most ticks produce nothing at any step: the lists are only built when they do.)
+        ts = tick.ts_event
+        health = rt.feed.on_tick(tick)
+        if health:
+            for ev in health:
+                out.append(ev)
+                if ev.kind == "FEED_STALLED":
+                    out.extend(self._risk(rt, rt.risk.on_risk_event(ev)))
         rt.quotes[tick.token] = (tick.bid, tick.ask, tick.ltp)
-        out.extend(self._order_events(rt, rt.execution.on_tick(tick)))
-        if self._past_cutoff(tick.ts_event) and rt.squared_off_on != ist_date(tick.ts_event):
-            out.extend(self._end_of_day(rt, tick.ts_event))
+        orders = rt.execution.on_tick(tick)
+        if orders:
+            out.extend(self._order_events(rt, orders))
+        start, end, cutoff = self._cutoff_day
+        past = ts >= cutoff if start <= ts < end else self._past_cutoff(ts)
+        if past and rt.squared_off_on != ist_date(ts):
+            out.extend(self._end_of_day(rt, ts))
         rt.portfolio.on_tick(tick)
-        out.extend(self._risk(rt, rt.risk.on_tick(tick)))
-        if rt.next_mark is None or tick.ts_event >= rt.next_mark:
-            if rt.next_mark is not None:
-                out.extend(rt.portfolio.mark_to_market(tick.ts_event))
+        risk = rt.risk.on_tick(tick)
+        if risk:
+            out.extend(self._risk(rt, risk))
+        next_mark = rt.next_mark
+        if next_mark is None or ts >= next_mark:
+            if next_mark is not None:
+                out.extend(rt.portfolio.mark_to_market(ts))
             step = self.config.mark_every
-            rt.next_mark = tick.ts_event - (tick.ts_event - _EPOCH) % step + step
-        return out
+            rt.next_mark = ts - (ts - _EPOCH) % step + step
 
     # ------------------------------------------------------------------------ signals
     def _on_signal(self, rt: AccountRuntime, sig: SignalGenerated) -> list[AccountOutput]:

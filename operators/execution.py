@@ -316,16 +316,21 @@ class ExecutionLogic:
     # --- ticks ----------------------------------------------------------------------------
 
     def on_tick(self, tick: Tick) -> list[OrderEvent]:
+        st = self.state
+        if not st.working:  # most ticks: nothing can expire or trade, only the volume moves
+            st.last_cum_volume[tick.token] = tick.cum_volume
+            return []
         events = self.on_time(tick.ts_event)
-        prev = self.state.last_cum_volume.get(tick.token)
+        volumes = st.last_cum_volume
+        prev = volumes.get(tick.token)
+        volumes[tick.token] = tick.cum_volume
+        ids = st.working.get(tick.token)
+        if not ids:
+            return events
         if prev is None or tick.cum_volume < prev:
             traded = tick.last_qty  # first tick seen, or a new day's counter
         else:
             traded = tick.cum_volume - prev
-        self.state.last_cum_volume[tick.token] = tick.cum_volume
-        ids = self.state.working.get(tick.token)
-        if not ids:
-            return events
         pool = self.config.fill.volume_cap(traded)
         for oid in list(ids):
             order = self.state.orders[oid]

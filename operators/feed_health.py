@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -90,39 +91,82 @@ class FeedHealthLogic:
 
     def observe(self, tick: Tick) -> list[RiskEvent]:
         """Record one tick's latency; may emit FEED_LAGGING / FEED_RECOVERED."""
+        seen = tick.ts_event if self.config.stall_clock == "event" else tick.ts_recv
+        return list(self._observe(tick, seen.timestamp()))
+
+    def on_tick(self, tick: Tick) -> Sequence[RiskEvent]:
+        """``check_stalled(tick.ts_event)`` then ``observe(tick)``: the events of both, in that
+        order (what a stage running on event-time ordered ticks asks of every tick). With the
+        event clock the tick's epoch seconds are computed once for both; usually ``()``."""
         cfg, st = self.config, self.state
-        out: list[RiskEvent] = []
-        seen = tick.ts_event if cfg.stall_clock == "event" else tick.ts_recv
-        seen_s = seen.timestamp()
-        if st.last_tick_ts is None or seen_s > st.last_tick_ts:
+        ts = tick.ts_event
+        now_s = ts.timestamp()
+        last = st.last_tick_ts
+        if last is None or st.stalled or cfg.stall_clock != "event":
+            return self._stall_check_and_observe(tick, now_s)
+        if now_s - last >= cfg.stall_after_s:
+            return [*self._stalled(ts, now_s - last, last), *self._observe(tick, now_s)]
+        # The common case, _observe inline: a live feed, not stalled, on the event clock.
+        if now_s > last:
+            st.last_tick_ts = now_s
+        lag = (tick.ts_recv - ts).total_seconds() * 1000.0
+        token = tick.token
+        st.last_lag_ms[token] = lag
+        over = lag > cfg.lag_threshold_ms
+        streak = st.streak
+        count = streak.get(token, 0) + 1 if over != (token in st.lagging) else 0
+        if count < cfg.lag_ticks:
+            streak[token] = count
+            return ()
+        return self._lag_status_changes(tick, token, lag, over)
+
+    def _stall_check_and_observe(self, tick: Tick, now_s: float) -> Sequence[RiskEvent]:
+        st = self.state
+        seen_s = now_s if self.config.stall_clock == "event" else tick.ts_recv.timestamp()
+        last = st.last_tick_ts
+        if not st.stalled and last is not None and now_s - last >= self.config.stall_after_s:
+            stalled = self._stalled(tick.ts_event, now_s - last, last)
+            return [*stalled, *self._observe(tick, seen_s)]
+        return self._observe(tick, seen_s)
+
+    def _observe(self, tick: Tick, seen_s: float) -> Sequence[RiskEvent]:
+        cfg, st = self.config, self.state
+        last = st.last_tick_ts
+        if last is None or seen_s > last:
             st.last_tick_ts = seen_s
+        out: list[RiskEvent] | tuple[()] = ()
         if st.stalled:
             st.stalled = False
-            out.append(self._event(tick.ts_event, tick.ts_recv, "FEED_RECOVERED",
-                                   f"ticks resumed: first tick token={tick.token}"))  # fmt: skip
+            out = [self._event(tick.ts_event, tick.ts_recv, "FEED_RECOVERED",
+                               f"ticks resumed: first tick token={tick.token}")]  # fmt: skip
         lag = (tick.ts_recv - tick.ts_event).total_seconds() * 1000.0
         token = tick.token
         st.last_lag_ms[token] = lag
         over = lag > cfg.lag_threshold_ms
-        is_lagging = token in st.lagging
-        st.streak[token] = st.streak.get(token, 0) + 1 if over != is_lagging else 0
-        if st.streak[token] >= cfg.lag_ticks:
-            st.streak[token] = 0
-            detail = (
-                f"lag_ms={lag:.0f} threshold_ms={cfg.lag_threshold_ms:.0f} "
-                f"consecutive_ticks={cfg.lag_ticks}"
-            )
-            if over:
-                st.lagging.add(token)
-                out.append(self._event(tick.ts_event, tick.ts_recv, "FEED_LAGGING", detail, token))
-            else:
-                st.lagging.discard(token)
-                out.append(
-                    self._event(
-                        tick.ts_event, tick.ts_recv, "FEED_RECOVERED", f"lag back: {detail}", token
-                    )
-                )
-        return out
+        streak = st.streak
+        count = streak.get(token, 0) + 1 if over != (token in st.lagging) else 0
+        if count < cfg.lag_ticks:
+            streak[token] = count
+            return out
+        return [*out, *self._lag_status_changes(tick, token, lag, over)]
+
+    def _lag_status_changes(
+        self, tick: Tick, token: str, lag: float, over: bool
+    ) -> list[RiskEvent]:
+        """``lag_ticks`` ticks in a row on the other side of the threshold: flip and report."""
+        cfg, st = self.config, self.state
+        st.streak[token] = 0
+        detail = (
+            f"lag_ms={lag:.0f} threshold_ms={cfg.lag_threshold_ms:.0f} "
+            f"consecutive_ticks={cfg.lag_ticks}"
+        )
+        if over:
+            st.lagging.add(token)
+            return [self._event(tick.ts_event, tick.ts_recv, "FEED_LAGGING", detail, token)]
+        st.lagging.discard(token)
+        return [
+            self._event(tick.ts_event, tick.ts_recv, "FEED_RECOVERED", f"lag back: {detail}", token)
+        ]
 
     def check_stalled(self, now: datetime) -> list[RiskEvent]:
         """FEED_STALLED once when no tick arrived for ``stall_after_s`` before ``now``.
@@ -135,8 +179,11 @@ class FeedHealthLogic:
         silent = now.timestamp() - st.last_tick_ts
         if silent < self.config.stall_after_s:
             return []
-        st.stalled = True
-        last = datetime.fromtimestamp(st.last_tick_ts, UTC).isoformat()
+        return self._stalled(now, silent, st.last_tick_ts)
+
+    def _stalled(self, now: datetime, silent: float, last_tick_ts: float) -> list[RiskEvent]:
+        self.state.stalled = True
+        last = datetime.fromtimestamp(last_tick_ts, UTC).isoformat()
         detail = (
             f"no tick for {silent:.1f}s (limit {self.config.stall_after_s:.1f}s, "
             f"clock={self.config.stall_clock}, last tick {last})"

@@ -18,7 +18,7 @@ import hashlib
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -139,6 +139,23 @@ class PortfolioLogic:
         if self.state.version != STATE_VERSION:
             msg = f"portfolio state version {self.state.version} != {STATE_VERSION}"
             raise ValueError(msg)
+        self._drop_index()
+
+    def _drop_index(self) -> None:
+        """Tokens that have a position (open or flat), derived from ``state.positions`` and
+        tagged with the dict (and its size) they were built from: positions are only ever
+        added, so the same dict with as many entries has the same tokens."""
+        self._tokens: tuple[dict[str, Position] | None, int, frozenset[str]] = (
+            None,
+            0,
+            frozenset(),
+        )
+
+    def __setstate__(self, attrs: dict[str, Any]) -> None:
+        """Unpickled (or deep-copied) logic rebuilds the index on first use, so snapshots
+        taken before it existed restore too."""
+        self.__dict__.update(attrs)
+        self._drop_index()
 
     def snapshot(self) -> PortfolioState:
         return copy.deepcopy(self.state)
@@ -194,10 +211,19 @@ class PortfolioLogic:
 
     def on_tick(self, tick: Tick) -> None:
         """Update the mark (mid, or LTP without a book) of every position in this token."""
+        positions = self.state.positions
+        if not positions:
+            return
+        source, size, tokens = self._tokens
+        if source is not positions or size != len(positions):
+            tokens = frozenset(p.token for p in positions.values())
+            self._tokens = (positions, len(positions), tokens)
+        if tick.token not in tokens:
+            return
         mark2 = tick.bid + tick.ask if tick.has_book else 2 * tick.ltp
         if mark2 <= 0:
             return
-        for pos in self.state.positions.values():
+        for pos in positions.values():
             if pos.token == tick.token:
                 pos.mark2 = mark2
 

@@ -27,8 +27,10 @@ Output events carry ``ts_recv == ts_event`` (the decision time) so replays are i
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from operators.adaptive import AdaptiveStateChanged
 from operators.events import RiskEvent, Tick
@@ -50,10 +52,12 @@ from operators.risk_limits import (
     stop_lots,
     volatility_lots,
 )
-from operators.sessions import ist_date, session_open
+from operators.sessions import IST, ist_date, session_open
 
 RiskOutput = OrderApproved | OrderDenied | RiskEvent | FlattenAccount
 RISK_STATE_VERSION = 1
+_NEVER = datetime.min.replace(tzinfo=UTC)
+_FOREVER = datetime.max.replace(tzinfo=UTC)
 
 
 def next_session_open(ts: datetime) -> datetime:
@@ -119,6 +123,24 @@ def _pos_key(strategy: str, instrument: str) -> str:
     return f"{strategy}\x1f{instrument}"
 
 
+def _certainly_no_stall(limit_s: float) -> timedelta:
+    """The longest gap whose ``total_seconds()`` is certainly not above ``limit_s``."""
+    try:
+        safe = timedelta(microseconds=math.floor(limit_s * 1e6))
+    except (OverflowError, ValueError):
+        return timedelta.max
+    while safe > timedelta(0) and safe.total_seconds() > limit_s:
+        safe -= timedelta(microseconds=1)
+    return safe
+
+
+def _plus(ts: datetime, span: timedelta) -> datetime:
+    try:
+        return ts + span
+    except OverflowError:
+        return _FOREVER
+
+
 class RiskLogic:
     """Risk engine of one account (see module docstring for the rules and their order)."""
 
@@ -128,6 +150,25 @@ class RiskLogic:
         if self.state.version != RISK_STATE_VERSION:
             msg = f"risk state version {self.state.version} != {RISK_STATE_VERSION}"
             raise ValueError(msg)
+        self._drop_derived()
+
+    def _drop_derived(self) -> None:
+        """Derived from the state, for the per-tick path; each is valid only for the state
+        object it names, and dropped (its state set to None) wherever what it depends on
+        changes. ``_quiet_until``: before it, ``on_clock`` has nothing to do (no timer due,
+        same IST day, no stall possible); ``_exposed``: instruments with an open position or
+        a pending order."""
+        self._stall_safe = _certainly_no_stall(self.limits.feed_stall_seconds)
+        self._quiet_state: RiskState | None = None
+        self._quiet_until = _NEVER
+        self._exposed_state: RiskState | None = None
+        self._exposed: frozenset[str] = frozenset()
+
+    def __setstate__(self, attrs: dict[str, Any]) -> None:
+        """Unpickled (or deep-copied) engines rebuild their derived values on first use, so
+        snapshots taken before those values existed restore too."""
+        self.__dict__.update(attrs)
+        self._drop_derived()
 
     def snapshot(self) -> RiskState:
         return copy.deepcopy(self.state)
@@ -171,8 +212,38 @@ class RiskLogic:
     def on_clock(self, ts: datetime) -> list[RiskOutput]:
         """Advance event time (heartbeat / watermark): releases, session roll, stall check."""
         s = self.state
-        now = ts if s.clock is None or ts > s.clock else s.clock
+        clock = s.clock
+        now = ts if clock is None or ts > clock else clock
         s.clock = now
+        if now < self._quiet_until and self._quiet_state is s:
+            return []
+        return self._advance_and_settle(now)
+
+    def _advance_and_settle(self, now: datetime) -> list[RiskOutput]:
+        out = self._advance(now)
+        self._quiet_until = self._quiet_bound(now)
+        self._quiet_state = self.state
+        return out
+
+    def _quiet_bound(self, now: datetime) -> datetime:
+        """An instant before which ``_advance`` would change nothing and return nothing, as
+        long as no timer is set, the kill switch not reset and ``last_tick`` only grows:
+        the earliest timer, the next IST midnight, the earliest possible stall."""
+        s = self.state
+        day = ist_date(now) + timedelta(days=1)
+        bound = datetime.combine(day, time(0), IST).astimezone(UTC)
+        for sr in s.strategies.values():
+            if sr.paused_until is not None and sr.paused_until < bound:
+                bound = sr.paused_until
+        for timer in (s.global_pause_until, s.halted_until):
+            if timer is not None and timer < bound:
+                bound = timer
+        if not s.killed and s.last_tick is not None:
+            bound = min(bound, _plus(s.last_tick, self._stall_safe))
+        return bound
+
+    def _advance(self, now: datetime) -> list[RiskOutput]:
+        s = self.state
         timed: list[tuple[datetime, int, str, RiskEvent]] = []
         acct = self.limits.account
         due = [sr for sr in s.strategies.values() if sr.paused_until is not None]
@@ -220,6 +291,7 @@ class RiskLogic:
     # ------------------------------------------------------------------ kill switch
     def _kill(self, ts: datetime, reason: str) -> list[RiskOutput]:
         s = self.state
+        self._quiet_state = self._exposed_state = None
         s.killed = True
         s.kill_reason = reason
         open_ids = list(s.pending)
@@ -234,6 +306,7 @@ class RiskLogic:
         out = self.on_clock(ts)
         s = self.state
         if s.killed:
+            self._quiet_state = None
             s.killed = False
             s.kill_reason = ""
             s.last_tick = None
@@ -261,6 +334,7 @@ class RiskLogic:
         pnl = equity - self.limits.capital
         if s.halted_until is None and pnl <= -self.limits.daily_loss_limit:
             until = next_session_open(ts)
+            self._quiet_state = None
             s.halted_until = until
             s.halt_reason = (
                 f"DAILY_LOSS_LIMIT: limit={rupees(self.limits.daily_loss_limit)}, "
@@ -293,6 +367,7 @@ class RiskLogic:
 
     def _approve(self, intent: OrderIntent, qty: int, reason: str) -> OrderApproved:
         signed = qty if intent.side == "BUY" else -qty
+        self._exposed_state = None
         self.state.pending[intent.order_id] = PendingOrder(
             strategy=intent.strategy,
             instrument=intent.instrument,
@@ -445,6 +520,7 @@ class RiskLogic:
     def on_order_closed(self, order_id: str, ts: datetime) -> list[RiskOutput]:
         """An order was cancelled, expired or rejected downstream: it no longer counts."""
         out = self.on_clock(ts)
+        self._exposed_state = None
         self.state.pending.pop(order_id, None)
         return out
 
@@ -453,6 +529,7 @@ class RiskLogic:
         """Update the book; a round trip closing flat may start a cooldown; check pnl."""
         out = self.on_clock(fill.ts_event)
         s = self.state
+        self._exposed_state = None
         s.lot_sizes.setdefault(fill.instrument, fill.lot_size)
         s.marks.setdefault(fill.instrument, fill.price)
         pending = s.pending.get(fill.order_id)
@@ -508,6 +585,7 @@ class RiskLogic:
         )
         if until is None:
             return []
+        self._quiet_state = None
         sr.paused_until = until
         out: list[RiskOutput] = [
             RiskEvent(
@@ -546,18 +624,31 @@ class RiskLogic:
     # ------------------------------------------------------------------ market data
     def on_tick(self, tick: Tick) -> list[RiskOutput]:
         """Mark-to-market, spread check on instruments we hold or have orders in, stall clock."""
-        out = self.on_clock(tick.ts_event)
+        ts = tick.ts_event
         s = self.state
-        if s.last_tick is None or tick.ts_event > s.last_tick:
-            s.last_tick = tick.ts_event
+        clock = s.clock  # on_clock(ts), its quiet case inline
+        now = ts if clock is None or ts > clock else clock
+        s.clock = now
+        if now < self._quiet_until and self._quiet_state is s:
+            out: list[RiskOutput] = []
+        else:
+            out = self._advance_and_settle(now)
+        last = s.last_tick
+        if last is None or ts > last:
+            if last is None:
+                self._quiet_state = None  # the stall watch starts
+            s.last_tick = ts
         if tick.ltp > 0:
             s.marks[tick.token] = tick.ltp
-        if s.killed:
+        if s.killed or not (s.positions or s.pending):
             return out
-        exposed = any(
-            p.instrument == tick.token and p.qty != 0 for p in s.positions.values()
-        ) or any(o.instrument == tick.token for o in s.pending.values())
-        if exposed:
+        if self._exposed_state is not s:
+            self._exposed = frozenset(
+                [p.instrument for p in s.positions.values() if p.qty != 0]
+                + [o.instrument for o in s.pending.values()]
+            )
+            self._exposed_state = s
+        if tick.token in self._exposed:
             reason = spread_breach(tick, self.limits.max_spread_pct)
             if reason is not None:
                 out.extend(self._kill(tick.ts_event, reason))

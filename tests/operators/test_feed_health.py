@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
+import random
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import pytest
 
@@ -112,3 +115,29 @@ def test_snapshot_restore_continues() -> None:
 def test_config_validation(kwargs) -> None:
     with pytest.raises(ValueError, match="must be"):
         FeedHealthConfig(**kwargs)
+
+
+@pytest.mark.parametrize("clock", ["event", "recv"])
+@pytest.mark.parametrize("seed", range(4))
+def test_on_tick_is_check_stalled_then_observe(clock: Literal["event", "recv"], seed: int) -> None:
+    """The per-tick shortcut gives the events and state of the two calls it stands for, over
+    lags around the threshold, gaps around the stall limit and out-of-order ticks."""
+    rng = random.Random(seed)
+    config = FeedHealthConfig(lag_threshold_ms=40.0, lag_ticks=3, stall_after_s=2.5)
+    config = dataclasses.replace(config, stall_clock=clock)
+    fast, plain = FeedHealthLogic(config), FeedHealthLogic(config)
+    got: list[object] = []
+    expected: list[object] = []
+    ts = T0
+    for _ in range(3_000):
+        step = rng.choice([rng.randrange(0, 300_000), 2_500_000 + rng.randrange(-2, 3)])
+        ts += timedelta(microseconds=step)
+        at = ts - timedelta(seconds=3) if rng.random() < 0.03 else ts
+        tick = _tick(rng.choice("ABCD"), at, rng.choice([0.0, 39.999, 40.0, 40.001, 90.0]))
+        got += fast.on_tick(tick)
+        expected += plain.check_stalled(tick.ts_event)
+        expected += plain.observe(tick)
+        assert fast.state == plain.state
+    assert got == expected
+    kinds = {e.kind for e in expected}  # type: ignore[attr-defined]
+    assert kinds == {"FEED_LAGGING", "FEED_RECOVERED", "FEED_STALLED"}

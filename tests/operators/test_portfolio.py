@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -271,3 +275,44 @@ def test_qty_is_signed_fill_sum_and_money_is_conserved(fills):
     assert sum(t.gross for t in trades) == realised
     assert sum(t.costs for t in trades) == costs
     assert sum(p.cash for p in pf.state.positions.values()) == sum(t.net for t in trades)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_token_index_marks_exactly_the_positions_of_the_ticked_token(seed: int) -> None:
+    """Marks with the per-tick token index equal marks from a scan of every position, as
+    positions appear between ticks, and after the logic is copied or given another state."""
+    rng = random.Random(seed)
+    fast, plain = PortfolioLogic(INSTRUMENTS), PortfolioLogic(INSTRUMENTS)
+    for n in range(600):
+        if rng.random() < 0.1:
+            f = fill(
+                rng.choice(["BUY", "SELL"]),
+                65,
+                rng.randrange(9_000, 11_000, 5),
+                n,
+                token=rng.choice("123"),
+                strategy=rng.choice(["s1", "s2"]),
+            )
+            assert fast.on_fill(f) == plain.on_fill(f)
+        else:
+            bid = rng.randrange(9_000, 11_000, 5)
+            q = quote(rng.choice("1234"), rng.choice([0, bid]), bid + 10, n)
+            fast.on_tick(q)
+            plain._tokens = (None, 0, frozenset())  # no index: scan every position
+            plain.on_tick(q)
+        assert fast.state == plain.state
+        if n % 150 == 149:
+            fast = copy.deepcopy(fast) if n // 150 % 2 else pickle.loads(pickle.dumps(fast))
+        if n == 400:
+            fast = PortfolioLogic(INSTRUMENTS, copy.deepcopy(fast.state))
+    assert len(fast.state.positions) == 6
+
+
+def test_a_portfolio_pickled_before_the_token_index_existed_restores() -> None:
+    logic = PortfolioLogic(INSTRUMENTS)
+    logic.on_fill(fill("BUY", 65, 10_000, token="1"))
+    del logic.__dict__["_tokens"]  # what a snapshot from before the index holds
+    restored = pickle.loads(pickle.dumps(logic))
+    restored.on_tick(quote("1", 10_100, 10_110, 1))
+    (pos,) = restored.state.positions.values()
+    assert pos.mark2 == 20_210

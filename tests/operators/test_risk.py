@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+import random
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -453,3 +456,165 @@ def test_snapshot_restore_continue_equals_uninterrupted() -> None:
     part1 += run(first, [])  # the snapshot is a copy: using `first` later changes nothing
     part2 = run(restored, steps[7:])
     assert msgspec.json.encode(part1 + part2) == msgspec.json.encode(whole)
+
+
+# ------------------------------------------------------------------ derived caches
+def _drop_caches(logic: RiskLogic) -> None:
+    """Forget what the engine derived for its per-tick path (the quiet-until instant, the
+    exposed instruments): every call then applies the plain rules to the state."""
+    logic._quiet_state = None
+    logic._exposed_state = None
+
+
+def _check_caches(logic: RiskLogic) -> None:
+    """What the engine derived matches its state: the exposed instruments are exactly those
+    with an open position or a pending order, and right before the quiet-until instant the
+    clock step still has nothing to do."""
+    s = logic.state
+    if logic._exposed_state is s:
+        assert logic._exposed == {p.instrument for p in s.positions.values() if p.qty != 0} | {
+            o.instrument for o in s.pending.values()
+        }
+    if logic._quiet_state is s and s.clock is not None and logic._quiet_until > s.clock:
+        probe = copy.deepcopy(logic)
+        assert probe._advance(logic._quiet_until - timedelta(microseconds=1)) == []
+        assert probe.state == s
+
+
+def _random_session(seed: int, cached: bool) -> tuple[list[object], RiskLogic]:
+    """A random mix of every input, with ticks around the stall limit, late inputs, day
+    changes, losing round trips (cooldowns, global pause, daily-loss halt), kills and resets."""
+    rng = random.Random(seed)
+    logic = RiskLogic(
+        RiskLimits(
+            account="A1",
+            capital=5 * SMALL,
+            strategies=("s1", "s2"),
+            consecutive_losses=2,
+            cooldown_minutes=1.5,
+            feed_stall_seconds=2.5,
+            max_daily_loss_pct=2.0,
+            kill_drawdown_pct=6.0,
+            max_spread_pct=3.0,
+            max_position_lots=4,
+        )
+    )
+    out: list[object] = []
+    now = T0
+    orders: list[str] = []
+    for n in range(1500):
+        if cached:
+            _check_caches(logic)
+        else:
+            _drop_caches(logic)
+        r = rng.random()
+        step = rng.randrange(0, 600_000)
+        if rng.random() < 0.04:  # right at the stall limit, to the microsecond
+            step = 2_500_000 + rng.randrange(-2, 3)
+        if rng.random() < 0.01:  # to later that day, overnight or over a weekend
+            step = rng.randrange(3_600, 3 * 86_400) * 1_000_000
+        now += timedelta(microseconds=step)
+        ts = now - timedelta(seconds=rng.random() * 3) if rng.random() < 0.05 else now
+        token = rng.choice(["OPT1", "OPT2", "OPT3", "OPT4", "OPT5", "OPT6"])
+        if r < 0.55:
+            bid = rng.randrange(9_000, 11_000, 5)
+            ask = bid + (600 if rng.random() < 0.01 else rng.choice([5, 10, 50]))
+            out += logic.on_tick(tick(ts, token, ltp=rng.choice([0, bid, ask]), bid=bid, ask=ask))
+        elif r < 0.7:
+            oid = f"o{n}"
+            orders.append(oid)
+            out += logic.on_order(
+                intent(
+                    oid,
+                    ts,
+                    strategy=rng.choice(["s1", "s2"]),
+                    instrument=token,
+                    side=rng.choice(["BUY", "SELL"]),
+                    qty=65 * rng.randrange(1, 4),
+                    atr=rng.choice([None, 5.0, 40.0]),
+                )
+            )
+        elif r < 0.85 and orders:
+            oid = rng.choice(orders)
+            pending = logic.state.pending.get(oid)
+            strategy, instrument = (
+                (pending.strategy, pending.instrument) if pending else ("s1", token)
+            )
+            held = logic.state.positions.get(f"{strategy}\x1f{instrument}")
+            side, qty = rng.choice(["BUY", "SELL"]), 65 * rng.randrange(1, 3)
+            if held is not None and held.qty != 0 and rng.random() < 0.6:  # back to flat
+                side, qty = ("SELL" if held.qty > 0 else "BUY"), abs(held.qty)
+            out += logic.on_fill(
+                fill(
+                    ts,
+                    side,
+                    rng.randrange(8_000, 12_000, 5),
+                    qty=qty,
+                    strategy=strategy,
+                    instrument=instrument,
+                    order_id=oid,
+                    costs=rng.randrange(0, 5_000),
+                )
+            )
+        elif r < 0.9 and orders:
+            out += logic.on_order_closed(rng.choice(orders), ts)
+        elif r < 0.93:
+            out += logic.on_mark(ts, token, rng.randrange(8_000, 12_000, 5), rng.random())
+        elif r < 0.94:
+            out += logic.on_clock(ts)
+        elif r < 0.97:
+            out += logic.reset_kill_switch(ts)
+        elif r < 0.98:
+            out += logic.on_risk_event(
+                RiskEvent(ts_event=ts, ts_recv=ts, account="*", kind="FEED_STALLED", detail="x")
+            )
+        else:
+            out += logic.on_adaptive(
+                AdaptiveStateChanged(
+                    ts_event=ts,
+                    ts_recv=ts,
+                    account="A1",
+                    strategy=rng.choice(["s1", "s2"]),
+                    size_multiplier=rng.choice([0.5, 1.0, 1.5]),
+                    stop_atr_mult=1.5,
+                    weight=0.5,
+                    paused_until=None,
+                )
+            )
+    return out, logic
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_per_tick_caches_change_no_output_and_no_state(seed: int) -> None:
+    expected, plain = _random_session(seed, cached=False)
+    got, fast = _random_session(seed, cached=True)
+    assert got == expected
+    assert fast.state == plain.state
+    kinds = {e.kind for e in expected if isinstance(e, RiskEvent)}
+    assert "KILL_SWITCH" in kinds  # the session reaches the interesting paths
+    assert "RESUME" in kinds
+
+
+def test_caches_follow_a_copied_or_replaced_state() -> None:
+    _, logic = _random_session(3, cached=True)
+    twin = copy.deepcopy(logic)
+    again = pickle.loads(pickle.dumps(logic))
+    fresh = RiskLogic(logic.limits, copy.deepcopy(logic.state))
+    later = at(10 * 24 * 3600)
+    outs = [x.on_tick(tick(later, "OPT1")) for x in (logic, twin, again, fresh)]
+    assert outs[0] == outs[1] == outs[2] == outs[3]
+    assert logic.state == twin.state == again.state == fresh.state
+
+
+def test_an_engine_pickled_before_the_caches_existed_restores() -> None:
+    _, logic = _random_session(5, cached=True)
+    for name in ("_stall_safe", "_quiet_state", "_quiet_until", "_exposed_state", "_exposed"):
+        del logic.__dict__[name]  # what a snapshot of the engine before them holds
+    restored = pickle.loads(pickle.dumps(logic))
+    reference = RiskLogic(logic.limits, copy.deepcopy(logic.state))
+    clock = logic.state.clock
+    assert clock is not None
+    for n in range(50):
+        t = tick(clock + timedelta(seconds=n), "OPT1", bid=10_000, ask=10_010)
+        assert restored.on_tick(t) == reference.on_tick(t)
+    assert restored.state == reference.state

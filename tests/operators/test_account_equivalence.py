@@ -1,0 +1,253 @@
+"""The account stage's outputs and end state over a trading synthetic day are pinned exactly.
+
+The strategy stage runs once over a thinned synthetic expiry day with injected faults (feed
+gaps, spread blow-outs, late / out-of-order / duplicate ticks); its outputs (ticks forwarded
+in event-time order, analytics, regimes, signals) then drive the account stage under several
+risk settings chosen so that between them the day trades and hits every risk path: fills and
+round trips, partial fills, cancels, denials, daily-loss halt, cooldown and resume, feed
+lagging / stalled / recovered, kill switch by feed stall, drawdown and spread blow-out,
+end-of-day square-off.
+
+The fingerprints are a sha256 over every output (type name + msgpack) and the account's end
+state (msgpack, deterministic order). They were recorded from the account stage as of commit
+7eefa5e (before the per-tick fast paths) with this very file:
+``.venv/bin/python tests/operators/test_account_equivalence.py`` prints them. A change here
+means the account stage no longer behaves exactly as it did; if that is intended, re-record.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import pickle
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, time
+from typing import Any
+
+import msgspec
+import pytest
+
+from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.synthetic.config import FaultConfig
+from operators.account_stage import AccountConfig, AccountInput, AccountLogic, AccountRuntime
+from operators.adaptive import AdaptiveConfig
+from operators.candles import CandleConfig
+from operators.events import Instrument, RiskEvent
+from operators.feed_health import FeedHealthConfig
+from operators.orders import FillEvent
+from operators.portfolio import TradeClosed
+from operators.risk_limits import OrderDenied, RiskLimits
+from operators.underlying_stage import UnderlyingConfig, UnderlyingLogic
+
+STRATEGIES = ("gamma_scalp", "momentum_breakout", "vwap_reversal")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    limits: Mapping[str, Any] = field(default_factory=dict)
+    account: Mapping[str, Any] = field(default_factory=dict)
+    expected: str = ""
+
+
+SCENARIOS = {
+    "default": Scenario(
+        expected="43eae033a0285043b19ea9aead013efbc4026806ee6d54a086f51a9433b34994",
+    ),
+    "tight-limits": Scenario(
+        limits={"max_daily_loss_pct": 0.3, "consecutive_losses": 1, "cooldown_minutes": 5},
+        expected="a460c3255972265cf9aaa7f4e29045984b56e85c175700982450d2f8f6d29375",
+    ),
+    "lagging-drawdown": Scenario(
+        limits={"kill_drawdown_pct": 0.5},
+        account={
+            "feed_health": FeedHealthConfig(lag_threshold_ms=60, lag_ticks=3),
+            "square_off_at": time(13, 0),
+        },
+        expected="c7b9b75557e22e883030fcf5d6de772395b72e8e138d0925a908a4badfb3766d",
+    ),
+    "spread-blowout": Scenario(
+        limits={"max_spread_pct": 1.0},
+        expected="a0345f3ac3c107276cb0609ad4e85f34453d9ada9aa5af37890fa31adf9d96d8",
+    ),
+    "early-square-off": Scenario(
+        account={"square_off_at": time(11, 52, 10)},
+        expected="6b664624ce864f72a6962c200a63c484bc9f963752a30f881379b66a3b9d308b",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def day() -> tuple[dict[str, Instrument], list[AccountInput]]:
+    return strategy_outputs()
+
+
+def strategy_outputs() -> tuple[dict[str, Instrument], list[AccountInput]]:
+    """The strategy stage's outputs for the day, as the flow hands them to the account."""
+    market = SyntheticMarket(
+        SyntheticConfig(
+            seed=7,
+            date=date(2026, 7, 7),
+            strikes_each_side=10,
+            tick_rate_scale=0.1,
+            index_tick_rate_scale=1.0,
+            faults=FaultConfig(
+                feed_gaps=2,
+                spread_blowouts=3,
+                late_rate=0.002,
+                out_of_order_rate=0.01,
+                duplicate_rate=0.005,
+            ),
+        )
+    )
+    instruments = {i.token: i for i in market.instruments()}
+    stage = UnderlyingLogic(
+        instruments,
+        UnderlyingConfig(
+            bars_from_ticks=True, forward_ticks=True, candle=CandleConfig(intervals=("1m",))
+        ),
+    )
+    rt = stage.new_runtime(market.config.underlying)
+    items: list[Any] = []
+    for tick in market.ticks():
+        if stage.wants(tick):
+            items += stage.on_item(rt, tick)
+    items += stage.on_eof(rt)
+    return instruments, items
+
+
+def make_logic(instruments: Mapping[str, Instrument], scenario: Scenario) -> AccountLogic:
+    config = AccountConfig(
+        account="paper",
+        run_id="eq",
+        limits=RiskLimits(
+            account="paper", capital=50_000_000, strategies=STRATEGIES, **scenario.limits
+        ),
+        adaptive=AdaptiveConfig(account="paper", strategies=STRATEGIES),
+        **scenario.account,
+    )
+    return AccountLogic(instruments, config)
+
+
+@pytest.fixture(scope="module")
+def runs(
+    day: tuple[dict[str, Instrument], list[AccountInput]],
+) -> dict[str, tuple[list[Any], AccountRuntime]]:
+    """Each scenario run once (the tests below only look at the results)."""
+    return {name: run(*day, scenario) for name, scenario in SCENARIOS.items()}
+
+
+def run(
+    instruments: Mapping[str, Instrument],
+    items: list[AccountInput],
+    scenario: Scenario,
+    restore_every: int = 0,
+) -> tuple[list[Any], AccountRuntime]:
+    """Every output and the end runtime; with ``restore_every``, the runtime is recovered
+    (alternately deep-copied and pickled) into a fresh logic every that many inputs."""
+    logic = make_logic(instruments, scenario)
+    rt = logic.new_runtime()
+    out: list[Any] = []
+    for n, item in enumerate(items, 1):
+        out += logic.on_item(rt, item)
+        if restore_every and n % restore_every == 0:
+            rt = copy.deepcopy(rt) if n // restore_every % 2 else pickle.loads(pickle.dumps(rt))
+            logic = make_logic(instruments, scenario)
+    out += logic.on_eof(rt)
+    return out, rt
+
+
+def fingerprint(outputs: list[Any], rt: AccountRuntime) -> str:
+    enc = msgspec.msgpack.Encoder(order="deterministic")
+    h = hashlib.sha256()
+    for ev in outputs:
+        h.update(type(ev).__name__.encode())
+        h.update(enc.encode(ev))
+    state = {
+        "risk": rt.risk.state,
+        "feed": rt.feed.state,
+        "execution": rt.execution.state,
+        "portfolio": rt.portfolio.state,
+        "adaptive": rt.adaptive.state,
+        "quotes": rt.quotes,
+        "deltas": rt.deltas,
+        "working_entries": sorted(rt.working_entries.items()),
+        "order_underlying": rt.order_underlying,
+        "next_mark": rt.next_mark,
+        "late_inputs": rt.late_inputs,
+        "wall_stalled": rt.wall_stalled,
+        "squared_off_on": rt.squared_off_on,
+        "reorder": (
+            rt.reorder.max_ts,
+            rt.reorder.released_ts,
+            rt.reorder.arrivals,
+            rt.reorder.late,
+            len(rt.reorder.heap),
+            len(rt.reorder.queue),
+        ),
+    }
+    h.update(b"state")
+    h.update(enc.encode(state))
+    return h.hexdigest()
+
+
+def kinds(outputs: list[Any]) -> Counter[str]:
+    """What happened, coarsely: output types, risk event kinds, denial reasons."""
+    out: Counter[str] = Counter(type(ev).__name__ for ev in outputs)
+    out.update(f"risk:{ev.kind}:{ev.detail.split(':')[0]}" for ev in outputs
+               if isinstance(ev, RiskEvent) and ev.kind in ("KILL_SWITCH", "HALT", "SQUARE_OFF",
+                                                            "COOLDOWN", "RESUME"))  # fmt: skip
+    out.update(f"risk:{ev.kind}" for ev in outputs if isinstance(ev, RiskEvent))
+    out.update(f"denied:{ev.reason.split(':')[0]}" for ev in outputs if isinstance(ev, OrderDenied))
+    return out
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_account_outputs_and_state_are_unchanged(
+    runs: dict[str, tuple[list[Any], AccountRuntime]], name: str
+) -> None:
+    outputs, rt = runs[name]
+    assert any(isinstance(ev, FillEvent) for ev in outputs)
+    assert any(isinstance(ev, TradeClosed) for ev in outputs)
+    assert fingerprint(outputs, rt) == SCENARIOS[name].expected, kinds(outputs)
+
+
+def test_the_scenarios_cover_the_risk_paths(
+    runs: dict[str, tuple[list[Any], AccountRuntime]],
+) -> None:
+    seen: Counter[str] = Counter()
+    for outputs, _ in runs.values():
+        seen.update(kinds(outputs))
+    for kind in (
+        "OrderPartiallyFilled",
+        "OrderCancelled",
+        "risk:HALT:DAILY_LOSS_LIMIT",
+        "risk:COOLDOWN:CONSECUTIVE_LOSSES",
+        "risk:RESUME:COOLDOWN_END",
+        "risk:KILL_SWITCH:FEED_STALLED",
+        "risk:KILL_SWITCH:SESSION_DRAWDOWN",
+        "risk:KILL_SWITCH:SPREAD_BLOWOUT",
+        "risk:SQUARE_OFF:END_OF_DAY",
+        "risk:FEED_LAGGING",
+        "risk:FEED_RECOVERED",
+        "denied:SESSION_CUTOFF",
+        "denied:KILL_SWITCH",
+        "denied:DAILY_LOSS_LIMIT",
+    ):
+        assert seen[kind] > 0, (kind, seen)
+
+
+def test_recovering_from_snapshots_mid_day_changes_nothing(
+    day: tuple[dict[str, Instrument], list[AccountInput]],
+) -> None:
+    instruments, items = day
+    scenario = SCENARIOS["early-square-off"]
+    outputs, rt = run(instruments, items, scenario, restore_every=20_011)
+    assert fingerprint(outputs, rt) == scenario.expected
+
+
+if __name__ == "__main__":
+    instruments, items = strategy_outputs()
+    for key, sc in SCENARIOS.items():
+        print(key, fingerprint(*run(instruments, items, sc)))
