@@ -106,10 +106,15 @@ class MarketStreams:
 
 
 def parse_batch(
-    msgs: Sequence[RawMessage], instruments: Mapping[str, Instrument] | None
+    msgs: Sequence[RawMessage],
+    instruments: Mapping[str, Instrument] | None,
+    observe: bool = True,
 ) -> list[Tick | DeadLetter]:
-    """``parse_message`` over a source batch, observing tick and dead-letter metrics."""
+    """``parse_message`` over a source batch, observing tick and dead-letter metrics unless
+    ``observe`` is off (a process that exposes no metrics endpoint)."""
     parsed = [parse_message(m, instruments) for m in msgs]
+    if not observe:
+        return parsed
     ticks = [p for p in parsed if isinstance(p, Tick)]
     metrics.observe_ticks(ticks)
     if len(ticks) != len(parsed):
@@ -119,11 +124,12 @@ def parse_batch(
     return parsed
 
 
-def late_batch(items: Sequence[Bar | LateTick]) -> list[DeadLetter]:
-    """The late ticks among the market stage's outputs, as counted dead letters."""
+def late_batch(items: Sequence[Bar | LateTick], observe: bool = True) -> list[DeadLetter]:
+    """The late ticks among the market stage's outputs, as (counted) dead letters."""
     late = [late_to_dead_letter(x) for x in items if isinstance(x, LateTick)]
-    for d in late:
-        metrics.observe_dead_letter(d)
+    if observe:
+        for d in late:
+            metrics.observe_dead_letter(d)
     return late
 
 
@@ -131,14 +137,19 @@ def market_stage(
     raw: Stream[KafkaSourceMessage[bytes | None, bytes | None]],
     instruments: Mapping[str, Instrument] | None,
     config: CandleConfig,
+    observe_metrics: bool = True,
 ) -> MarketStreams:
-    parsed = op.flat_map_batch("parse", raw, lambda msgs: parse_batch(msgs, instruments))
+    """Wire the market stage; ``observe_metrics`` off skips Prometheus bookkeeping in a
+    process that serves no metrics (backtests, the embedded demo)."""
+    parsed = op.flat_map_batch(
+        "parse", raw, lambda msgs: parse_batch(msgs, instruments, observe_metrics)
+    )
     by_token: KeyedStream[Tick] = op.flat_map_batch(
         "valid_by_token", parsed, lambda xs: [(x.token, x) for x in xs if isinstance(x, Tick)]
     )
     rejected = of_type("rejected", parsed, DeadLetter)
     out = values("market_values", run_keyed("market", by_token, lambda: MarketStage(config)))
     bars = of_type("bars", out, Bar)
-    late = op.flat_map_batch("late_to_dlq", out, late_batch)
+    late = op.flat_map_batch("late_to_dlq", out, lambda xs: late_batch(xs, observe_metrics))
     dead_letters = op.merge("dead_letters", rejected, late)
     return MarketStreams(ticks=by_token, bars=bars, dead_letters=dead_letters)

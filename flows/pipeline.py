@@ -54,6 +54,8 @@ class PipelineConfig:
     heartbeat: timedelta | None = None
     # PostgreSQL sink partitions (one connection + writer thread each): one per Bytewax worker
     db_partitions: int = 1
+    # Prometheus bookkeeping; only worth its cost where a /metrics endpoint serves it
+    metrics: bool = False
 
 
 def kafka_source(bootstrap: str, topic: str, *, tail: bool, batch_size: int = 1000) -> Source[Any]:
@@ -105,7 +107,7 @@ def build_flow(
 ) -> Dataflow:
     flow = Dataflow(flow_id)
     raw = op.input("ticks_in", flow, source)
-    market = market_stage(raw, instruments or None, config.candle)
+    market = market_stage(raw, instruments or None, config.candle, config.metrics)
 
     to_db: list[Stream[Any]] = [market.bars, market.dead_letters]
     to_kafka: list[Stream[Any]] = []
@@ -163,7 +165,8 @@ def flow_from_env() -> Dataflow:
     spec = json.loads(os.environ[ENV_CONFIG])
     from connectors import metrics
 
-    metrics.serve(int(os.environ.get("SCALPFLOW_METRICS_PORT", "0")))
+    metrics_port = int(os.environ.get("SCALPFLOW_METRICS_PORT", "0"))
+    metrics.serve(metrics_port)
     config = PipelineConfig(
         run_id=spec["run_id"],
         pg_dsn=spec.get("pg_dsn"),
@@ -177,6 +180,7 @@ def flow_from_env() -> Dataflow:
         regime_model=load_model_or_none(spec.get("models_dir")),
         heartbeat=timedelta(seconds=1) if spec.get("tail", False) else None,
         db_partitions=int(spec.get("processes", 1)),
+        metrics=metrics_port != 0,
     )
     instruments = load_instruments(spec["pg_dsn"]) if spec.get("pg_dsn") else {}
     source = kafka_source(
