@@ -59,8 +59,9 @@ class _Adapter(StatefulBatchLogic[V, W, S], Generic[S, V, W]):
 
     def on_batch(self, values: list[V]) -> tuple[Iterable[W], bool]:
         out: list[W] = []
+        extend, step, state = out.extend, self.logic.on_item, self.state  # hot loop: locals
         for value in values:
-            out.extend(self.logic.on_item(self.state, value))
+            extend(step(state, value))
         return out, StatefulBatchLogic.RETAIN
 
     def on_eof(self) -> tuple[Iterable[W], bool]:

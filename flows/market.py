@@ -86,12 +86,10 @@ class MarketStage:
 
     def __init__(self, config: CandleConfig) -> None:
         self.logic = MarketLogic(config)
+        self.on_item = self.logic.on_tick  # called for every tick: no extra call layer
 
     def new_state(self) -> MarketState:
         return MarketState()
-
-    def on_item(self, state: MarketState, item: Tick) -> Iterable[Bar | LateTick]:
-        return self.logic.on_tick(state, item)
 
     def on_eof(self, state: MarketState) -> Iterable[Bar | LateTick]:
         last = state.candles.max_ts or EPOCH

@@ -84,12 +84,10 @@ class _UnderlyingStage:
 class _AccountStage:
     def __init__(self, logic: AccountLogic) -> None:
         self.logic = logic
+        self.on_item = logic.on_item  # called for every tick: no extra call layer
 
     def new_state(self) -> AccountRuntime:
         return self.logic.new_runtime()
-
-    def on_item(self, state: AccountRuntime, item: Any) -> Iterable[Any]:
-        return self.logic.on_item(state, item)
 
     def on_eof(self, state: AccountRuntime) -> Iterable[Any]:
         return self.logic.on_eof(state)
