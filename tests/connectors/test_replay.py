@@ -7,6 +7,7 @@ import random
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from bytewax import operators as op
@@ -15,7 +16,7 @@ from bytewax.testing import TestingSink, cluster_main, run_main
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from connectors.replay import KafkaReplay, KafkaReplaySource, ReplayRecord, to_ms
+from connectors.replay import KafkaReplay, KafkaReplaySource, ReplayError, ReplayRecord, to_ms
 
 pytestmark = pytest.mark.kafka
 
@@ -131,18 +132,21 @@ def test_resume_from_snapshot_continues_exactly(
     assert _view(head) + _view(rest) == full
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize(("workers", "prefetch"), [(1, True), (2, True), (1, False)])
 def test_bytewax_source_emits_the_replay_order(
     kafka_bootstrap: str,
     topics: dict[int, str],
     records: list[tuple[bytes, bytes, int]],
     workers: int,
+    prefetch: bool,
 ) -> None:
     start, end = _ms(10), _ms(500)
     out: list[tuple[bytes | None, bytes, int]] = []
     flow = Dataflow("replay_test")
     stream = op.input(
-        "in", flow, KafkaReplaySource(kafka_bootstrap, topics[6], start, end, batch_size=50)
+        "in",
+        flow,
+        KafkaReplaySource(kafka_bootstrap, topics[6], start, end, batch_size=50, prefetch=prefetch),
     )
     op.output(
         "out", op.map("view", stream, lambda r: (r.key, r.value, r.timestamp_ms)), TestingSink(out)
@@ -152,3 +156,41 @@ def test_bytewax_source_emits_the_replay_order(
     else:  # every worker lists the one partition; exactly one of them must read it
         cluster_main(flow, [], 0, worker_count_per_proc=workers)
     assert out == _expected(records, start, end)
+
+
+@pytest.mark.parametrize("cut_batches", [0, 3])
+def test_prefetching_partition_resumes_exactly_from_its_snapshots(
+    kafka_bootstrap: str, topics: dict[int, str], cut_batches: int
+) -> None:
+    start, end = _ms(0), _ms(N_RECORDS)
+    full = _view(list(KafkaReplay(kafka_bootstrap, topics[6], start, end)))
+
+    def part(resume: dict[str, Any] | None) -> Any:
+        source = KafkaReplaySource(kafka_bootstrap, topics[6], start, end, batch_size=20)
+        return source.build_part("in", source.list_parts()[0], resume)
+
+    def drain(p: Any) -> list[ReplayRecord]:
+        out: list[ReplayRecord] = []
+        while True:
+            try:
+                out.extend(p.next_batch())
+            except StopIteration:
+                return out
+
+    first = part(None)
+    head = [r for _ in range(cut_batches) for r in first.next_batch()]
+    snap = first.snapshot()
+    first.close()
+    assert len(head) == 20 * cut_batches
+    assert _view(head) + _view(drain(part(snap))) == full
+
+
+def test_prefetching_partition_reports_a_missing_topic_as_a_replay_error(
+    kafka_bootstrap: str,
+) -> None:
+    start, end = _ms(0), _ms(10)
+    source = KafkaReplaySource(kafka_bootstrap, f"no.such.{uuid.uuid4().hex[:8]}", start, end)
+    p = source.build_part("in", source.list_parts()[0], None)
+    with pytest.raises(ReplayError, match=r"no\.such\."):
+        p.next_batch()
+    p.close()
