@@ -17,15 +17,19 @@ import argparse
 import os
 import subprocess
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 import backtrader as bt
+import psycopg
 
 from benchmarks._common import ensure_ticks_topic, market_for, peak_rss_mb
 from connectors.db import connect, migrate
 from connectors.instruments import save_instruments
-from flows.backtest import BacktestEnv, BacktestSpec, prepare_namespace, run_backtest
+from flows.backtest import BacktestEnv, BacktestSpec, run_backtest
 from operators.candles import CandleConfig
 from operators.events import Bar, SignalGenerated
 from operators.market import MarketLogic, MarketState
@@ -152,15 +156,43 @@ def main() -> None:
     ap.add_argument("--topic", default=None)
     ap.add_argument("--minutes", type=int, default=375, help="session length (375 = full day)")
     ap.add_argument("--batch-size", type=int, default=BacktestEnv.batch_size)
-    ap.add_argument("--keep", action="store_true", help="keep the run's rows in PostgreSQL")
+    ap.add_argument(
+        "--keep", action="store_true", help="write into SCALPFLOW_PG_DSN's database and keep it"
+    )
     args = ap.parse_args()
-    dsn = (
+    server = (
         os.environ.get("SCALPFLOW_PG_DSN")
         or subprocess.run(
             ["infra/postgres/pg.sh", "start"], capture_output=True, text=True, check=True
         ).stdout.split()[-1]
     )
-    migrate(dsn)
+    # A fresh database per run (dropped afterwards): measuring into a database that earlier
+    # runs filled, and that autovacuum is cleaning, made repeated runs drift by ~10%.
+    with scratch_database(server, keep=args.keep) as dsn:
+        run(args, dsn)
+
+
+@contextmanager
+def scratch_database(server_dsn: str, *, keep: bool) -> Iterator[str]:
+    if keep:
+        migrate(server_dsn)
+        yield server_dsn
+        return
+    name = f"scalpflow_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    info = psycopg.conninfo.conninfo_to_dict(server_dsn)
+    info["dbname"] = name
+    dsn = psycopg.conninfo.make_conninfo("", **info)
+    try:
+        migrate(dsn)
+        yield dsn
+    finally:
+        with psycopg.connect(server_dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run(args: argparse.Namespace, dsn: str) -> None:
     market = market_for(args.minutes, seed=args.seed)
     length = "" if args.minutes == 375 else f".m{args.minutes}"
     topic = args.topic or f"bench.day.s{args.seed}{length}.p{args.partitions}.md.ticks"
@@ -199,8 +231,6 @@ def main() -> None:
         f"({sf_entries} entries), backtrader {bt_time:.3f}s ({bt_trades} trades), "
         f"ratio {sf_time / bt_time:.2f}x"
     )
-    if not args.keep:  # repeated runs would otherwise measure an ever larger database
-        prepare_namespace(dsn, run_id)
 
 
 if __name__ == "__main__":
