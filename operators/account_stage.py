@@ -238,9 +238,7 @@ class AccountLogic:
         orders = rt.execution.on_tick(tick)
         if orders:
             out.extend(self._order_events(rt, orders))
-        start, end, cutoff = self._cutoff_day
-        past = ts >= cutoff if start <= ts < end else self._past_cutoff(ts)
-        if past and rt.squared_off_on != ist_date(ts):
+        if self._past_cutoff(ts) and rt.squared_off_on != ist_date(ts):
             out.extend(self._end_of_day(rt, ts))
         rt.portfolio.on_tick(tick)
         risk = rt.risk.on_tick(tick)

@@ -68,19 +68,6 @@ class _Window:
     notional: int = 0  # Σ price × volume, paise × units (exact)
     ticks: int = 0
 
-    def add(self, price: int, ts: datetime, volume: int) -> None:
-        if ts < self.open_ts:
-            self.open, self.open_ts = price, ts
-        if ts >= self.close_ts:
-            self.close, self.close_ts = price, ts
-        if price > self.high:
-            self.high = price
-        elif price < self.low:
-            self.low = price
-        self.volume += volume
-        self.notional += price * volume
-        self.ticks += 1
-
 
 @dataclass
 class CandleState:
@@ -169,6 +156,7 @@ class CandleLogic:
                     spans[interval] = (start, end, key)
             window = windows.get(key)
             if window is not None:  # open, hence neither behind the watermark nor closed
+                # the window update, inline: this runs for every tick and interval
                 if ts < window.open_ts:
                     window.open, window.open_ts = price, ts
                 if ts >= window.close_ts:

@@ -106,19 +106,7 @@ class FeedHealthLogic:
             return self._stall_check_and_observe(tick, now_s)
         if now_s - last >= cfg.stall_after_s:
             return [*self._stalled(ts, now_s - last, last), *self._observe(tick, now_s)]
-        # The common case, _observe inline: a live feed, not stalled, on the event clock.
-        if now_s > last:
-            st.last_tick_ts = now_s
-        lag = (tick.ts_recv - ts).total_seconds() * 1000.0
-        token = tick.token
-        st.last_lag_ms[token] = lag
-        over = lag > cfg.lag_threshold_ms
-        streak = st.streak
-        count = streak.get(token, 0) + 1 if over != (token in st.lagging) else 0
-        if count < cfg.lag_ticks:
-            streak[token] = count
-            return ()
-        return self._lag_status_changes(tick, token, lag, over)
+        return self._observe(tick, now_s)  # the common case: a live feed, not stalled
 
     def _stall_check_and_observe(self, tick: Tick, now_s: float) -> Sequence[RiskEvent]:
         st = self.state
