@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
+from operators import _native
 from operators.adaptive import AdaptiveConfig, AdaptiveLogic, AdaptiveStateChanged, TradeResult
 from operators.events import (
     Instrument,
@@ -68,6 +71,7 @@ AccountOutput = (
 _RANK = {RiskEvent: 0, RegimeClassified: 1, OptionAnalytics: 2, SignalGenerated: 3, Tick: 4}
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(frozen=True)
 class AccountConfig:
     account: str
@@ -84,11 +88,12 @@ class AccountConfig:
     square_off_at: time = time(15, 15)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass
 class AccountRuntime:
     """Everything one account remembers; deep-copied by the flow for recovery snapshots."""
 
-    reorder: ReorderState[AccountInput]
+    reorder: ReorderState
     execution: ExecutionLogic
     portfolio: PortfolioLogic
     risk: RiskLogic
@@ -121,6 +126,7 @@ def sort_key(item: AccountInput) -> tuple[Any, ...]:
     return (rank, item.kind, item.detail)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class AccountLogic:
     def __init__(self, instruments: Mapping[str, Instrument], config: AccountConfig) -> None:
         self.instruments = dict(instruments)
@@ -495,3 +501,6 @@ class AccountLogic:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+_native.picklable(AccountConfig, AccountRuntime, AccountLogic)

@@ -22,6 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from mypy_extensions import mypyc_attr
+
+from operators import _native
 from operators.events import Candle, Interval, Tick
 
 INTERVAL_SECONDS: dict[Interval, int] = {"1s": 1, "1m": 60}
@@ -35,6 +38,7 @@ _EXACT_FROM = datetime(1970, 1, 1, tzinfo=UTC)
 _EXACT_UNTIL = datetime(2200, 1, 1, tzinfo=UTC)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(frozen=True)
 class LateTick:
     """A tick that arrived after its window had closed; kept with the reason."""
@@ -51,6 +55,7 @@ class LateTick:
         )
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True)
 class _Window:
     """A candle under construction; the open/close are the earliest/latest ticks by ts_event."""
@@ -69,6 +74,7 @@ class _Window:
     ticks: int = 0
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass
 class CandleState:
     """Per-instrument candle state: open windows, watermark, cumulative-volume high mark."""
@@ -105,12 +111,14 @@ def window_start(ts: datetime, interval: Interval) -> datetime:
     return datetime.fromtimestamp(epoch - epoch % step, tz=ts.tzinfo)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(frozen=True)
 class CandleConfig:
     intervals: tuple[Interval, ...] = DEFAULT_INTERVALS
     allowed_lateness: timedelta = timedelta(seconds=2)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class CandleLogic:
     """Pure transition function ``(state, tick) -> (candles, late ticks)``."""
 
@@ -245,3 +253,6 @@ def _to_candle(w: _Window, token: str, ts_recv: datetime) -> Candle:
         vwap=vwap,
         ticks=w.ticks,
     )
+
+
+_native.picklable(LateTick, _Window, CandleState, CandleConfig, CandleLogic)

@@ -31,6 +31,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 
+from mypy_extensions import mypyc_attr
+
+from operators import _native
 from operators.events import PAISE_PER_RUPEE, Instrument, OptionAnalytics, Tick
 from operators.greeks import Flag, Model, greeks_values, implied_vol_value
 from operators.sessions import IST, ist_date, session_close
@@ -43,6 +46,7 @@ _SECONDS_PER_YEAR = 365.0 * 24 * 3600
 _DAY_MARGIN_S = 1e-3
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(frozen=True, slots=True)
 class ChainConfig:
     """Parameters of the chain context (``r`` continuously compounded, per year)."""
@@ -71,6 +75,7 @@ class ChainConfig:
         return self.window_sessions * self.samples_per_session
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass
 class ChainState:
     """Everything a chain needs to resume; plain containers only (picklable)."""
@@ -94,6 +99,7 @@ class ChainState:
     last_ts: float = 0.0
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class ChainLogic:
     """``on_tick(tick, instrument) -> list[OptionAnalytics]`` over a ``ChainState``."""
 
@@ -360,3 +366,6 @@ class ChainLogic:
             del self._sorted[bisect.bisect_left(self._sorted, old)]
         self._ring.append(iv)
         bisect.insort(self._sorted, iv)
+
+
+_native.picklable(ChainConfig, ChainState, ChainLogic)

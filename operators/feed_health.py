@@ -26,12 +26,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
+from mypy_extensions import mypyc_attr
+
+from operators import _native
 from operators.events import RiskEvent, Tick
 
 STATE_VERSION = 1
 FEED_ACCOUNT = "*"
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(frozen=True, slots=True)
 class FeedHealthConfig:
     lag_threshold_ms: float = 500.0
@@ -51,6 +55,7 @@ class FeedHealthConfig:
             raise ValueError(msg)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass
 class FeedHealthState:
     version: int = STATE_VERSION
@@ -65,6 +70,7 @@ class FeedHealthState:
     stalled: bool = False
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class FeedHealthLogic:
     """``observe(tick)`` and ``check_stalled(now)``, each returning the events they cause."""
 
@@ -194,3 +200,6 @@ class FeedHealthLogic:
             detail=detail,
             instrument=instrument,
         )
+
+
+_native.picklable(FeedHealthConfig, FeedHealthState, FeedHealthLogic)

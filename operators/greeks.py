@@ -36,8 +36,10 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+from mypy_extensions import mypyc_attr
 from scipy.special import erfc as _erfc_vec
 
+from operators import _native
 from operators.sessions import years_to_expiry
 
 Flag = Literal["c", "p"]
@@ -77,6 +79,7 @@ _MAX_ITER = 100
 _PARITY_NOISE = 1e-13
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(frozen=True, slots=True)
 class IVResult:
     """An implied volatility, or ``iv=None`` with the reason there is none."""
@@ -89,6 +92,7 @@ class IVResult:
         return self.iv is not None
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(frozen=True, slots=True)
 class Greeks:
     """Sensitivities in vollib's units (theta per day, vega and rho per 1 point)."""
@@ -100,6 +104,7 @@ class Greeks:
     rho: float
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(frozen=True, slots=True)
 class IVVecResult:
     """Vectorised IVs: ``iv`` is NaN exactly where ``reason != 0`` (see ``REASONS``)."""
@@ -108,6 +113,7 @@ class IVVecResult:
     reason: npt.NDArray[np.int8]
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(frozen=True, slots=True)
 class GreeksVec:
     delta: FloatArray
@@ -651,3 +657,6 @@ def greeks_vec(
         vega=clean(vega * 0.01),
         rho=clean(rho * 0.01),
     )
+
+
+_native.picklable(IVResult, Greeks, IVVecResult, GreeksVec)

@@ -23,6 +23,9 @@ from collections import deque
 from datetime import datetime
 from typing import Any, ClassVar
 
+from mypy_extensions import mypyc_attr
+
+from operators import _native
 from operators.events import PAISE_PER_RUPEE, Candle, IndicatorSnapshot
 from operators.sessions import ist_date
 
@@ -42,6 +45,7 @@ def _true_range(high: float, low: float, prev_close: float) -> float:
     return max(high - low, abs(high - prev_close), abs(low - prev_close))
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Indicator:
     """Shared warm-up/serialisation plumbing.
 
@@ -119,6 +123,7 @@ class Indicator:
         return f"{type(self).__name__}({args}) value={self.value!r}"
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class SMA(Indicator):
     """Simple moving average over ``period`` inputs (running sum, like TA-Lib)."""
 
@@ -148,6 +153,7 @@ class SMA(Indicator):
         return self._total / self.period
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class EMA(Indicator):
     """Exponential moving average, k = 2/(period+1), seeded with the SMA of the first inputs."""
 
@@ -179,6 +185,7 @@ class EMA(Indicator):
         return self._ema
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class RSI(Indicator):
     """Wilder's RSI; 0 when there was no movement at all (TA-Lib's convention)."""
 
@@ -235,6 +242,7 @@ class RSI(Indicator):
         return self._rsi
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class ATR(Indicator):
     """Wilder's average true range, seeded with the mean of the first ``period`` true ranges."""
 
@@ -272,6 +280,7 @@ class ATR(Indicator):
         return self._atr
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class ADX(Indicator):
     """Wilder's ADX with ``.plus_di`` / ``.minus_di`` (TA-Lib's ADX, PLUS_DI, MINUS_DI).
 
@@ -356,6 +365,7 @@ class ADX(Indicator):
         return self._minus_di
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class BollingerBands(Indicator):
     """SMA ± k population standard deviations, as ``(upper, middle, lower)``.
 
@@ -416,6 +426,7 @@ class BollingerBands(Indicator):
         return middle + self.k * std, middle, middle - self.k * std
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Supertrend(Indicator):
     """Supertrend on Wilder's ATR, as ``(value, direction)``; direction +1 up, -1 down.
 
@@ -482,6 +493,7 @@ class Supertrend(Indicator):
         return (self._up if self._trend == 1 else self._dn), self._trend
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class VWAP(Indicator):
     """Volume-weighted average price of the current NSE session (resets at 09:15 IST).
 
@@ -513,6 +525,7 @@ class VWAP(Indicator):
         return self._pv / self._volume if self._volume > 0 else None
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class VolumeAverage(SMA):
     """Average volume over the last ``period`` bars."""
 
@@ -523,6 +536,7 @@ class VolumeAverage(SMA):
         return super().update(volume)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class IndicatorSet(Indicator):
     """The indicator bundle the market stage keeps per instrument and interval.
 
@@ -610,3 +624,18 @@ class IndicatorSet(Indicator):
             minus_di14=self.adx14.minus_di,
             vol_avg20=self.vol20.value,
         )
+
+
+_native.picklable(
+    Indicator,
+    SMA,
+    EMA,
+    RSI,
+    ATR,
+    ADX,
+    BollingerBands,
+    Supertrend,
+    VWAP,
+    VolumeAverage,
+    IndicatorSet,
+)

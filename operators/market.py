@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from mypy_extensions import mypyc_attr
+
+from operators import _native
 from operators.candles import CandleConfig, CandleLogic, CandleState, LateTick
 from operators.events import Bar, Candle, Interval, Tick
 from operators.indicators import IndicatorSet
@@ -16,6 +19,7 @@ from operators.indicators import IndicatorSet
 STATE_VERSION = 2  # 2: CandleState v2 (cached spans, watermark, next end)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass
 class MarketState:
     version: int = STATE_VERSION
@@ -24,6 +28,7 @@ class MarketState:
     bars_emitted: int = 0
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class MarketLogic:
     """``on_tick`` returns the bars that tick closed and the tick itself if it came too late."""
 
@@ -52,3 +57,6 @@ class MarketLogic:
             candle=candle,
             indicators=indicators.update(candle),
         )
+
+
+_native.picklable(MarketState, MarketLogic)

@@ -21,35 +21,45 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
+from mypy_extensions import mypyc_attr
+
+from operators import _native
+
 T = TypeVar("T")
 SortKey = tuple[Any, ...]
 Entry = tuple[datetime, SortKey, int, T]
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass
-class ReorderState(Generic[T]):
+class ReorderState:
+    """What a ``ReorderBuffer`` holds for one key (not generic: mypyc compiles no generic
+    dataclasses; the buffer's methods carry the item type)."""
+
     #: held items that arrived before a newer held one (out of order)
-    heap: list[Entry[T]] = field(default_factory=list)
+    heap: list[Entry[Any]] = field(default_factory=list)
     max_ts: datetime | None = None
     released_ts: datetime | None = None
     arrivals: int = 0
     late: int = 0
     #: held items that arrived in order: ascending by (ts, tie, arrival)
-    queue: deque[Entry[T]] = field(default_factory=deque)
+    queue: deque[Entry[Any]] = field(default_factory=deque)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Snapshots pickled before ``queue`` existed restore with an empty one."""
         state.setdefault("queue", deque())
-        self.__dict__.update(state)
+        for name, value in state.items():  # compiled classes have no __dict__
+            setattr(self, name, value)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class ReorderBuffer(Generic[T]):
     """``push`` returns the items the watermark releases; ``flush`` returns the rest."""
 
     def __init__(self, lateness: timedelta) -> None:
         self.lateness = lateness
 
-    def push(self, state: ReorderState[T], ts: datetime, tie: SortKey, item: T) -> list[T]:
+    def push(self, state: ReorderState, ts: datetime, tie: SortKey, item: T) -> list[T]:
         released = state.released_ts
         if released is not None and ts < released:
             state.late += 1
@@ -73,11 +83,11 @@ class ReorderBuffer(Generic[T]):
             state.max_ts = max_ts = ts
         return self._release(state, max_ts - self.lateness)
 
-    def advance(self, state: ReorderState[T], watermark: datetime) -> list[T]:
+    def advance(self, state: ReorderState, watermark: datetime) -> list[T]:
         """Release everything up to ``watermark`` (e.g. a heartbeat in live mode)."""
         return self._release(state, watermark)
 
-    def flush(self, state: ReorderState[T]) -> list[T]:
+    def flush(self, state: ReorderState) -> list[T]:
         held = [*state.heap, *state.queue]
         out = [entry[3] for entry in sorted(held, key=lambda e: (e[0], e[1], e[2]))]
         state.heap.clear()
@@ -87,7 +97,7 @@ class ReorderBuffer(Generic[T]):
         return out
 
     @staticmethod
-    def _release(state: ReorderState[T], watermark: datetime) -> list[T]:
+    def _release(state: ReorderState, watermark: datetime) -> list[T]:
         out: list[T] = []
         queue, heap = state.queue, state.heap
         if not heap:  # the common case: everything held arrived in order
@@ -113,3 +123,6 @@ class ReorderBuffer(Generic[T]):
             state.released_ts = entry[0]
             out.append(entry[3])
         return out
+
+
+_native.picklable(ReorderState, ReorderBuffer)

@@ -32,6 +32,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
+from operators import _native
 from operators.adaptive import AdaptiveStateChanged
 from operators.events import RiskEvent, Tick
 from operators.kill_switch import (
@@ -68,6 +71,7 @@ def next_session_open(ts: datetime) -> datetime:
     return session_open(day)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass
 class Position:
     """Open quantity of one strategy in one instrument, with its signed cost in paise."""
@@ -79,6 +83,7 @@ class Position:
     trade_pnl: int = 0
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass
 class PendingOrder:
     """An approved order not yet completely filled, cancelled or expired."""
@@ -89,6 +94,7 @@ class PendingOrder:
     price: int
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass
 class StrategyRisk:
     losses: int = 0
@@ -96,6 +102,7 @@ class StrategyRisk:
     multiplier: float = 1.0
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass
 class RiskState:
     """Everything the engine remembers; plain data, picklable, deep-copied on snapshot."""
@@ -141,6 +148,7 @@ def _plus(ts: datetime, span: timedelta) -> datetime:
         return _FOREVER
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class RiskLogic:
     """Risk engine of one account (see module docstring for the rules and their order)."""
 
@@ -167,7 +175,8 @@ class RiskLogic:
     def __setstate__(self, attrs: dict[str, Any]) -> None:
         """Unpickled (or deep-copied) engines rebuild their derived values on first use, so
         snapshots taken before those values existed restore too."""
-        self.__dict__.update(attrs)
+        for name, value in attrs.items():  # compiled classes have no __dict__
+            setattr(self, name, value)
         self._drop_derived()
 
     def snapshot(self) -> RiskState:
@@ -682,3 +691,6 @@ class RiskLogic:
         if ev.account == self.limits.account:
             self._strategy(ev.strategy).multiplier = ev.size_multiplier
         return out
+
+
+_native.picklable(Position, PendingOrder, StrategyRisk, RiskState, RiskLogic)

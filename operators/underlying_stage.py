@@ -17,7 +17,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import msgspec
+from mypy_extensions import mypyc_attr
 
+from operators import _native
 from operators.candles import CandleConfig
 from operators.chain import ChainConfig, ChainLogic
 from operators.events import (
@@ -41,6 +43,7 @@ UnderlyingOutput = OptionAnalytics | RegimeClassified | SignalGenerated | Tick
 _BAR, _TICK = 0, 1
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(frozen=True)
 class StrategySpec:
     """A strategy to run: registry name (or ``module:Class``) and parameter overrides."""
@@ -49,6 +52,7 @@ class StrategySpec:
     params: Mapping[str, Any] = field(default_factory=dict)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(frozen=True)
 class UnderlyingConfig:
     strategies: Sequence[StrategySpec] = (
@@ -75,13 +79,14 @@ class UnderlyingConfig:
     forward_ticks: bool = False
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass
 class UnderlyingRuntime:
     """Everything one underlying remembers; deep-copied by the flow for recovery snapshots."""
 
     underlying: str
     driver_token: str
-    reorder: ReorderState[UnderlyingInput]
+    reorder: ReorderState
     chain: ChainLogic
     regime: RegimeLogic
     strategies: list[Strategy[Any, Any]]
@@ -124,6 +129,7 @@ def driver_tokens(instruments: Iterable[Instrument]) -> dict[str, str]:
     return drivers
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class UnderlyingLogic:
     """Pure per-underlying logic; ``new_runtime`` builds the state for one underlying."""
 
@@ -257,3 +263,6 @@ class UnderlyingLogic:
             atr=rt.atr,
             delta=analytics.delta if analytics is not None else None,
         )
+
+
+_native.picklable(StrategySpec, UnderlyingConfig, UnderlyingRuntime, UnderlyingLogic)

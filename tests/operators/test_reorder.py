@@ -7,7 +7,7 @@ import heapq
 import pickle
 import random
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,7 +21,7 @@ T0 = datetime(2026, 7, 7, 4, 0, tzinfo=UTC)
 
 def drain(items, lateness_s: float):
     buf: ReorderBuffer[str] = ReorderBuffer(timedelta(seconds=lateness_s))
-    state: ReorderState[str] = ReorderState()
+    state: ReorderState = ReorderState()
     out = []
     for ts, tie, name in items:
         out += buf.push(state, ts, tie, name)
@@ -30,7 +30,7 @@ def drain(items, lateness_s: float):
 
 def test_releases_only_behind_the_watermark() -> None:
     buf: ReorderBuffer[str] = ReorderBuffer(timedelta(seconds=2))
-    state: ReorderState[str] = ReorderState()
+    state: ReorderState = ReorderState()
     assert buf.push(state, T0, (0,), "a") == []
     assert buf.push(state, T0 + timedelta(seconds=1), (0,), "b") == []
     assert buf.push(state, T0 + timedelta(seconds=2), (0,), "c") == ["a"]
@@ -121,7 +121,7 @@ def test_queue_and_heap_release_exactly_like_a_single_heap(
 ) -> None:
     lateness = timedelta(milliseconds=lateness_ms)
     buf: ReorderBuffer[str] = ReorderBuffer(lateness)
-    state: ReorderState[str] = ReorderState()
+    state: ReorderState = ReorderState()
     ref = _HeapOnly(lateness)
     got: list[list[str]] = []
     want: list[list[str]] = []
@@ -153,7 +153,7 @@ def test_queue_and_heap_release_exactly_like_a_single_heap(
 
 def test_in_order_arrivals_never_touch_the_heap() -> None:
     buf: ReorderBuffer[int] = ReorderBuffer(timedelta(seconds=1))
-    state: ReorderState[int] = ReorderState()
+    state: ReorderState = ReorderState()
     out = []
     for i in range(100):
         out += buf.push(state, T0 + timedelta(milliseconds=250 * (i // 2)), (i % 2,), i)
@@ -168,8 +168,8 @@ def test_in_order_arrivals_never_touch_the_heap() -> None:
 
 
 def test_a_state_pickled_before_the_queue_existed_restores_with_an_empty_one() -> None:
-    state: ReorderState[str] = ReorderState()
-    legacy = {k: v for k, v in vars(state).items() if k != "queue"}
+    state: ReorderState = ReorderState()
+    legacy = {f.name: getattr(state, f.name) for f in fields(state) if f.name != "queue"}
     restored = ReorderState.__new__(ReorderState)
     restored.__setstate__(dict(legacy))
     assert restored.queue == deque()

@@ -11,6 +11,7 @@ import msgspec
 import pydantic
 import pytest
 
+from operators._native import attributes
 from operators.adaptive import AdaptiveStateChanged
 from operators.events import RiskEvent, Tick
 from operators.risk import RiskLogic, next_session_open
@@ -608,9 +609,11 @@ def test_caches_follow_a_copied_or_replaced_state() -> None:
 
 def test_an_engine_pickled_before_the_caches_existed_restores() -> None:
     _, logic = _random_session(5, cached=True)
-    for name in ("_stall_safe", "_quiet_state", "_quiet_until", "_exposed_state", "_exposed"):
-        del logic.__dict__[name]  # what a snapshot of the engine before them holds
-    restored = pickle.loads(pickle.dumps(logic))
+    caches = ("_stall_safe", "_quiet_state", "_quiet_until", "_exposed_state", "_exposed")
+    legacy = {k: v for k, v in attributes(logic).items() if k not in caches}
+    restored = RiskLogic.__new__(RiskLogic)  # how pickle restores a snapshot without them
+    restored.__setstate__(copy.deepcopy(legacy))
+    restored = pickle.loads(pickle.dumps(restored))
     reference = RiskLogic(logic.limits, copy.deepcopy(logic.state))
     clock = logic.state.clock
     assert clock is not None

@@ -1,0 +1,97 @@
+"""The compiled (mypyc) operator modules: used only when built from exactly these sources.
+
+``scripts/test.sh`` runs the suite with ``SCALPFLOW_REQUIRE_NATIVE=1`` (the compiled modules
+must be the ones under test: they are what the benchmarks measure) and then the operator tests
+again with ``SCALPFLOW_NATIVE=0`` (the pure-Python sources); the recorded output fingerprints
+in ``tests/operators`` must hold in both.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from operators import _native
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _import_all() -> None:
+    for name in _native.NATIVE_MODULES:
+        importlib.import_module(f"operators.{name}")
+
+
+def test_the_configured_form_of_the_operators_is_the_one_in_use() -> None:
+    _import_all()
+    if os.environ.get(_native.ENV) == "0":
+        assert not _native.active
+        assert _native.compiled_modules() == []
+    elif os.environ.get("SCALPFLOW_REQUIRE_NATIVE") == "1":
+        assert _native.stale_reason() is None, _native.stale_reason()
+        assert _native.active
+        assert _native.compiled_modules() == sorted(_native.NATIVE_MODULES)
+    else:
+        assert _native.active == (_native.stale_reason() is None)
+
+
+def _copy_sources(tmp_path: Path) -> tuple[Path, Path]:
+    package = tmp_path / "operators"
+    package.mkdir()
+    for name in _native.NATIVE_MODULES:
+        shutil.copy(_native.PACKAGE_DIR / f"{name}.py", package / f"{name}.py")
+    build = tmp_path / "native"
+    build.mkdir()
+    return package, build
+
+
+def _write_stamp(build: Path, stamp: dict[str, object]) -> None:
+    (build / _native.STAMP).write_text(json.dumps(stamp))
+
+
+def test_a_build_of_the_same_sources_is_fresh(tmp_path: Path) -> None:
+    package, build = _copy_sources(tmp_path)
+    _write_stamp(build, _native.expected_stamp(package))
+    assert _native.stale_reason(build, package) is None
+
+
+def test_editing_a_compiled_source_makes_the_build_stale(tmp_path: Path) -> None:
+    package, build = _copy_sources(tmp_path)
+    _write_stamp(build, _native.expected_stamp(package))
+    with (package / "candles.py").open("a") as f:
+        f.write("\n# edited after the build\n")
+    reason = _native.stale_reason(build, package)
+    assert reason is not None
+    assert "candles" in reason
+
+
+def test_a_build_for_another_interpreter_or_module_list_is_stale(tmp_path: Path) -> None:
+    package, build = _copy_sources(tmp_path)
+    stamp = _native.expected_stamp(package)
+    _write_stamp(build, {**stamp, "cache_tag": "cpython-399"})
+    assert "cpython-399" in str(_native.stale_reason(build, package))
+    sources = dict(stamp["sources"])  # type: ignore[call-overload]
+    sources.pop("market")
+    _write_stamp(build, {**stamp, "sources": sources})
+    assert "compiled" in str(_native.stale_reason(build, package))
+
+
+def test_no_build_is_reported_as_such(tmp_path: Path) -> None:
+    package, _ = _copy_sources(tmp_path)
+    reason = _native.stale_reason(tmp_path / "nowhere", package)
+    assert reason is not None
+    assert "no native build" in reason
+
+
+def test_switching_the_compiled_modules_off_runs_the_sources() -> None:
+    code = "import operators.candles as c, operators._native as n; print(c.__file__, n.active)"
+    env = {**os.environ, _native.ENV: "0"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out[0].endswith("candles.py")
+    assert out[1] == "False"
