@@ -30,6 +30,7 @@ from benchmarks._common import ensure_ticks_topic, market_for, peak_rss_mb
 from connectors.db import connect, migrate
 from connectors.instruments import save_instruments
 from flows.backtest import BacktestEnv, BacktestSpec, run_backtest
+from operators import _native
 from operators.candles import CandleConfig
 from operators.events import Bar, SignalGenerated
 from operators.market import MarketLogic, MarketState
@@ -215,6 +216,10 @@ def run(args: argparse.Namespace, dsn: str) -> None:
           f"{len(instruments)} instruments, {args.partitions} partitions")  # fmt: skip
     print(f"  wall {wall:.1f}s (flow {result.elapsed_s:.1f}s), {total / wall:,.0f} ticks/s, "
           f"peak RSS {peak_rss_mb():.0f} MB (before {rss0:.0f} MB)")  # fmt: skip
+    compiled = _native.compiled_modules()
+    why_not = _native.stale_reason() or "SCALPFLOW_NATIVE=0"
+    form = f"{len(compiled)} modules compiled (mypyc)" if compiled else f"pure Python ({why_not})"
+    print(f"  operators: {form}")
     print(f"  momentum_breakout: {result.metrics.trades} trades, {result.fills} fills, "
           f"net Rs {result.metrics.net_pnl / 100:,.2f}")  # fmt: skip
     rows = index_candles(dsn, run_id, instruments[0].token)

@@ -131,7 +131,10 @@ def attributes(obj: Any) -> dict[str, Any]:
     """An object's instance attributes, compiled or not (``vars`` needs a ``__dict__``)."""
     if hasattr(type(obj), "__mypyc_attrs__"):
         return _state_of(obj)
-    return dict(vars(obj))
+    if hasattr(obj, "__dict__"):
+        return dict(vars(obj))
+    names = (n for c in type(obj).__mro__ for n in getattr(c, "__slots__", ()))
+    return {n: getattr(obj, n) for n in names if hasattr(obj, n) and not n.startswith("__")}
 
 
 def _state_of(obj: Any) -> dict[str, Any]:
@@ -164,25 +167,26 @@ def _rebuild(cls: Any, state: dict[str, Any]) -> Any:
 
 
 def _reduce(obj: Any) -> tuple[Any, ...]:
-    return _rebuild, (type(obj), _state_of(obj))
+    return _rebuild, (type(obj), attributes(obj))
 
 
 def picklable(*classes: type[Any]) -> None:
-    """Let ``copy.deepcopy`` and ``pickle`` (Bytewax snapshots, process exchange) handle
-    these classes when they are compiled.
+    """Let ``copy.deepcopy`` and ``pickle`` (Bytewax snapshots, process exchange) copy these
+    classes the same way whether they are compiled or not.
 
-    mypyc's native classes keep attributes in C slots, and on Python 3.11+ their default
-    ``__getstate__`` returns an empty dict, so a copy would lose every attribute. Each class
-    must also carry ``@mypyc_attr(allow_interpreted_subclasses=True)``: then ``cls.__new__``
-    does not call ``__init__``, as unpickling expects (``serializable=True`` would say the
-    same, but with it mypyc 1.x/2.x builds classes whose constructor skips ``__init__``).
-    Interpreted classes are left to Python's own pickling: a no-op for them.
+    mypyc's native classes keep attributes in C slots; the copy goes through ``attributes``
+    and ``_rebuild`` (a copyreg reducer), so a pickle made by either form restores in the
+    other. Each class must also carry ``@mypyc_attr(allow_interpreted_subclasses=True)``: then
+    ``cls.__new__`` does not call ``__init__``, as unpickling expects (``serializable=True``
+    would say the same, but with it mypy 2.4's mypyc builds classes whose constructor skips
+    ``__init__``). Pickles made before this existed (plain Python ``__reduce_ex__``) restore
+    in the pure-Python form only.
     """
     for cls in classes:
-        if hasattr(cls, "__mypyc_attrs__"):
-            copyreg.pickle(cls, _reduce)
-            # mypyc adds a __getstate__/__setstate__ pair of its own (whose __setstate__
-            # fails on frozen dataclasses); a __setstate__ alone is the class's own hook.
-            own = vars(cls)
-            if "__setstate__" in own and "__getstate__" not in own:
-                _CUSTOM_SETSTATE.add(cls)
+        copyreg.pickle(cls, _reduce)
+        # mypyc adds a __getstate__/__setstate__ pair of its own (whose __setstate__ fails
+        # on frozen dataclasses), as do slotted frozen dataclasses; a __setstate__ alone is
+        # the class's own hook (e.g. filling in attributes older snapshots lack).
+        own = vars(cls)
+        if "__setstate__" in own and "__getstate__" not in own:
+            _CUSTOM_SETSTATE.add(cls)

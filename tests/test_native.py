@@ -95,3 +95,79 @@ def test_switching_the_compiled_modules_off_runs_the_sources() -> None:
     ).stdout.split()
     assert out[0].endswith("candles.py")
     assert out[1] == "False"
+
+
+_JOB = """
+import hashlib, pickle, sys
+from datetime import date
+import msgspec
+from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from operators.account_stage import AccountConfig, AccountLogic
+from operators.adaptive import AdaptiveConfig
+from operators.market import MarketLogic, MarketState
+from operators.risk_limits import RiskLimits
+from operators.underlying_stage import UnderlyingConfig, UnderlyingLogic
+
+market = SyntheticMarket(SyntheticConfig(seed=3, date=date(2026, 7, 7), duration_minutes=8))
+ticks = list(market.ticks())
+instruments = {i.token: i for i in market.instruments()}
+names = ("momentum_breakout",)
+market_logic = MarketLogic()
+underlying = UnderlyingLogic(
+    instruments, UnderlyingConfig(bars_from_ticks=True, forward_ticks=True)
+)
+account = AccountLogic(instruments, AccountConfig(
+    account="a", run_id="r",
+    limits=RiskLimits(account="a", capital=10_000_000, strategies=names),
+    adaptive=AdaptiveConfig(account="a", strategies=names),
+))
+mode, path = sys.argv[1], sys.argv[2]
+half = len(ticks) // 2
+if mode == "first":
+    state = ({}, underlying.new_runtime(market.config.underlying), account.new_runtime())
+    todo = ticks[:half]
+else:
+    with open(path, "rb") as f:
+        state = pickle.load(f)
+    todo = ticks[half:]
+bars, ul_rt, acc_rt = state
+digest = hashlib.sha256()
+for tick in todo:
+    out = market_logic.on_tick(bars.setdefault(tick.token, MarketState()), tick)
+    for item in underlying.on_item(ul_rt, tick):
+        out.extend(account.on_item(acc_rt, item))
+    if mode != "first":
+        for event in out:
+            digest.update(msgspec.json.encode(event) if hasattr(event, "ts_event") else b"late")
+if mode == "first":
+    with open(path, "wb") as f:
+        pickle.dump(state, f)
+else:
+    print(digest.hexdigest())
+"""
+
+
+def _run_job(mode: str, path: Path, native: bool) -> str:
+    env = {**os.environ, _native.ENV: "1" if native else "0"}
+    done = subprocess.run(
+        [sys.executable, "-c", _JOB, mode, str(path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def test_snapshots_restore_across_the_compiled_and_pure_python_forms(tmp_path: Path) -> None:
+    """A mid-session snapshot (market, strategy and account state) pickled by one form and
+    restored by the other continues exactly like one pickled and restored by the same form."""
+    outputs = {}
+    for writer in (False, True):
+        snap = tmp_path / f"snap-{writer}.pkl"
+        _run_job("first", snap, native=writer)
+        for reader in (False, True):
+            outputs[writer, reader] = _run_job("second", snap, native=reader)
+    assert len(set(outputs.values())) == 1, outputs
+    assert len(next(iter(outputs.values()))) == 64
