@@ -171,3 +171,27 @@ def test_snapshots_restore_across_the_compiled_and_pure_python_forms(tmp_path: P
             outputs[writer, reader] = _run_job("second", snap, native=reader)
     assert len(set(outputs.values())) == 1, outputs
     assert len(next(iter(outputs.values()))) == 64
+
+
+def test_every_class_of_a_compiled_module_copies_like_python() -> None:
+    """A class added to a compiled module without ``_native.picklable`` would deep-copy with
+    no attributes once compiled (see ``operators._native.picklable``)."""
+    import copyreg
+    import enum
+    import inspect
+
+    import msgspec
+
+    missing = []
+    for name in _native.NATIVE_MODULES:
+        module = importlib.import_module(f"operators.{name}")
+        for cls_name, cls in vars(module).items():
+            if not inspect.isclass(cls) or cls.__module__ != module.__name__:
+                continue
+            if issubclass(cls, msgspec.Struct | enum.Enum | BaseException):
+                continue
+            if getattr(cls, "_is_protocol", False):
+                continue
+            if copyreg.dispatch_table.get(cls) is None:
+                missing.append(f"operators.{name}.{cls_name}")
+    assert missing == [], f"register with _native.picklable (and @mypyc_attr): {missing}"
