@@ -81,8 +81,8 @@ def main() -> int:
     args = parser.parse_args()
     try:
         return build(force=args.force)
-    except SystemExit as exc:  # setuptools reports compiler failures this way
-        print(f"[native] build failed: {exc}", file=sys.stderr)
+    except (SystemExit, Exception) as exc:  # mypy errors exit; compiler errors raise
+        print(f"[native] build failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
 
 
