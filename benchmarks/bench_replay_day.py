@@ -217,8 +217,10 @@ def run(args: argparse.Namespace, dsn: str) -> None:
     print(f"  wall {wall:.1f}s (flow {result.elapsed_s:.1f}s), {total / wall:,.0f} ticks/s, "
           f"peak RSS {peak_rss_mb():.0f} MB (before {rss0:.0f} MB)")  # fmt: skip
     compiled = _native.compiled_modules()
-    why_not = _native.stale_reason() or "SCALPFLOW_NATIVE=0"
-    form = f"{len(compiled)} modules compiled (mypyc)" if compiled else f"pure Python ({why_not})"
+    if compiled:
+        form = f"{len(compiled)} modules compiled (mypyc)"
+    else:
+        form = f"pure Python ({_native.stale_reason() or 'SCALPFLOW_NATIVE=0'})"
     print(f"  operators: {form}")
     print(f"  momentum_breakout: {result.metrics.trades} trades, {result.fills} fills, "
           f"net Rs {result.metrics.net_pnl / 100:,.2f}")  # fmt: skip

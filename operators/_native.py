@@ -156,13 +156,19 @@ def _state_of(obj: Any) -> dict[str, Any]:
 _CUSTOM_SETSTATE: set[type[Any]] = set()
 
 
+def restore(obj: Any, state: dict[str, Any]) -> None:
+    """Set ``obj``'s attributes from ``state`` (what ``attributes`` returned), compiled or
+    not: for classes' own ``__setstate__`` hooks, which cannot ``__dict__.update``."""
+    for name, value in state.items():
+        object.__setattr__(obj, name, value)  # frozen dataclasses too
+
+
 def _rebuild(cls: Any, state: dict[str, Any]) -> Any:
     obj = cls.__new__(cls)  # no __init__, as unpickling in Python (see ``picklable``)
     if cls in _CUSTOM_SETSTATE:
         obj.__setstate__(state)
     else:
-        for name, value in state.items():
-            object.__setattr__(obj, name, value)  # frozen dataclasses too
+        restore(obj, state)
     return obj
 
 

@@ -48,8 +48,7 @@ class ReorderState:
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Snapshots pickled before ``queue`` existed restore with an empty one."""
         state.setdefault("queue", deque())
-        for name, value in state.items():  # compiled classes have no __dict__
-            setattr(self, name, value)
+        _native.restore(self, state)
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)

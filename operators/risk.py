@@ -175,8 +175,7 @@ class RiskLogic:
     def __setstate__(self, attrs: dict[str, Any]) -> None:
         """Unpickled (or deep-copied) engines rebuild their derived values on first use, so
         snapshots taken before those values existed restore too."""
-        for name, value in attrs.items():  # compiled classes have no __dict__
-            setattr(self, name, value)
+        _native.restore(self, attrs)
         self._drop_derived()
 
     def snapshot(self) -> RiskState:
