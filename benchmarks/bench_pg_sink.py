@@ -76,6 +76,7 @@ def load_old(rev: str) -> types.ModuleType:
     spec = importlib.util.spec_from_loader("pg_sink_old", loader=None)
     assert spec is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being built
     exec(compile(source, f"{rev}:connectors/pg_sink.py", "exec"), module.__dict__)
     return module
 
