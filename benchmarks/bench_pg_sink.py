@@ -30,8 +30,6 @@ import sys
 import time
 import types
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -89,24 +87,6 @@ def server_dsn(arg: str | None) -> str:
         [str(ROOT / "infra/postgres/pg.sh"), "start"], check=True, capture_output=True, text=True
     )
     return out.stdout.strip().splitlines()[-1]
-
-
-@contextmanager
-def scratch_database(dsn: str) -> Iterator[str]:
-    from connectors.db import migrate
-
-    name = f"bench_pg_sink_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    info = psycopg.conninfo.conninfo_to_dict(dsn)
-    info["dbname"] = name
-    db = psycopg.conninfo.make_conninfo("", **info)
-    migrate(db)
-    try:
-        yield db
-    finally:
-        with psycopg.connect(dsn, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def backend_cpu_s(pid: int) -> float:
@@ -196,6 +176,7 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
+    from connectors.db import scratch_database
     from connectors.pg_sink import PostgresSink
 
     t = time.perf_counter()
@@ -214,7 +195,7 @@ def main() -> None:
     )
     for work in args.work_us:
         for variant in args.variants:
-            with scratch_database(dsn) as db:
+            with scratch_database(dsn, "bench_pg_sink") as db:
                 sink = (
                     old.PostgresSink(db, "bench")  # type: ignore[union-attr]
                     if variant == "old"

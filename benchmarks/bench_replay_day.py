@@ -17,17 +17,15 @@ import argparse
 import os
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 import backtrader as bt
-import psycopg
 
 from benchmarks._common import ensure_ticks_topic, market_for, peak_rss_mb
-from connectors.db import connect, migrate
+from connectors.db import connect, migrate, scratch_database
 from connectors.instruments import save_instruments
 from flows.backtest import BacktestEnv, BacktestSpec, run_backtest
 from operators import _native
@@ -169,28 +167,19 @@ def main() -> None:
     )
     # A fresh database per run (dropped afterwards): measuring into a database that earlier
     # runs filled, and that autovacuum is cleaning, made repeated runs drift by ~10%.
-    with scratch_database(server, keep=args.keep) as dsn:
+    with run_database(server, keep=args.keep) as dsn:
         run(args, dsn)
 
 
 @contextmanager
-def scratch_database(server_dsn: str, *, keep: bool) -> Iterator[str]:
+def run_database(server_dsn: str, *, keep: bool) -> Iterator[str]:
+    """A scratch database for the run, or with ``keep`` the server's own (migrated, kept)."""
     if keep:
         migrate(server_dsn)
         yield server_dsn
         return
-    name = f"scalpflow_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    info = psycopg.conninfo.conninfo_to_dict(server_dsn)
-    info["dbname"] = name
-    dsn = psycopg.conninfo.make_conninfo("", **info)
-    try:
-        migrate(dsn)
+    with scratch_database(server_dsn, "scalpflow_bench") as dsn:
         yield dsn
-    finally:
-        with psycopg.connect(server_dsn, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def run(args: argparse.Namespace, dsn: str) -> None:

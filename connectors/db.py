@@ -9,6 +9,9 @@ hypertables; otherwise they stay plain tables with time indexes. The mode is log
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -116,3 +119,26 @@ def storage_mode(dsn: str) -> StorageMode:
     with connect(dsn) as conn:
         row = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
     return "timescaledb" if row else "plain"
+
+
+def with_dbname(dsn: str, name: str) -> str:
+    """The same server and credentials as ``dsn``, another database."""
+    info = psycopg.conninfo.conninfo_to_dict(dsn)
+    info["dbname"] = name
+    return psycopg.conninfo.make_conninfo("", **info)
+
+
+@contextmanager
+def scratch_database(server_dsn: str, prefix: str) -> Iterator[str]:
+    """A new database on ``server_dsn``'s server, every migration applied, dropped afterwards
+    (also if migrating fails): tests and benchmarks that must start from an empty one."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server_dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        dsn = with_dbname(server_dsn, name)
+        migrate(dsn)
+        yield dsn
+    finally:
+        with psycopg.connect(server_dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

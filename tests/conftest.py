@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,18 +57,10 @@ def pg_server_dsn() -> str:
 @contextmanager
 def fresh_database(server_dsn: str, prefix: str = "scalpflow_test") -> Iterator[str]:
     """A new database on the server with every migration applied; dropped afterwards."""
-    from connectors.db import migrate
+    from connectors.db import scratch_database
 
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = _with_dbname(server_dsn, name)
-    migrate(dsn)
-    try:
+    with scratch_database(server_dsn, prefix) as dsn:
         yield dsn
-    finally:
-        with psycopg.connect(server_dsn, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -77,12 +68,6 @@ def pg_dsn(pg_server_dsn: str) -> Iterator[str]:
     """A fresh database for this test session, every migration applied; dropped afterwards."""
     with fresh_database(pg_server_dsn) as dsn:
         yield dsn
-
-
-def _with_dbname(dsn: str, name: str) -> str:
-    info = psycopg.conninfo.conninfo_to_dict(dsn)
-    info["dbname"] = name
-    return psycopg.conninfo.make_conninfo("", **info)
 
 
 @pytest.fixture(scope="session")
