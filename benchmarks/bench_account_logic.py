@@ -16,7 +16,8 @@ msgpack of each, in order).
 ``git archive`` into a temporary directory; the working tree is not touched) on the *same*
 inputs (made once by the working tree's strategy stage), alternating old and new in fresh
 processes so that load from other processes on a shared machine hits both about equally;
-outputs must hash the same.
+outputs must hash the same. Each line says which form of the operators ran
+(``benchmarks/_compare.py``); ``SCALPFLOW_NATIVE=0`` compares the Python of both.
 """
 
 from __future__ import annotations
@@ -24,9 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import pickle
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +36,9 @@ from typing import Any
 
 import msgspec
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks._compare import compare_trees, operators_form, report, run_worker
+
+WORKER = "benchmarks.bench_account_logic"
 STRATEGIES = ("momentum_breakout", "vwap_reversal", "gamma_scalp")
 
 
@@ -106,6 +107,7 @@ def measure(inputs: Path, rounds: int) -> dict[str, float | int | str]:
         "sha256": digest.hexdigest(),
         "outputs": json.dumps(Counter(type(ev).__name__ for ev in out), sort_keys=True),
         "kinds": json.dumps(Counter(type(it).__name__ for it in items), sort_keys=True),
+        "form": operators_form(),
     }
 
 
@@ -115,48 +117,15 @@ def _write_inputs(path: Path, minutes: int) -> None:
     print(f"strategy stage outputs made in {time.perf_counter() - start:.1f}s", file=sys.stderr)
 
 
-def _run_tree(operators_root: Path, inputs: Path, rounds: int) -> dict[str, float | int | str]:
-    """One worker process whose ``operators`` package comes from ``operators_root``.
-
-    ``python -m`` puts the working directory first on ``sys.path``, so running in
-    ``operators_root`` makes its ``operators`` win; the rest comes from this checkout.
-    """
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "benchmarks.bench_account_logic", "--worker", str(inputs)]
-    cmd += ["--rounds", str(rounds)]
-    done = subprocess.run(
-        cmd, env=env, cwd=operators_root, capture_output=True, text=True, check=True
-    )
-    result: dict[str, float | int | str] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
-
-
 def compare(rev: str, minutes: int, rounds: int, pairs: int) -> None:
     with tempfile.TemporaryDirectory(prefix="bench_account_") as tmp:
         inputs = Path(tmp) / "inputs.pkl"
         _write_inputs(inputs, minutes)
-        old_tree = Path(tmp) / "old"
-        old_tree.mkdir()
-        archive = subprocess.run(
-            ["git", "archive", rev, "operators"], cwd=ROOT, capture_output=True, check=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive, check=True)
-        trees = {rev: old_tree, "working tree": ROOT}
-        results: dict[str, list[dict[str, float | int | str]]] = {name: [] for name in trees}
-        for _ in range(pairs):
-            for name, path in trees.items():
-                results[name].append(_run_tree(path, inputs, rounds))
-    first = next(iter(results.values()))[0]
+        args = [str(inputs), "--rounds", str(rounds)]
+        results = compare_trees(rev, Path(tmp), pairs, lambda tree: run_worker(WORKER, tree, args))
+    first = results[rev][0]
     print(f"inputs: {first['inputs']:,} {first['kinds']}")
-    for name, runs in results.items():
-        best = min(float(r["us_per_input"]) for r in runs)
-        print(
-            f"{name:>14}: {best:6.2f} µs/input (best of {pairs}×{rounds}) "
-            f"sha256 {str(runs[0]['sha256'])[:16]}… {runs[0]['outputs']}"
-        )
-    old, new = (min(float(r["us_per_input"]) for r in runs) for runs in results.values())
-    hashes = {str(r["sha256"]) for runs in results.values() for r in runs}
-    print(f"speed-up ×{old / new:.2f}; outputs {'identical' if len(hashes) == 1 else 'DIFFER'}")
+    report(results, "us_per_input", "µs/input", f"best of {pairs}×{rounds}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,7 +11,8 @@ per tick (best of ``--rounds``) and a sha256 of the msgspec-encoded outputs.
 ``--compare REV`` also runs the ``operators`` package of git revision ``REV`` (exported with
 ``git archive`` into a temporary directory; the working tree is not touched), alternating
 old and new in fresh processes so that load from other processes on a shared machine hits
-both about equally; outputs must hash the same.
+both about equally; outputs must hash the same. Each line says which form of the operators ran
+(``benchmarks/_compare.py``); ``SCALPFLOW_NATIVE=0`` compares the Python of both.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,9 @@ from pathlib import Path
 
 import msgspec
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks._compare import compare_trees, operators_form, report, run_worker
+
+WORKER = "benchmarks.bench_underlying_logic"
 
 
 def measure(minutes: int, rounds: int) -> dict[str, float | int | str]:
@@ -78,46 +79,16 @@ def measure(minutes: int, rounds: int) -> dict[str, float | int | str]:
         "us_per_tick": best / len(ticks) * 1e6,
         "sha256": digest,
         "outputs": json.dumps(counts, sort_keys=True),
+        "form": operators_form(),
     }
 
 
-def _run_tree(operators_root: Path, minutes: int, rounds: int) -> dict[str, float | int | str]:
-    """One worker process whose ``operators`` package comes from ``operators_root``.
-
-    ``python -m`` puts the working directory first on ``sys.path``, so running in
-    ``operators_root`` makes its ``operators`` win; the rest comes from this checkout.
-    """
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "benchmarks.bench_underlying_logic", "--worker"]
-    cmd += ["--minutes", str(minutes), "--rounds", str(rounds)]
-    done = subprocess.run(
-        cmd, env=env, cwd=operators_root, capture_output=True, text=True, check=True
-    )
-    result: dict[str, float | int | str] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
-
-
 def compare(rev: str, minutes: int, rounds: int, pairs: int) -> None:
+    args = ["--minutes", str(minutes), "--rounds", str(rounds)]
     with tempfile.TemporaryDirectory(prefix="bench_underlying_") as tmp:
-        archive = subprocess.run(
-            ["git", "archive", rev, "operators"], cwd=ROOT, capture_output=True, check=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
-        trees = {rev: Path(tmp), "working tree": ROOT}
-        results: dict[str, list[dict[str, float | int | str]]] = {name: [] for name in trees}
-        for _ in range(pairs):
-            for name, path in trees.items():
-                results[name].append(_run_tree(path, minutes, rounds))
-    for name, runs in results.items():
-        best = min(float(r["us_per_tick"]) for r in runs)
-        print(
-            f"{name:>14}: {best:6.2f} µs/tick (best of {pairs}×{rounds}; "
-            f"{runs[0]['ticks']:,} ticks) sha256 {str(runs[0]['sha256'])[:16]}… "
-            f"{runs[0]['outputs']}"
-        )
-    old, new = (min(float(r["us_per_tick"]) for r in runs) for runs in results.values())
-    hashes = {str(r["sha256"]) for runs in results.values() for r in runs}
-    print(f"speed-up ×{old / new:.2f}; outputs {'identical' if len(hashes) == 1 else 'DIFFER'}")
+        results = compare_trees(rev, Path(tmp), pairs, lambda tree: run_worker(WORKER, tree, args))
+    ticks = results[rev][0]["ticks"]
+    report(results, "us_per_tick", "µs/tick", f"best of {pairs}×{rounds}; {ticks:,} ticks")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,80 @@
+"""``--compare REV`` for the per-stage benchmarks: the ``operators`` package of a git revision
+against the working tree's, in alternating fresh processes (so load from other processes on a
+shared machine hits both about equally), on the same inputs; outputs must hash the same.
+
+Each worker reports which form of the operators it ran: the working tree's compiled build is
+used when it is fresh (see ``operators/_native.py``), an exported revision has none. Set
+``SCALPFLOW_NATIVE=0`` to compare the Python of two revisions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+Result = dict[str, float | int | str]
+
+
+def operators_form() -> str:
+    """``compiled`` or ``pure Python``: how the ``operators`` this process imported run."""
+    try:
+        from operators import _native
+    except ImportError:  # a revision from before the compiled build
+        return "pure Python"
+    return "compiled" if _native.active else "pure Python"
+
+
+def run_worker(module: str, operators_root: Path, args: list[str]) -> Result:
+    """One ``python -m module --worker ARGS`` whose ``operators`` comes from ``operators_root``.
+
+    ``python -m`` puts the working directory first on ``sys.path``, so running in
+    ``operators_root`` makes its ``operators`` win; the rest comes from this checkout.
+    """
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--worker", *args],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=operators_root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: Result = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def compare_trees(
+    rev: str, workdir: Path, pairs: int, run: Callable[[Path], Result]
+) -> dict[str, list[Result]]:
+    """Export ``operators`` of ``rev`` into ``workdir`` and run ``run(tree)`` for it and for
+    the working tree, alternately, ``pairs`` times each."""
+    old_tree = workdir / "old"
+    old_tree.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", rev, "operators"], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive, check=True)
+    trees = {rev: old_tree, "working tree": ROOT}
+    results: dict[str, list[Result]] = {name: [] for name in trees}
+    for _ in range(pairs):
+        for name, path in trees.items():
+            results[name].append(run(path))
+    return results
+
+
+def report(results: dict[str, list[Result]], key: str, unit: str, detail: str) -> None:
+    """Best ``key`` per tree (in ``unit``), each tree's form and output hash, the speed-up."""
+    for name, runs in results.items():
+        best = min(float(r[key]) for r in runs)
+        first = runs[0]
+        print(
+            f"{name:>14}: {best:6.2f} {unit} ({first['form']}; {detail}) "
+            f"sha256 {str(first['sha256'])[:16]}… {first['outputs']}"
+        )
+    old, new = (min(float(r[key]) for r in runs) for runs in results.values())
+    hashes = {str(r["sha256"]) for runs in results.values() for r in runs}
+    print(f"speed-up ×{old / new:.2f}; outputs {'identical' if len(hashes) == 1 else 'DIFFER'}")
