@@ -61,13 +61,7 @@ def make_inputs(minutes: int) -> tuple[dict[str, Any], list[Any]]:
             candle=CandleConfig(intervals=("1m",)),
         ),
     )
-    rt = stage.new_runtime(market.config.underlying)
-    items: list[Any] = []
-    for tick in market.ticks():
-        if stage.wants(tick):
-            items += stage.on_item(rt, tick)
-    items += stage.on_eof(rt)
-    return instruments, items
+    return instruments, list(stage.run(market.config.underlying, market.ticks()))
 
 
 def measure(inputs: Path, rounds: int) -> dict[str, float | int | str]:

@@ -214,6 +214,16 @@ class UnderlyingLogic:
                 out.extend(self._on_bar(rt, bar))
         return out
 
+    def run(self, underlying: str, items: Iterable[UnderlyingInput]) -> list[UnderlyingOutput]:
+        """Everything the stage emits for a finite input, end of input included, as the flow
+        would hand it on (offline use: research, benchmarks, tests)."""
+        rt = self.new_runtime(underlying)
+        out: list[UnderlyingOutput] = []
+        for item in items:
+            if self.wants(item):
+                out += self.on_item(rt, item)
+        return out + self.on_eof(rt)
+
     def _process(self, rt: UnderlyingRuntime, item: UnderlyingInput) -> list[UnderlyingOutput]:
         if isinstance(item, Bar):
             return [] if self._bars_from_ticks else self._on_bar(rt, item)

@@ -108,13 +108,7 @@ def strategy_outputs() -> tuple[dict[str, Instrument], list[AccountInput]]:
             bars_from_ticks=True, forward_ticks=True, candle=CandleConfig(intervals=("1m",))
         ),
     )
-    rt = stage.new_runtime(market.config.underlying)
-    items: list[Any] = []
-    for tick in market.ticks():
-        if stage.wants(tick):
-            items += stage.on_item(rt, tick)
-    items += stage.on_eof(rt)
-    return instruments, items
+    return instruments, list(stage.run(market.config.underlying, market.ticks()))
 
 
 def make_logic(instruments: Mapping[str, Instrument], scenario: Scenario) -> AccountLogic:
