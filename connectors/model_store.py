@@ -59,9 +59,17 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 def save_model(
-    model: RegimeModel, directory: Path | str, metadata: dict[str, Any] | None = None
+    model: RegimeModel,
+    directory: Path | str,
+    metadata: dict[str, Any] | None = None,
+    *,
+    promote: bool = True,
 ) -> ModelInfo:
-    """Write the model, its metadata json and the LATEST pointer; return where and its hash."""
+    """Write the model and its metadata json; with ``promote`` also point LATEST at it.
+
+    An unpromoted model stays loadable by its version, but flows (which load LATEST) keep
+    trading with the model they had.
+    """
     import sklearn
 
     if not model.version or "/" in model.version or model.version.startswith("."):
@@ -85,7 +93,8 @@ def save_model(
     }
     _atomic_write(model_path, blob)
     _atomic_write(meta_path, json.dumps(meta, indent=2, sort_keys=True).encode())
-    _atomic_write(directory / LATEST, model.version.encode())
+    if promote:
+        _atomic_write(directory / LATEST, model.version.encode())
     return ModelInfo(model.version, digest, model_path, meta_path)
 
 

@@ -187,8 +187,19 @@ def train_cmd(
     min_rows: Annotated[
         int, typer.Option(min=1, help="Fewest labelled minutes worth training on.")
     ] = 500,
+    promote_anyway: Annotated[
+        bool,
+        typer.Option(
+            "--promote-anyway",
+            help="Point LATEST at the new model even if it does not beat the rules.",
+        ),
+    ] = False,
 ) -> None:
-    """Train the regime classifier on stored candles: walk-forward report, then save."""
+    """Train the regime classifier on stored candles: walk-forward report, then save.
+
+    The model becomes LATEST (what flows load) only if it beats the rule baseline on the
+    walk-forward folds, or with ``--promote-anyway``.
+    """
     cfg = RegimeConfig()
     out = Console()
     try:
@@ -212,8 +223,9 @@ def train_cmd(
             "config_hash": cfg.config_hash(),
             "walk_forward": report.to_dict(),
         }
+        beats = beats_rules(report.accuracy, report.rule_accuracy)
         try:
-            info = save_model(model, models_dir, metadata)
+            info = save_model(model, models_dir, metadata, promote=beats or promote_anyway)
         except (ModelStoreError, OSError) as exc:
             msg = f"cannot save the model in {models_dir}: {exc}"
             raise AiCliError(msg) from exc
@@ -225,13 +237,27 @@ def train_cmd(
     )
     for table in _report_tables(report):
         out.print(table)
-    verdict = "beats" if report.accuracy > report.rule_accuracy else "does NOT beat"
+    verdict = "beats" if beats else "does NOT beat"
     out.print(
         f"accuracy {_pct(report.accuracy)} vs rule baseline {_pct(report.rule_accuracy)}: "
         f"the model {verdict} the rules"
     )
     out.print(f"model {info.version} saved to {info.model_path}", soft_wrap=True)
     out.print(f"sha256 {info.sha256}", soft_wrap=True)
+    if beats or promote_anyway:
+        out.print(f"promoted: {models_dir / 'LATEST'} now points at {info.version}", soft_wrap=True)
+    else:
+        out.print(
+            f"NOT promoted: LATEST unchanged (flows keep their model); "
+            f"--promote-anyway to use {info.version} regardless",
+            style="yellow",
+            soft_wrap=True,
+        )
+
+
+def beats_rules(model_accuracy: float, rule_accuracy: float) -> bool:
+    """A model earns promotion only by scoring strictly above the rule baseline."""
+    return model_accuracy > rule_accuracy
 
 
 @ai_app.command("evaluate")

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from connectors.model_store import load_model
 from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from flows.ai_cli import beats_rules
 from flows.cli import app
 from operators.candles import CandleConfig, CandleLogic, CandleState
 from operators.events import Candle
@@ -78,7 +79,9 @@ def printed_sha(output: str) -> str:
 
 
 def test_train_reports_and_saves_a_verifiable_model(env: Path) -> None:
-    res = runner.invoke(app, ["ai", "train", *RANGE, "--models-dir", "m1", "--seed", "3"])
+    res = runner.invoke(
+        app, ["ai", "train", *RANGE, "--models-dir", "m1", "--seed", "3", "--promote-anyway"]
+    )
     assert res.exit_code == 0, res.output
     assert "rule baseline" in res.stdout
     assert "overall" in res.stdout
@@ -110,8 +113,35 @@ def test_same_seed_same_model_hash(env: Path) -> None:
     assert printed_sha(res.stdout) != shas[0]
 
 
+def test_promotion_follows_the_verdict(env: Path) -> None:
+    """Without --promote-anyway, LATEST moves exactly when the printed verdict says 'beats'."""
+    res = runner.invoke(app, ["ai", "train", *RANGE, "--models-dir", "m2", "--folds", "2"])
+    assert res.exit_code == 0, res.output
+    beats = "the model beats the rules" in res.stdout
+    assert beats != ("does NOT beat" in res.stdout)
+    assert (env / "m2" / "LATEST").exists() == beats
+    assert ("NOT promoted" in res.stdout) == (not beats)
+    saved = next((env / "m2").glob("regime-*.pkl"))  # saved either way, loadable by version
+    version = saved.stem.removeprefix("regime-")
+    assert load_model(env / "m2", version).version == version
+    res = runner.invoke(
+        app, ["ai", "train", *RANGE, "--models-dir", "m2", "--folds", "2", "--promote-anyway"]
+    )
+    assert res.exit_code == 0, res.output
+    assert (env / "m2" / "LATEST").read_text().strip() == version  # same data, same version
+
+
+def test_beats_rules_is_strict() -> None:
+    assert beats_rules(0.51, 0.50)
+    assert not beats_rules(0.50, 0.50)
+    assert not beats_rules(0.40, 0.44)
+
+
 def test_evaluate_scores_the_saved_model(env: Path) -> None:
-    res = runner.invoke(app, ["ai", "train", *RANGE[:2], "--to", "2025-03-05", "--run-id", RUN_ID])
+    res = runner.invoke(
+        app,
+        ["ai", "train", *RANGE[:2], "--to", "2025-03-05", "--run-id", RUN_ID, "--promote-anyway"],
+    )
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["ai", "evaluate", "--from", "2025-03-06", "--to", "2025-03-06"])
     assert res.exit_code == 0, res.output
