@@ -1,4 +1,4 @@
-"""IV for a 42-option chain (ATM ± 10 strikes, CE + PE): scalar loop vs vectorised vs vollib.
+"""IV and Greeks for a 42-option chain (ATM ± 10 strikes, CE + PE): ours vs vollib.
 
 Run: ``.venv/bin/python benchmarks/bench_greeks.py [--repeat N]``. Prints microseconds per
 option (best of several rounds, so noise from other processes counts as little as possible).
@@ -16,7 +16,8 @@ import numpy as np
 from vollib.black import black
 from vollib.black.implied_volatility import implied_volatility as vollib_black_iv
 
-from operators.greeks import greeks_vec, implied_vol, implied_vol_vec
+from operators import _native
+from operators.greeks import greeks, implied_vol
 
 SPOT = 24_000.0
 R = 0.065
@@ -55,43 +56,29 @@ def main(argv: list[str] | None = None) -> None:
     def scalar() -> list[object]:
         return [implied_vol(p, SPOT, k, T, R, f) for p, k, f in rows]
 
-    def vectorised() -> object:
-        return implied_vol_vec(prices, SPOT, strikes, T, R, flags)
-
     def vollib_loop() -> list[float]:
         return [vollib_black_iv(p, SPOT, k, R, T, f) for p, k, f in rows]
 
-    def vectorised_with_greeks() -> object:
-        iv = implied_vol_vec(prices, SPOT, strikes, T, R, flags).iv
-        return greeks_vec(SPOT, strikes, T, R, iv, flags)
+    def scalar_with_greeks() -> list[object]:
+        out: list[object] = []
+        for p, k, f in rows:
+            iv = implied_vol(p, SPOT, k, T, R, f).iv
+            out.append(greeks(SPOT, k, T, R, iv, f) if iv else None)
+        return out
 
     err_scalar = max(abs(r.iv - s) for r, s in zip(scalar(), sigma, strict=True))  # type: ignore[attr-defined]
-    err_vec = float(np.max(np.abs(implied_vol_vec(prices, SPOT, strikes, T, R, flags).iv - sigma)))
     print(f"command: {shlex.join([sys.executable, *sys.argv])}")
     print(f"chain: {n} options (ATM ±10 strikes, CE+PE), Black-76, T = 3 days, r = {R}")
-    print(f"max |iv - true sigma|: scalar {err_scalar:.1e}, vectorised {err_vec:.1e}")
+    form = "compiled (mypyc)" if "greeks" in _native.compiled_modules() else "pure Python"
+    print(f"operators: {form}")
+    print(f"max |iv - true sigma|: {err_scalar:.1e}")
     print("IV microseconds per option (best of 7 rounds):")
     for name, fn in [
-        ("scalar loop (operators.greeks.implied_vol)", scalar),
-        ("vectorised (operators.greeks.implied_vol_vec)", vectorised),
-        ("vectorised IV + greeks_vec", vectorised_with_greeks),
+        ("operators.greeks.implied_vol", scalar),
+        ("implied_vol + greeks", scalar_with_greeks),
         ("vollib loop (vollib.black implied_volatility)", vollib_loop),
     ]:
         print(f"  {name:48s} {_best_us_per_option(fn, n, args.repeat):8.2f} us")
-    # Where the vectorised path pays off: many chains at once (10 × the 42 options).
-    big = [np.tile(a, 10) for a in (prices, strikes, flags)]
-    big_rows = list(zip(*(a.tolist() for a in big), strict=True))
-    n_big = len(big_rows)
-    repeat_big = max(args.repeat // 10, 1)
-    print(f"IV microseconds per option, {n_big} options in one call:")
-    us_scalar = _best_us_per_option(
-        lambda: [implied_vol(p, SPOT, k, T, R, f) for p, k, f in big_rows], n_big, repeat_big
-    )
-    us_vec = _best_us_per_option(
-        lambda: implied_vol_vec(big[0], SPOT, big[1], T, R, big[2]), n_big, repeat_big
-    )
-    print(f"  {'scalar loop':48s} {us_scalar:8.2f} us")
-    print(f"  {'vectorised':48s} {us_vec:8.2f} us")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from mypy_extensions import mypyc_attr
 
 from operators import _native
 from operators.events import PAISE_PER_RUPEE, Instrument, OptionAnalytics, Tick
-from operators.greeks import Flag, Model, greeks_values, implied_vol_value
+from operators.greeks import Flag, Model, greeks, implied_vol
 from operators.sessions import IST, ist_date, session_close
 
 STATE_VERSION = 1
@@ -331,9 +331,9 @@ class ChainLogic:
         flag: Flag = "c" if instrument.kind == "CE" else "p"
         r, model = self.config.r, self.config.model
         underlying = fwd if model == "black76" else (state.spot or fwd * math.exp(-r * t))
-        iv = implied_vol_value(price, underlying, strike, t, r, flag, model)
+        iv = implied_vol(price, underlying, strike, t, r, flag, model).iv
         state.last_iv[tick.token] = iv
-        g = greeks_values(underlying, strike, t, r, iv, flag, model) if iv else None
+        g = greeks(underlying, strike, t, r, iv, flag, model) if iv else None
         return OptionAnalytics(
             ts_event=tick.ts_event,
             ts_recv=tick.ts_recv,
@@ -345,10 +345,10 @@ class ChainLogic:
             strike=strike,
             t_years=t,
             iv=iv,
-            delta=g[0] if g else None,
-            gamma=g[1] if g else None,
-            theta=g[2] if g else None,
-            vega=g[3] if g else None,
+            delta=g.delta if g else None,
+            gamma=g.gamma if g else None,
+            theta=g.theta if g else None,
+            vega=g.vega if g else None,
             iv_percentile=self.iv_percentile(),
         )
 
