@@ -121,7 +121,12 @@ account = AccountLogic(instruments, AccountConfig(
     limits=RiskLimits(account="a", capital=10_000_000, strategies=names),
     adaptive=AdaptiveConfig(account="a", strategies=names),
 ))
-mode, path = sys.argv[1], sys.argv[2]
+mode, path, want_native = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+from operators import _native
+compiled = set(_native.compiled_modules())
+# the form asked for is the form that ran: every stage module compiled, or none
+stage_modules = {"market", "underlying_stage", "account_stage"}
+assert (stage_modules <= compiled) if want_native else not compiled, (want_native, compiled)
 half = len(ticks) // 2
 if mode == "first":
     state = ({}, underlying.new_runtime(market.config.underlying), account.new_runtime())
@@ -150,7 +155,7 @@ else:
 def _run_job(mode: str, path: Path, native: bool) -> str:
     env = {**os.environ, _native.ENV: "1" if native else "0"}
     done = subprocess.run(
-        [sys.executable, "-c", _JOB, mode, str(path)],
+        [sys.executable, "-c", _JOB, mode, str(path), "1" if native else "0"],
         cwd=ROOT,
         env=env,
         capture_output=True,
