@@ -20,6 +20,11 @@ TICKS = Counter("scalpflow_ticks_total", "Valid ticks processed by the market st
 DEAD_LETTERS = Counter(
     "scalpflow_dead_letters_total", "Messages sent to the dead-letter topic", ["reason"]
 )
+KAFKA_REFUSED = Counter(
+    "scalpflow_kafka_refused_records_total",
+    "Output records the broker refused (logged with their reason; the flow goes on)",
+    ["topic"],
+)
 FEED_LAG = Gauge("scalpflow_feed_lag_ms", "ts_recv - ts_event of the last tick", ["token"])
 LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 

@@ -16,11 +16,12 @@ from datetime import timedelta
 from typing import Any
 
 import bytewax.operators as op
-from bytewax.connectors.kafka import OFFSET_BEGINNING, KafkaSink, KafkaSinkMessage, KafkaSource
+from bytewax.connectors.kafka import OFFSET_BEGINNING, KafkaSinkMessage, KafkaSource
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 from bytewax.run import cli_main
 
+from connectors.kafka_sink import AsyncKafkaSink, message_key
 from connectors.pg_sink import PostgresSink, db_key
 from connectors.serde import encode, ts_millis
 from flows.adapters import key_by
@@ -139,10 +140,11 @@ def build_flow(
             PostgresSink(config.pg_dsn, config.run_id, partitions=config.db_partitions),
         )
     if to_kafka and config.kafka_bootstrap:
+        kafka_msgs = key_by("kafka_keyed", op.merge("kafka_msgs", *to_kafka), message_key)
         op.output(
             "kafka",
-            op.merge("kafka_msgs", *to_kafka),
-            KafkaSink([config.kafka_bootstrap], topic=None),
+            kafka_msgs,
+            AsyncKafkaSink(config.kafka_bootstrap, partitions=config.db_partitions),
         )
     return flow
 
