@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -34,12 +35,36 @@ class BrokerUnavailableError(RuntimeError):
     """Kafka did not answer; the message says where it looked and how to start one."""
 
 
+_RDKAFKA_LOG = logging.getLogger("librdkafka")
+
+
+class _DebugLevelLog:
+    """Takes librdkafka's own log lines at DEBUG level (``logging.getLogger("librdkafka")``).
+
+    With a broker down librdkafka writes a line per connection attempt to stderr, hundreds in
+    a short outage; our callers report what failed in one line of their own.
+    """
+
+    def log(self, level: int, msg: str, *args: object) -> None:
+        del level
+        _RDKAFKA_LOG.debug(msg, *args)
+
+
+RDKAFKA_LOGGER = _DebugLevelLog()
+
+
+def client_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
+    """librdkafka settings every client of ours starts from (its own log at DEBUG level)."""
+    return {"bootstrap.servers": bootstrap, "logger": RDKAFKA_LOGGER, **extra}
+
+
 def check_broker(bootstrap: str, timeout: float = 10.0) -> None:
     try:
-        AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=timeout)
+        AdminClient(client_config(bootstrap)).list_topics(timeout=timeout)
     except KafkaException as exc:
+        reason = exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else str(exc)
         msg = (
-            f"Kafka at {bootstrap} does not answer ({exc}); start one with "
+            f"Kafka at {bootstrap} does not answer ({reason}); start one with "
             "`scalpflow infra up` or infra/kafka/kafka.sh start"
         )
         raise BrokerUnavailableError(msg) from exc
@@ -47,7 +72,7 @@ def check_broker(bootstrap: str, timeout: float = 10.0) -> None:
 
 def ensure_topics(bootstrap: str, topics: dict[str, int]) -> None:
     """Create missing topics with these partition counts; existing ones are left alone."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap))
     existing = set(admin.list_topics(timeout=10).topics)
     # Record timestamps are market time: time-based retention would delete a replayed day at once.
     config = {"retention.ms": "-1"}
@@ -76,14 +101,16 @@ class BoundedProducer:
 
     def __init__(self, bootstrap: str, *, max_queued: int = 200_000, linger_ms: int = 20) -> None:
         self._producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "linger.ms": linger_ms,
-                "batch.num.messages": 10_000,
-                "queue.buffering.max.messages": max_queued,
-                "compression.type": "lz4",
-                "enable.idempotence": True,
-            }
+            client_config(
+                bootstrap,
+                **{
+                    "linger.ms": linger_ms,
+                    "batch.num.messages": 10_000,
+                    "queue.buffering.max.messages": max_queued,
+                    "compression.type": "lz4",
+                    "enable.idempotence": True,
+                },
+            )
         )
         self.sent = 0
         self.failed = 0

@@ -25,7 +25,7 @@ from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from confluent_kafka import KafkaError, Message, Producer
 
 from connectors import metrics
-from connectors.kafka_io import BrokerUnavailableError
+from connectors.kafka_io import BrokerUnavailableError, client_config
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +49,17 @@ class _Partition(StatefulSinkPartition[KafkaSinkMessage[Any, Any], None]):
         self._config = config
         self._name = name
         self._producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "linger.ms": config.linger_ms,
-                "queue.buffering.max.messages": config.max_queued,
-                "enable.idempotence": True,  # retries never duplicate or reorder a key's records
-                "compression.type": "lz4",
-                "message.timeout.ms": int(config.outage_budget_s * 1000),
-            }
+            client_config(
+                bootstrap,
+                **{
+                    "linger.ms": config.linger_ms,
+                    "queue.buffering.max.messages": config.max_queued,
+                    # retries never duplicate or reorder a key's records
+                    "enable.idempotence": True,
+                    "compression.type": "lz4",
+                    "message.timeout.ms": int(config.outage_budget_s * 1000),
+                },
+            )
         )
         self.sent = 0
         self.refused = 0

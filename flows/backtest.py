@@ -319,17 +319,13 @@ class ReplayMessageSource(FixedPartitionedSource[ReplayRecord, ReplaySnapshot]):
 
 # ------------------------------------------------------------------------------- preflight
 def check_kafka(bootstrap: str, timeout_s: float = 5.0) -> None:
-    """Fail with one line when no broker answers (librdkafka's own logging silenced)."""
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient
+    """Fail with one line when no broker answers (as a BacktestError)."""
+    from connectors.kafka_io import BrokerUnavailableError, check_broker
 
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
     try:
-        admin.list_topics(timeout=timeout_s)
-    except KafkaException as exc:
-        msg = f"Kafka at {bootstrap} does not answer ({exc.args[0].str()}); start it with"
-        msg += " `scalpflow infra up`"
-        raise BacktestError(msg) from exc
+        check_broker(bootstrap, timeout=timeout_s)
+    except BrokerUnavailableError as exc:
+        raise BacktestError(str(exc)) from exc
 
 
 def count_range(bootstrap: str, topic: str, start: datetime, end: datetime) -> int:

@@ -55,7 +55,7 @@ def _setup_logging(verbose: bool) -> None:
 
 def _fail(message: str) -> NoReturn:
     """Print a one-line error (no traceback) and exit 1."""
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     raise typer.Exit(code=1)
 
 
@@ -149,9 +149,24 @@ def _market(
     return SyntheticMarket(cfg)
 
 
+def _trading_date(value: str) -> str:
+    """Refuse a malformed ``--date`` as a usage error (one line), not a traceback later."""
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        msg = f"{value!r} is not a date; use YYYY-MM-DD, e.g. 2026-07-08"
+        raise typer.BadParameter(msg) from None
+    return value
+
+
 Seed = Annotated[int, typer.Option(help="Random seed: same seed and date, same ticks.")]
 Day = Annotated[
-    str, typer.Option("--date", help="Trading date (YYYY-MM-DD); NIFTY weeklies expire on Tuesday.")
+    str,
+    typer.Option(
+        "--date",
+        callback=_trading_date,
+        help="Trading date (YYYY-MM-DD); NIFTY weeklies expire on Tuesday.",
+    ),
 ]
 Minutes = Annotated[
     int, typer.Option(help="Session length from 09:15 IST, minutes (375 = full day).")
@@ -348,9 +363,13 @@ def topics(
     names: Annotated[list[str] | None, typer.Argument(help="Topics (default: all).")] = None,
 ) -> None:
     """Partitions and offsets of Kafka topics (read with kafka-python)."""
-    from connectors.kafka_io import topic_summary
+    from connectors.kafka_io import BrokerUnavailableError, check_broker, topic_summary
 
     settings = Settings()
+    try:
+        check_broker(settings.kafka_bootstrap, timeout=5.0)
+    except BrokerUnavailableError as exc:
+        _fail(str(exc))
     table = Table("topic", "partition", "begin", "end", "messages")
     for topic, parts in topic_summary(settings.kafka_bootstrap, names).items():
         for p in parts:

@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import bytewax.operators as op
 from bytewax.connectors.kafka import OFFSET_BEGINNING, KafkaSinkMessage, KafkaSource
@@ -62,6 +62,7 @@ class PipelineConfig:
 def kafka_source(bootstrap: str, topic: str, *, tail: bool, batch_size: int = 1000) -> Source[Any]:
     """The live input: every partition of ``topic``, kept aligned in event time (see
     ``flows.aligned_kafka``) so a run over a backlog trades like its replay."""
+    from connectors.kafka_io import RDKAFKA_LOGGER
     from flows.aligned_kafka import AlignedKafkaSource
 
     inner = KafkaSource(
@@ -73,7 +74,9 @@ def kafka_source(bootstrap: str, topic: str, *, tail: bool, batch_size: int = 10
         raise_on_errors=False,
         # librdkafka prefetches up to 64 MB per partition by default; bound it so memory does
         # not scale with partitions × backlog during a replay.
-        add_config={"queued.max.messages.kbytes": "8192"},
+        add_config=cast(
+            "dict[str, str]", {"queued.max.messages.kbytes": "8192", "logger": RDKAFKA_LOGGER}
+        ),
     )
     return AlignedKafkaSource(inner, tail=tail)
 
