@@ -30,13 +30,30 @@ def _kafka_answers(bootstrap: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap() -> str:
-    """Address of a real Kafka broker, started by infra/kafka/kafka.sh when none answers."""
+def kafka_bootstrap() -> Iterator[str]:
+    """Address of a real Kafka broker, started by infra/kafka/kafka.sh when none answers.
+
+    When the session ends, the topics it created (named by ``tests.topics.topic_name``) are
+    deleted, so runs do not pile topics up on a developer's broker.
+    """
     bootstrap = os.environ.get("SCALPFLOW_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     if not _kafka_answers(bootstrap):
         subprocess.run([str(REPO / "infra/kafka/kafka.sh"), "start"], check=True)
     assert _kafka_answers(bootstrap), f"Kafka at {bootstrap} does not answer"
-    return bootstrap
+    yield bootstrap
+    _delete_session_topics(bootstrap)
+
+
+def _delete_session_topics(bootstrap: str) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    from tests.topics import SESSION_TAG
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    mine = [t for t in admin.list_topics(timeout=10).topics if t.startswith(SESSION_TAG)]
+    if mine:
+        for future in admin.delete_topics(mine, operation_timeout=30).values():
+            future.result()
 
 
 @pytest.fixture(scope="session")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-
 from confluent_kafka import Consumer, Producer
+
+from tests.topics import topic_name
 
 
 def test_kafka_round_trip(kafka_bootstrap: str) -> None:
-    topic = f"test.services.{uuid.uuid4().hex[:8]}"
+    topic = topic_name("services")
     producer = Producer({"bootstrap.servers": kafka_bootstrap})
     producer.produce(topic, key=b"k", value=b"hello")
     assert producer.flush(15) == 0

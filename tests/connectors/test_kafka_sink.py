@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import random
-import uuid
 
 import bytewax.operators as op
 import pytest
@@ -18,6 +17,7 @@ from connectors.kafka_io import ensure_topics
 from connectors.kafka_sink import AsyncKafkaSink, message_key
 from flows.adapters import key_by
 from tests.integration.helpers import consume_all
+from tests.topics import topic_name
 
 
 def _flow(messages: list[KafkaSinkMessage[bytes, bytes]], bootstrap: str) -> Dataflow:
@@ -34,7 +34,7 @@ def _delete(bootstrap: str, *topics: str) -> None:
 
 
 def test_every_record_arrives_with_its_key_timestamp_and_headers(kafka_bootstrap: str) -> None:
-    topic = f"t.sink.{uuid.uuid4().hex[:8]}"
+    topic = topic_name("sink")
     ensure_topics(kafka_bootstrap, {topic: 3})
     messages = [
         KafkaSinkMessage(
@@ -70,7 +70,7 @@ def test_a_refused_record_is_logged_and_counted_and_the_rest_delivered(
     producer accepted it locally; random bytes, so lz4 cannot shrink it). The broker refuses
     the whole record batch it travels in, so neighbours may go with it: every record is
     either delivered or reported with its reason and counted, none vanishes."""
-    topic = f"t.sink.small.{uuid.uuid4().hex[:8]}"
+    topic = topic_name("sink.small")
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
     spec = NewTopic(topic, 1, 1, config={"max.message.bytes": "2000"})
     for future in admin.create_topics([spec]).values():

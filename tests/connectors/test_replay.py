@@ -17,6 +17,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from connectors.replay import KafkaReplay, KafkaReplaySource, ReplayError, ReplayRecord, to_ms
+from tests.topics import topic_name
 
 pytestmark = pytest.mark.kafka
 
@@ -38,7 +39,7 @@ def _records() -> list[tuple[bytes, bytes, int]]:
 
 
 def _make_topic(bootstrap: str, partitions: int, records: list[tuple[bytes, bytes, int]]) -> str:
-    topic = f"test.replay.{partitions}p.{uuid.uuid4().hex[:8]}"
+    topic = topic_name(f"replay.{partitions}p")
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for future in admin.create_topics(
         [NewTopic(topic, num_partitions=partitions, replication_factor=1)]

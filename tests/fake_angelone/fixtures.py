@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from connectors.angelone.session import AngelOneSession
 from connectors.angelone.settings import AngelOneCredentials, AngelOneSettings
 from tests.fake_angelone.server import FakeAngelOne
+from tests.topics import topic_name
 
 __all__ = [
     "consume",
@@ -70,8 +71,7 @@ def logged_in(fake: FakeAngelOne, log_dir: Path, **overrides: object) -> AngelOn
 
 def make_topics(bootstrap: str, *names: str) -> list[str]:
     """Create fresh single-partition topics with unique names (prefixes + random suffix)."""
-    suffix = uuid.uuid4().hex[:10]
-    topics = [f"{name}.{suffix}" for name in names]
+    topics = [topic_name(name) for name in names]
     admin = AdminClient({"bootstrap.servers": bootstrap})
     futures = admin.create_topics(
         [NewTopic(t, num_partitions=1, replication_factor=1) for t in topics]

@@ -36,6 +36,7 @@ from operators.events import Instrument
 from operators.sessions import IST
 from operators.underlying_stage import StrategySpec
 from tests.integration.helpers import produce
+from tests.topics import topic_name
 
 ALL = tuple(StrategySpec(n) for n in ("momentum_breakout", "vwap_reversal", "gamma_scalp"))
 
@@ -57,9 +58,9 @@ class Session:
             )
         )
         self.instruments: dict[str, Instrument] = {i.token: i for i in self.market.instruments()}
-        tag = uuid.uuid4().hex[:8]
-        self.topic1 = f"bt.{tag}.p1.md.ticks"
-        self.topic6 = f"bt.{tag}.p6.md.ticks"
+        tag = topic_name("bt")
+        self.topic1 = f"{tag}.p1.md.ticks"
+        self.topic6 = f"{tag}.p6.md.ticks"
         ensure_topics(bootstrap, {self.topic1: 1, self.topic6: 6})
         for topic in (self.topic1, self.topic6):
             produce(

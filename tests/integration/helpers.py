@@ -10,10 +10,11 @@ from confluent_kafka import Consumer, TopicPartition
 
 from connectors.kafka_io import BoundedProducer, ensure_topics
 from flows.settings import Topics
+from tests.topics import topic_name
 
 
 def unique_topics(prefix: str) -> Topics:
-    tag = f"{prefix}.{uuid.uuid4().hex[:8]}"
+    tag = topic_name(prefix)
     return Topics(
         ticks=f"{tag}.md.ticks",
         dlq=f"{tag}.md.dlq",
