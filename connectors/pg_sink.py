@@ -25,9 +25,11 @@ import msgspec
 import psycopg
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
+from connectors import contract_notes
 from connectors.db import DatabaseError, connect
 from connectors.journal import journal_rows
 from operators.adaptive import AdaptiveStateChanged
+from operators.cost_ledger import ContractNote
 from operators.events import (
     Bar,
     DeadLetter,
@@ -188,7 +190,9 @@ ROW_FNS: dict[type, RowFn] = {
     OrderApproved: approval_rows,
     OrderDenied: denial_rows,
     AdaptiveStateChanged: adaptive_rows,
+    ContractNote: contract_notes.contract_note_rows,
 }
+SQL.update(contract_notes.SQL)
 
 
 def register(event_type: type, sql: dict[str, str], row_fn: RowFn) -> None:

@@ -105,6 +105,7 @@ def account_config(config: Any) -> AccountConfig:
         run_id=config.run_id,
         limits=RiskLimits(account=config.account, capital=capital, strategies=strategies),
         adaptive=AdaptiveConfig(account=config.account, strategies=strategies),
+        contract_notes=True,  # a ContractNote per day at session close (the true-up)
     )
 
 

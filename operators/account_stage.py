@@ -27,6 +27,7 @@ from mypy_extensions import mypyc_attr
 
 from operators import _native
 from operators.adaptive import AdaptiveConfig, AdaptiveLogic, AdaptiveStateChanged, TradeResult
+from operators.cost_ledger import ContractNote, CostLedger
 from operators.events import (
     Instrument,
     OptionAnalytics,
@@ -53,7 +54,7 @@ from operators.portfolio import PortfolioLogic, PositionChanged, TradeClosed
 from operators.reorder import ReorderBuffer, ReorderState
 from operators.risk import RiskLogic
 from operators.risk_limits import FillReport, OrderApproved, OrderDenied, OrderIntent, RiskLimits
-from operators.sessions import IST, ist_date
+from operators.sessions import IST, ist_date, session_close
 
 AccountInput = Tick | SignalGenerated | OptionAnalytics | RegimeClassified | RiskEvent
 AccountOutput = (
@@ -64,6 +65,7 @@ AccountOutput = (
     | OrderDenied
     | RiskEvent
     | AdaptiveStateChanged
+    | ContractNote
 )
 
 # Tie-break among equal event times: feed health, regime and analytics first (they are
@@ -86,6 +88,11 @@ class AccountConfig:
     # Intraday only: from this IST time no new entries, and everything open is squared off
     # with market orders (brokers auto-square MIS positions around 15:15–15:20).
     square_off_at: time = time(15, 15)
+    # Day-level cost ledger (operators.cost_ledger): a ContractNote per trade date at its
+    # session close (15:30 IST, or end of input), carrying the true-up against the per-fill
+    # estimates. The flows turn it on; off, the stage's outputs are those the account
+    # fingerprints (tests/operators/test_account_equivalence.py) pinned before it existed.
+    contract_notes: bool = False
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -107,6 +114,9 @@ class AccountRuntime:
     late_inputs: int = 0
     wall_stalled: bool = False
     squared_off_on: date | None = None
+    ledger: CostLedger | None = None
+    # earliest session close among the ledger's open days (a tick at or after it closes them)
+    ledger_close_at: datetime = datetime.max.replace(tzinfo=UTC)
 
 
 def sort_key(item: AccountInput) -> tuple[Any, ...]:
@@ -137,6 +147,11 @@ class AccountLogic:
 
     def new_runtime(self) -> AccountRuntime:
         cfg = self.config
+        costs = cfg.execution.costs
+        ledger = None
+        if cfg.contract_notes and costs is not None:
+            symbols = {token: inst.symbol for token, inst in self.instruments.items()}
+            ledger = CostLedger(costs.schedule, symbols)
         return AccountRuntime(
             reorder=ReorderState(),
             execution=ExecutionLogic(self.instruments, cfg.execution),
@@ -144,6 +159,7 @@ class AccountLogic:
             risk=RiskLogic(cfg.limits),
             adaptive=AdaptiveLogic(cfg.adaptive),
             feed=FeedHealthLogic(cfg.feed_health),
+            ledger=ledger,
         )
 
     # ------------------------------------------------------------------------ entry points
@@ -174,8 +190,11 @@ class AccountLogic:
         reorder buffer holds the newest inputs back by the lateness). ``now`` is the caller's
         clock; replays never call this."""
         out: list[AccountOutput] = []
-        for ready in self.buffer.advance(rt.reorder, now - self.config.lateness):
+        released_to = now - self.config.lateness
+        for ready in self.buffer.advance(rt.reorder, released_to):
             out.extend(self._process(rt, ready))
+        if released_to >= rt.ledger_close_at:  # same notes as a replay: ts = the close
+            out.extend(self._close_days(rt, released_to))
         last_arrival = rt.reorder.max_ts
         limit = self.config.feed_health.stall_after_s
         if last_arrival is not None and not rt.wall_stalled:
@@ -202,6 +221,8 @@ class AccountLogic:
             out.extend(self._process(rt, ready))
         if rt.reorder.max_ts is not None:
             out.extend(rt.portfolio.mark_to_market(rt.reorder.max_ts))
+        if rt.ledger is not None:
+            out.extend(self._close_days(rt, None))
         return out
 
     # ------------------------------------------------------------------------ dispatch
@@ -234,6 +255,8 @@ class AccountLogic:
         # (kill switch), a sustained ts_recv - ts_event above the threshold is lagging.
         # (Most ticks produce nothing at any step: the lists are only built when they do.)
         ts = tick.ts_event
+        if ts >= rt.ledger_close_at:
+            out.extend(self._close_days(rt, ts))
         health = rt.feed.on_tick(tick)
         if health:
             for ev in health:
@@ -400,6 +423,8 @@ class AccountLogic:
 
     def _on_fill(self, rt: AccountRuntime, fill: FillEvent) -> list[AccountOutput]:
         out: list[AccountOutput] = []
+        if rt.ledger is not None:
+            out.extend(self._book_fill(rt, rt.ledger, fill))
         inst = self.instruments.get(fill.token)
         underlying = inst.underlying if inst is not None else ""
         for change in rt.portfolio.on_fill(fill):
@@ -429,6 +454,47 @@ class AccountLogic:
             lot_size=inst.lot_size if inst is not None else 1,
         )
         out.extend(self._risk(rt, rt.risk.on_fill(report)))
+        return out
+
+    # ------------------------------------------------------------------------ cost ledger
+    def _book_fill(
+        self, rt: AccountRuntime, ledger: CostLedger, fill: FillEvent
+    ) -> list[AccountOutput]:
+        """Add a fill to its day's totals; a fill on an already noted day reissues the note."""
+        day = ist_date(fill.ts_event)
+        late = ledger.add(
+            fill.account, day, fill.token, fill.order_id, fill.side, fill.fill_qty,
+            fill.fill_price, estimated=fill.costs.total,
+        )  # fmt: skip
+        if late:
+            ts = max(fill.ts_event, session_close(day))
+            return [ledger.close(fill.account, day, ts, self.config.run_id)]
+        close = session_close(day)
+        if close < rt.ledger_close_at:
+            rt.ledger_close_at = close
+        return []
+
+    def charges_so_far(self, rt: AccountRuntime, day: date) -> int | None:
+        """The account's charges on ``day`` as its contract note computes them (None: no
+        ledger configured)."""
+        if rt.ledger is None:
+            return None
+        return rt.ledger.charges_so_far(self.config.account, day)
+
+    def _close_days(self, rt: AccountRuntime, now: datetime | None) -> list[AccountOutput]:
+        """Contract notes for every open day whose session closed by ``now`` (None: all, at
+        end of input). A note's time is its session close, whatever triggered it."""
+        ledger = rt.ledger
+        out: list[AccountOutput] = []
+        nxt = datetime.max.replace(tzinfo=UTC)
+        if ledger is not None:
+            for account, day in ledger.open_days():
+                close = session_close(day)
+                if now is None or close <= now:
+                    out.append(ledger.close(account, day, close, self.config.run_id))
+                elif close < nxt:
+                    nxt = close
+        rt.ledger_close_at = nxt
         return out
 
     def _risk(self, rt: AccountRuntime, outputs: list[Any]) -> list[AccountOutput]:

@@ -22,7 +22,7 @@ STT to the rupee per scrip and day; per-fill paisa rounding is the simulator's c
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import msgspec
@@ -30,10 +30,16 @@ import msgspec
 from operators.events import Side
 
 
+class CostScheduleError(ValueError):
+    """A trade date no row of the schedule covers, or a schedule whose ranges overlap."""
+
+
 class CostRates(msgspec.Struct, frozen=True, kw_only=True):
-    """One row of the schedule: the rates in force from ``effective_from`` on."""
+    """One row of the schedule: the rates in force from ``effective_from`` to ``valid_to``
+    (inclusive; None = until the next row starts, or open-ended for the last row)."""
 
     effective_from: date
+    valid_to: date | None = None
     stt_sell: Decimal
     brokerage_per_order: int = 2000  # paise: ₹20 flat per executed order
     brokerage_cap_rate: Decimal | None = None  # unconfirmed 0.25% cap: Decimal("0.0025")
@@ -46,31 +52,64 @@ class CostRates(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class CostSchedule(msgspec.Struct, frozen=True, kw_only=True):
-    """Rates by date; ``rates_for(day)`` picks the latest row in force on ``day``."""
+    """Rates by date: every row is valid over a date range; ``rates_for(day)`` returns the row
+    whose range holds ``day`` and raises ``CostScheduleError`` for a day no range holds (before
+    the first row, in a gap, after a closed last row): charging a trade at rates that were not
+    in force would be silently wrong."""
 
     rows: tuple[CostRates, ...]
 
     def __post_init__(self) -> None:
         if not self.rows:
             msg = "a cost schedule needs at least one row"
-            raise ValueError(msg)
+            raise CostScheduleError(msg)
         dates = [r.effective_from for r in self.rows]
         if dates != sorted(dates) or len(set(dates)) != len(dates):
             msg = f"schedule rows must be in strictly increasing date order: {dates}"
-            raise ValueError(msg)
+            raise CostScheduleError(msg)
+        for row, nxt in zip(self.rows, self.rows[1:], strict=False):
+            if row.valid_to is not None and row.valid_to >= nxt.effective_from:
+                msg = (
+                    f"schedule rows overlap: {row.effective_from}..{row.valid_to} and "
+                    f"{nxt.effective_from}.."
+                )
+                raise CostScheduleError(msg)
+        for row in self.rows:
+            if row.valid_to is not None and row.valid_to < row.effective_from:
+                msg = f"schedule row ends before it starts: {row.effective_from}..{row.valid_to}"
+                raise CostScheduleError(msg)
+
+    def ranges(self) -> list[tuple[date, date | None]]:
+        """Each row's inclusive (first day, last day); None = open-ended."""
+        out: list[tuple[date, date | None]] = []
+        for i, row in enumerate(self.rows):
+            last = row.valid_to
+            if last is None and i + 1 < len(self.rows):
+                last = self.rows[i + 1].effective_from - timedelta(days=1)
+            out.append((row.effective_from, last))
+        return out
 
     def rates_for(self, day: date) -> CostRates:
-        chosen = self.rows[0]
-        for row in self.rows:
-            if row.effective_from <= day:
-                chosen = row
-        return chosen
+        for row, (first, last) in zip(self.rows, self.ranges(), strict=True):
+            if first <= day and (last is None or day <= last):
+                return row
+        covered = ", ".join(f"{a}..{b or 'open'}" for a, b in self.ranges())
+        msg = f"no cost rates in force on {day}: the schedule covers {covered}"
+        raise CostScheduleError(msg)
 
 
+# The rates above have all been in force together since 1 Oct 2024 (STT on option sales
+# 0.0625% -> 0.1% by the Finance (No. 2) Act 2024; NSE's option transaction charge revised to
+# 0.03503% from the same day); earlier trade dates are refused rather than mis-charged.
+SCHEDULE_START = date(2024, 10, 1)
 STT_CHANGE_DATE = date(2026, 4, 1)
 DEFAULT_SCHEDULE = CostSchedule(
     rows=(
-        CostRates(effective_from=date(2000, 1, 1), stt_sell=Decimal("0.001")),
+        CostRates(
+            effective_from=SCHEDULE_START,
+            valid_to=STT_CHANGE_DATE - timedelta(days=1),
+            stt_sell=Decimal("0.001"),
+        ),
         CostRates(effective_from=STT_CHANGE_DATE, stt_sell=Decimal("0.0015")),
     )
 )
