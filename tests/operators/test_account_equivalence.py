@@ -34,6 +34,7 @@ from connectors.synthetic.config import FaultConfig
 from operators.account_stage import AccountConfig, AccountInput, AccountLogic, AccountRuntime
 from operators.adaptive import AdaptiveConfig
 from operators.candles import CandleConfig
+from operators.cost_ledger import ContractNote
 from operators.events import Instrument, RiskEvent
 from operators.feed_health import FeedHealthConfig
 from operators.orders import FillEvent
@@ -239,6 +240,26 @@ def test_recovering_from_snapshots_mid_day_changes_nothing(
     scenario = SCENARIOS["early-square-off"]
     outputs, rt = run(instruments, items, scenario, restore_every=20_011)
     assert fingerprint(outputs, rt) == scenario.expected
+
+
+def test_contract_notes_add_notes_and_change_nothing_else(
+    day: tuple[dict[str, Instrument], list[AccountInput]],
+) -> None:
+    """The flows run the stage with its cost ledger on (issue 15): every other output and the
+    end state are still the pinned ones, and each traded day gets one reconciling note."""
+    scenario = SCENARIOS["default"]
+    noted = Scenario(scenario.limits, {**scenario.account, "contract_notes": True})
+    outputs, rt = run(*day, noted)
+    notes = [ev for ev in outputs if isinstance(ev, ContractNote)]
+    rest = [ev for ev in outputs if not isinstance(ev, ContractNote)]
+    assert fingerprint(rest, rt) == scenario.expected
+    assert [n.trade_date for n in notes] == [date(2026, 7, 7)]
+    fills = [ev for ev in outputs if isinstance(ev, FillEvent)]
+    trades = [ev for ev in outputs if isinstance(ev, TradeClosed)]
+    assert notes[0].estimated == sum(f.costs.total for f in fills) == sum(t.costs for t in trades)
+    assert sum(t.net for t in trades) - notes[0].true_up == (
+        sum(t.gross for t in trades) - notes[0].charges
+    )
 
 
 if __name__ == "__main__":
