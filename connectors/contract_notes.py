@@ -98,11 +98,23 @@ def stored_note(
         return None
     lines = tuple(
         NoteLine(
-            token=r[0], symbol=r[1], buy_qty=r[3], buy_value=_paise(r[4]), sell_qty=r[5],
-            sell_value=_paise(r[6]), orders=r[7], brokerage=_paise(r[8]), exchange=_paise(r[9]),
-            ipft=_paise(r[10]), sebi=_paise(r[11]), stamp=_paise(r[12]), stt=_paise(r[13]),
-            gst=_paise(r[14]), charges=_paise(r[15]), estimated=_paise(r[16]),
-        )  # fmt: skip
+            token=r[0],
+            symbol=r[1],
+            buy_qty=r[3],
+            buy_value=_paise(r[4]),
+            sell_qty=r[5],
+            sell_value=_paise(r[6]),
+            orders=r[7],
+            brokerage=_paise(r[8]),
+            exchange=_paise(r[9]),
+            ipft=_paise(r[10]),
+            sebi=_paise(r[11]),
+            stamp=_paise(r[12]),
+            stt=_paise(r[13]),
+            gst=_paise(r[14]),
+            charges=_paise(r[15]),
+            estimated=_paise(r[16]),
+        )
         for r in rows
     )
     issued = max(r[2] for r in rows)
@@ -124,9 +136,15 @@ def ledger_fills(
     ).fetchall()
     return [
         LedgerFill(
-            account=account, day=day, token=r[0], order_id=r[1], side=r[2], qty=r[3],
-            price=_paise(r[4]), estimated=_paise(r[5]),
-        )  # fmt: skip
+            account=account,
+            day=day,
+            token=r[0],
+            order_id=r[1],
+            side=r[2],
+            qty=r[3],
+            price=_paise(r[4]),
+            estimated=_paise(r[5]),
+        )
         for r in rows
     ]
 
@@ -186,7 +204,7 @@ def daily_pnl(conn: psycopg.Connection[Any], run_id: str, account: str, day: dat
     lo, hi = day_bounds(day)
     gross, costs = conn.execute(
         "SELECT coalesce(sum(gross), 0), coalesce(sum(costs), 0) FROM trades"
-        " WHERE run_id = %s AND account = %s AND exit_ts >= %s AND ts < %s",
+        " WHERE run_id = %s AND account = %s AND exit_ts >= %s AND exit_ts < %s",
         (run_id, account, lo, hi),
     ).fetchone() or (Decimal(0), Decimal(0))
     (true_up,) = conn.execute(

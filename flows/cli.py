@@ -6,6 +6,7 @@ scalpflow feed synthetic ...        a synthetic session into Kafka md.ticks
 scalpflow run ...                   the flows over Kafka into PostgreSQL
 scalpflow topics                    offsets per topic/partition (kafka-python)
 scalpflow db migrate                apply SQL migrations
+scalpflow report contract-note ...  an account's contract note for a day (CSV + PDF)
 """
 
 from __future__ import annotations
@@ -383,6 +384,7 @@ def _mount_optional() -> None:
         ("flows.ai_cli", "register"),
         ("flows.backtest_cli", "register"),
         ("flows.angelone_cli", "register"),
+        ("flows.report_cli", "register"),
     ):
         try:
             mod = __import__(module, fromlist=[attr])

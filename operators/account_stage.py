@@ -95,6 +95,9 @@ class AccountConfig:
     contract_notes: bool = False
 
 
+_NEVER = datetime.max.replace(tzinfo=UTC)
+
+
 @mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass
 class AccountRuntime:
@@ -116,7 +119,7 @@ class AccountRuntime:
     squared_off_on: date | None = None
     ledger: CostLedger | None = None
     # earliest session close among the ledger's open days (a tick at or after it closes them)
-    ledger_close_at: datetime = datetime.max.replace(tzinfo=UTC)
+    ledger_close_at: datetime = _NEVER
 
 
 def sort_key(item: AccountInput) -> tuple[Any, ...]:
@@ -486,7 +489,7 @@ class AccountLogic:
         end of input). A note's time is its session close, whatever triggered it."""
         ledger = rt.ledger
         out: list[AccountOutput] = []
-        nxt = datetime.max.replace(tzinfo=UTC)
+        nxt = _NEVER
         if ledger is not None:
             for account, day in ledger.open_days():
                 close = session_close(day)

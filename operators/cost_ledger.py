@@ -31,7 +31,7 @@ A note's total is the sum of its scrip lines. Money is integer paise throughout.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 import msgspec
@@ -40,6 +40,7 @@ from operators.costs import DEFAULT_SCHEDULE, CostRates, CostSchedule, round_pai
 from operators.events import Event, Side
 
 STATE_VERSION = 1
+_NO_TIME = datetime.min.replace(tzinfo=UTC)  # a note computed only for its amounts
 _ONE_RUPEE = Decimal(100)  # paise
 
 
@@ -261,7 +262,7 @@ class CostLedger:
         """The day's charges as the contract note will show them, for the trades so far."""
         if (account, day) not in self.state.days:
             return 0
-        return self.note(account, day, datetime.min).charges
+        return self.note(account, day, _NO_TIME).charges
 
     def open_days(self) -> list[tuple[str, date]]:
         """(account, date) pairs with trades and no note yet, oldest first."""

@@ -40,9 +40,15 @@ def drive(items: list, logic: AccountLogic, *, eof: bool = True) -> tuple[list, 
 def independent_note(fills: list[FillEvent], day: date) -> ContractNote:
     rows = [
         LedgerFill(
-            account=f.account, day=ist_date(f.ts_event), token=f.token, order_id=f.order_id,
-            side=f.side, qty=f.fill_qty, price=f.fill_price, estimated=f.costs.total,
-        )  # fmt: skip
+            account=f.account,
+            day=ist_date(f.ts_event),
+            token=f.token,
+            order_id=f.order_id,
+            side=f.side,
+            qty=f.fill_qty,
+            price=f.fill_price,
+            estimated=f.costs.total,
+        )
         for f in fills
     ]
     symbols = {t: i.symbol for t, i in INSTRUMENTS.items()}
@@ -54,7 +60,8 @@ def test_note_at_end_of_input_reconciles_the_round_trip() -> None:
     (note,) = [e for e in out if isinstance(e, ContractNote)]
     fills = [e for e in out if isinstance(e, FillEvent)]
     (trade,) = [e for e in out if isinstance(e, TradeClosed)]
-    assert note.trade_date == DAY and note.ts_event == session_close(DAY)
+    assert note.trade_date == DAY
+    assert note.ts_event == session_close(DAY)
     assert note.lines == independent_note(fills, DAY).lines
     assert note.estimated == sum(f.costs.total for f in fills) == trade.costs
     # the journal's day net (trade net − true-up) is gross − the note's charges, to the paisa

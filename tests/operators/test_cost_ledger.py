@@ -48,9 +48,15 @@ def note(day: date, fills: list[Fill]) -> tuple[list[NoteLine], int]:
         seen.add(order_id)
         rows.append(
             LedgerFill(
-                account="A", day=day, token=token, order_id=order_id, side=side, qty=qty,
-                price=price, estimated=est,
-            )  # fmt: skip
+                account="A",
+                day=day,
+                token=token,
+                order_id=order_id,
+                side=side,
+                qty=qty,
+                price=price,
+                estimated=est,
+            )
         )
     got = note_from_fills("A", day, rows, TS)
     return list(got.lines), sum(r.estimated for r in rows)
@@ -75,10 +81,22 @@ def test_two_leg_round_trip():
     )
     assert lines == [
         NoteLine(
-            token="T1", buy_qty=65, buy_value=650_000, sell_qty=65, sell_value=679_250,
-            orders=2, brokerage=4000, exchange=466, ipft=7, sebi=1, stamp=20, stt=700,
-            gst=805, charges=5999, estimated=5979,
-        )  # fmt: skip
+            token="T1",
+            buy_qty=65,
+            buy_value=650_000,
+            sell_qty=65,
+            sell_value=679_250,
+            orders=2,
+            brokerage=4000,
+            exchange=466,
+            ipft=7,
+            sebi=1,
+            stamp=20,
+            stt=700,
+            gst=805,
+            charges=5999,
+            estimated=5979,
+        )
     ]
     assert estimated == 5979
     assert (lines[0].true_up, lines[0].net) == (20, 23_251)
@@ -203,7 +221,7 @@ def test_a_date_outside_every_schedule_range_is_a_clear_error():
             CostRates(effective_from=date(2026, 3, 1), stt_sell=Decimal("0.001")),
         )
     )
-    with pytest.raises(CostScheduleError, match="2026-01-01..2026-01-31, 2026-03-01..open"):
+    with pytest.raises(CostScheduleError, match=r"2026-01-01\.\.2026-01-31, 2026-03-01\.\.open"):
         gap.rates_for(date(2026, 2, 10))
     assert gap.rates_for(date(2026, 1, 31)) is gap.rows[0]
     with pytest.raises(CostScheduleError, match="overlap"):
