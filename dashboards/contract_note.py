@@ -1,4 +1,4 @@
-"""A contract note laid out as a broker's note, as CSV and as a one-page-per-20-scrips PDF.
+"""A contract note laid out as a broker's note, as CSV and as a PDF (18 scrips a page).
 
 One layout (``note_table``: a row per scrip, then the totals) feeds the CSV, the PDF and the
 monitor's view, so they cannot disagree. Money is printed in rupees with two decimals ("Rs",
@@ -21,7 +21,7 @@ from operators.cost_ledger import ContractNote, NoteLine
 from operators.sessions import IST
 
 A4_LANDSCAPE = (11.69, 8.27)
-LINES_PER_PAGE = 20
+LINES_PER_PAGE = 18
 
 COLUMNS: tuple[str, ...] = (
     "Scrip", "Buy qty", "Buy value", "Sell qty", "Sell value", "Orders", "Brokerage",
@@ -62,7 +62,8 @@ def total_line(note: ContractNote) -> NoteLine:
 
 def note_table(note: ContractNote) -> tuple[list[list[str]], list[str]]:
     """(one row of cells per scrip, the totals row), columns as ``COLUMNS``."""
-    rows = [_cells(line.symbol or line.token, line) for line in note.lines]
+    lines = sorted(note.lines, key=lambda x: (x.symbol or x.token, x.token))
+    rows = [_cells(line.symbol or line.token, line) for line in lines]
     return rows, _cells("Total", total_line(note))
 
 
@@ -85,9 +86,10 @@ def footer_lines(note: ContractNote) -> list[str]:
         f"Net amount {side}: Rs {rupees(abs(net))}",
         f"Charges booked per fill during the day: Rs {rupees(note.estimated)}; "
         f"true-up at session close: Rs {rupees(note.true_up)}",
-        "STT summed per scrip per day and rounded to the rupee; exchange charge, IPFT, SEBI fee "
-        "and stamp duty on the scrip's day totals, GST 18% of brokerage + exchange + SEBI + "
-        "IPFT, each to the paisa; brokerage Rs 20 per executed order.",
+        "Amounts in Rs. Brokerage Rs 20 per executed order; STT summed per scrip per day and "
+        "rounded to the rupee;",
+        "exchange transaction charge, IPFT, SEBI fee and stamp duty on the scrip's day totals and "
+        "GST 18% of brokerage + exchange + SEBI + IPFT, each rounded to the paisa.",
     ]
 
 
@@ -108,6 +110,10 @@ def write_csv(path: str | Path, note: ContractNote, *, provisional: bool = False
     return out
 
 
+ROW_HEIGHT = 0.034  # figure fraction per table row (header, scrips, totals)
+TABLE_TOP = 0.885
+
+
 def _page(
     note: ContractNote,
     rows: Sequence[list[str]],
@@ -121,26 +127,38 @@ def _page(
     fig.text(0.03, 0.95, title, fontsize=14, weight="bold")
     fig.text(0.03, 0.915, sub, fontsize=9, color="#b00020" if provisional else "#333333")
     fig.text(0.97, 0.95, f"page {page[0]} of {page[1]}", fontsize=9, ha="right")
-    ax = fig.add_axes((0.02, 0.18, 0.96, 0.71))
+    ax = fig.add_axes((0, 0, 1, 1))
     ax.axis("off")
     cells = [*rows, total] if total is not None else list(rows)
-    table = ax.table(cellText=cells, colLabels=list(COLUMNS), loc="upper center", cellLoc="right")
+    height = ROW_HEIGHT * (len(cells) + 1)
+    bottom = TABLE_TOP - height
+    table = ax.table(
+        cellText=cells or [[""] * len(COLUMNS)],
+        colLabels=list(COLUMNS),
+        cellLoc="right",
+        bbox=(0.03, bottom, 0.94, height),  # rows of a fixed height from the top
+    )
     table.auto_set_font_size(False)
-    table.set_fontsize(7)
+    table.set_fontsize(7.5)
     table.auto_set_column_width(list(range(len(COLUMNS))))
-    table.scale(1, 1.45)
     for (row, col), cell in table.get_celld().items():
         if row == 0:
             cell.set_text_props(weight="bold", ha="center")
             cell.set_facecolor("#e8eef7")
-        if col == 0:
+        elif col == 0:
             cell.set_text_props(ha="left")
         if total is not None and row == len(cells):
             cell.set_text_props(weight="bold")
             cell.set_facecolor("#f3f3f3")
     if total is not None:
+        y = bottom - 0.05
         for i, text in enumerate(footer_lines(note)):
-            fig.text(0.03, 0.12 - i * 0.03, text, fontsize=9 if i < 2 else 7.5)
+            fig.text(
+                0.03, y, text, fontsize=10 if i == 0 else 8.5, weight="bold" if i == 0 else None
+            )
+            y -= 0.03
+    else:
+        fig.text(0.03, bottom - 0.04, "continued on the next page", fontsize=8, style="italic")
     return fig
 
 
