@@ -213,3 +213,13 @@ def daily_pnl(conn: psycopg.Connection[Any], run_id: str, account: str, day: dat
         (run_id, account, day),
     ).fetchone() or (Decimal(0),)
     return DailyPnl(gross=_paise(gross), estimated=_paise(costs), true_up=_paise(true_up))
+
+
+def note_days(conn: psycopg.Connection[Any], run_id: str) -> list[tuple[str, date]]:
+    """(account, IST trade date) pairs the run traded, newest day first."""
+    rows = conn.execute(
+        "SELECT DISTINCT account, (ts AT TIME ZONE 'Asia/Kolkata')::date AS day FROM fills"
+        " WHERE run_id = %s ORDER BY day DESC, account",
+        (run_id,),
+    ).fetchall()
+    return [(r[0], r[1]) for r in rows]

@@ -30,7 +30,7 @@ import psycopg
 import streamlit as st
 from psycopg_pool import ConnectionPool
 
-from dashboards import charts, queries
+from dashboards import charts, contract_note_view, queries
 from dashboards.report import format_metric, report_from_db
 from operators.sessions import IST
 
@@ -279,6 +279,7 @@ def live_view(dsn: str, run_id: str, instrument: queries.InstrumentInfo | None) 
         positions_section(dsn, run_id)
         fills_section(dsn, run_id)
         trades_section(dsn, run_id)
+        _section("Contract note", lambda: contract_note_view.render(get_pool(dsn), run_id))
     with ai_risk:
         ai_section(dsn, run_id)
         risk_section(dsn, run_id)
