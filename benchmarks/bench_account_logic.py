@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.bench_account_logic [--minutes 60] [--rounds 3]
     .venv/bin/python -m benchmarks.bench_account_logic --compare HEAD
+    .venv/bin/python -m benchmarks.bench_account_logic --ledger [--rounds 5]
 
 The strategy stage runs first, as ``flows/trading.py`` configures it (driver bars built from
 the ordered ticks, ticks forwarded; strategies momentum_breakout, vwap_reversal,
@@ -11,6 +12,11 @@ order — are what the flow hands the account stage; they are then fed, untimed 
 to ``AccountLogic.on_item`` (settings from ``flows.trading.account_config``) and the script
 prints microseconds per input (best of ``--rounds``) and a sha256 of the outputs (type name +
 msgpack of each, in order).
+
+``--ledger`` times the stage with its day-level cost ledger (``operators.cost_ledger``, the
+contract note and true-up at session close) off and on, alternating rounds in one process, and
+prints the ledger's share of the stage's time. The hash leaves ``ContractNote`` outputs out,
+so it is the same with the ledger off or on and for revisions from before the ledger.
 
 ``--compare REV`` also runs the ``operators`` package of git revision ``REV`` (exported with
 ``git archive`` into a temporary directory; the working tree is not touched) on the *same*
@@ -30,6 +36,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -64,9 +71,34 @@ def make_inputs(minutes: int) -> tuple[dict[str, Any], list[Any]]:
     return instruments, list(stage.run(market.config.underlying, market.ticks()))
 
 
-def measure(inputs: Path, rounds: int) -> dict[str, float | int | str]:
+def _time_once(
+    logic_cls: Any, instruments: Any, config: Any, items: list[Any]
+) -> tuple[float, list[Any]]:
+    logic = logic_cls(instruments, config)
+    rt = logic.new_runtime()
+    out: list[Any] = []
+    start = time.perf_counter()
+    for item in items:
+        out += logic.on_item(rt, item)
+    out += logic.on_eof(rt)
+    return time.perf_counter() - start, out
+
+
+def _digest(out: list[Any]) -> str:
+    encoder = msgspec.msgpack.Encoder()
+    digest = hashlib.sha256()
+    for ev in out:
+        name = type(ev).__name__
+        if name == "ContractNote":  # see the module doc
+            continue
+        digest.update(name.encode())
+        digest.update(encoder.encode(ev))
+    return digest.hexdigest()
+
+
+def measure(inputs: Path, rounds: int, *, ledger: bool = False) -> dict[str, float | int | str]:
     """Time the account stage over the pickled inputs (imports here: the caller's path
-    picks the tree)."""
+    picks the tree); with ``ledger``, alternate rounds with the cost ledger off and on."""
     import operators
 
     print(f"operators from {Path(operators.__file__).parent}", file=sys.stderr)
@@ -79,30 +111,72 @@ def measure(inputs: Path, rounds: int) -> dict[str, float | int | str]:
     config = account_config(
         PipelineConfig(run_id="bench", strategies=tuple(StrategySpec(n) for n in STRATEGIES))
     )
-    best = float("inf")
-    out: list[Any] = []
+    configs = {"": config}
+    if ledger:
+        configs = {
+            "off": replace(config, contract_notes=False),
+            "on": replace(config, contract_notes=True),
+        }
+    best = dict.fromkeys(configs, float("inf"))
+    outs: dict[str, list[Any]] = {}
     for _ in range(rounds):
-        logic = AccountLogic(instruments, config)
-        rt = logic.new_runtime()
-        out = []
-        start = time.perf_counter()
-        for item in items:
-            out += logic.on_item(rt, item)
-        out += logic.on_eof(rt)
-        best = min(best, time.perf_counter() - start)
-    encoder = msgspec.msgpack.Encoder()
-    digest = hashlib.sha256()
-    for ev in out:
-        digest.update(type(ev).__name__.encode())
-        digest.update(encoder.encode(ev))
-    return {
+        for name, cfg in configs.items():
+            seconds, outs[name] = _time_once(AccountLogic, instruments, cfg, items)
+            best[name] = min(best[name], seconds)
+    out = outs[next(iter(configs))]
+    result: dict[str, float | int | str] = {
         "inputs": len(items),
-        "us_per_input": best / len(items) * 1e6,
-        "sha256": digest.hexdigest(),
+        "us_per_input": best[next(iter(configs))] / len(items) * 1e6,
+        "sha256": _digest(out),
         "outputs": json.dumps(Counter(type(ev).__name__ for ev in out), sort_keys=True),
         "kinds": json.dumps(Counter(type(it).__name__ for it in items), sort_keys=True),
         "form": operators_form(),
     }
+    if ledger:
+        on = outs["on"]
+        if _digest(on) != result["sha256"]:
+            msg = "the cost ledger changed the account stage's other outputs"
+            raise SystemExit(msg)
+        result["us_per_input_ledger"] = best["on"] / len(items) * 1e6
+        result["ledger_share"] = (best["on"] - best["off"]) / best["on"]
+        result["notes"] = sum(type(ev).__name__ == "ContractNote" for ev in on)
+        result["fills"] = sum("Fill" in type(ev).__name__ for ev in on)
+        result["ledger_direct_us"] = _ledger_work(items, on, config, rounds) * 1e6
+        result["ledger_direct_share"] = float(result["ledger_direct_us"]) / (best["on"] * 1e6)
+    return result
+
+
+def _ledger_work(items: list[Any], outputs: list[Any], config: Any, rounds: int) -> float:
+    """Seconds of the ledger's own work on this session, timed apart (best of ``rounds``):
+    booking every fill, closing the day, and the per-tick session-close test (an interpreted
+    loop here, so an upper bound for the compiled stage, which already reads the tick time).
+    An A/B of the whole stage on a shared machine is noisier than this difference."""
+    from operators.cost_ledger import CostLedger
+    from operators.orders import FillEvent
+    from operators.sessions import ist_date, session_close
+
+    assert config.execution.costs is not None
+    schedule = config.execution.costs.schedule
+    fills = [ev for ev in outputs if isinstance(ev, FillEvent)]
+    stamps = [it.ts_event for it in items if type(it).__name__ == "Tick"]
+    never = session_close(ist_date(stamps[-1])) if stamps else None
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        ledger = CostLedger(schedule)
+        for f in fills:
+            ledger.add(
+                f.account, ist_date(f.ts_event), f.token, f.order_id, f.side, f.fill_qty,
+                f.fill_price, estimated=f.costs.total,
+            )  # fmt: skip
+        for account, day in ledger.open_days():
+            ledger.close(account, day, session_close(day))
+        closes = 0
+        for ts in stamps:
+            if never is not None and ts >= never:
+                closes += 1
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
 def _write_inputs(path: Path, minutes: int) -> None:
@@ -127,6 +201,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--minutes", type=int, default=60, help="session length")
     parser.add_argument("--rounds", type=int, default=3, help="timed runs per process")
     parser.add_argument("--compare", metavar="REV", help="also time operators/ of git REV")
+    parser.add_argument(
+        "--ledger", action="store_true", help="time the cost ledger's share (off vs on)"
+    )
     parser.add_argument("--pairs", type=int, default=3, help="old/new process pairs (--compare)")
     parser.add_argument("--worker", metavar="INPUTS", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -138,11 +215,19 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory(prefix="bench_account_") as tmp:
             inputs = Path(tmp) / "inputs.pkl"
             _write_inputs(inputs, args.minutes)
-            r = measure(inputs, args.rounds)
+            r = measure(inputs, args.rounds, ledger=args.ledger)
         print(
             f"{r['inputs']:,} inputs {r['kinds']}: {float(r['us_per_input']):.2f} µs/input "
-            f"(best of {args.rounds}); sha256 {r['sha256']} {r['outputs']}"
+            f"(best of {args.rounds}); sha256 {r['sha256']} {r['outputs']} [{r['form']}]"
         )
+        if args.ledger:
+            print(
+                f"cost ledger on: {float(r['us_per_input_ledger']):.3f} µs/input vs "
+                f"{float(r['us_per_input']):.3f} off ({r['fills']} fills, {r['notes']} notes): "
+                f"ledger share of the account stage {float(r['ledger_share']):+.2%} (A/B); "
+                f"its own work timed apart {float(r['ledger_direct_us']) / 1000:.2f} ms = "
+                f"{float(r['ledger_direct_share']):.2%} of the stage"
+            )
 
 
 if __name__ == "__main__":

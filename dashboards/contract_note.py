@@ -16,6 +16,7 @@ from pathlib import Path
 
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
 from operators.cost_ledger import ContractNote, NoteLine
 from operators.sessions import IST
@@ -136,7 +137,7 @@ def _page(
         cellText=cells or [[""] * len(COLUMNS)],
         colLabels=list(COLUMNS),
         cellLoc="right",
-        bbox=(0.03, bottom, 0.94, height),  # rows of a fixed height from the top
+        bbox=Bbox.from_bounds(0.03, bottom, 0.94, height),  # rows of a fixed height from the top
     )
     table.auto_set_font_size(False)
     table.set_fontsize(7.5)

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import msgspec
 
-from operators.account_stage import AccountLogic
+from operators.account_stage import AccountLogic, AccountRuntime
 from operators.cost_ledger import ContractNote, LedgerFill, note_from_fills
 from operators.events import Tick
 from operators.orders import FillEvent
@@ -27,7 +27,7 @@ def ledger_logic() -> AccountLogic:
     return AccountLogic(INSTRUMENTS, replace(base.config, contract_notes=True))
 
 
-def drive(items: list, logic: AccountLogic, *, eof: bool = True) -> tuple[list, object]:
+def drive(items: list, logic: AccountLogic, *, eof: bool = True) -> tuple[list, AccountRuntime]:
     rt = logic.new_runtime()
     out: list = []
     for item in items:
