@@ -66,6 +66,7 @@ JOURNAL_TABLES: tuple[str, ...] = (
     "risk_events",
     "ai_state",
     "regimes",
+    "contract_notes",
 )
 RUN_TABLES: tuple[str, ...] = (
     *JOURNAL_TABLES,
@@ -155,6 +156,10 @@ class BacktestResult:
     table_hashes: Mapping[str, str]
     elapsed_s: float
     params: Mapping[str, Any] = field(default_factory=dict)
+    # Σ contract-note charges − Σ per-fill estimates over the run's days, paise (issue 15):
+    # the metrics are per round trip, on the estimates; the run's net as the notes have it is
+    # ``metrics.net_pnl − charges_true_up``.
+    charges_true_up: int = 0
 
     def figure(self, key: str) -> float | None:
         """A metric by ranking name (``RANK_KEYS``), None when undefined."""
@@ -554,6 +559,10 @@ def collect_result(
         hashes = journal_hashes(dsn, run_id)
         with connect(dsn) as conn:
             row = conn.execute("SELECT count(*) FROM fills WHERE run_id = %s", (run_id,)).fetchone()
+            true_up = conn.execute(
+                "SELECT coalesce(sum(true_up), 0) FROM contract_notes WHERE run_id = %s",
+                (run_id,),
+            ).fetchone()
     except DatabaseError as exc:
         raise BacktestError(str(exc)) from exc
     return BacktestResult(
@@ -567,6 +576,7 @@ def collect_result(
         table_hashes=hashes,
         elapsed_s=elapsed_s,
         params=dict(params),
+        charges_true_up=int(true_up[0] * 100) if true_up else 0,
     )
 
 

@@ -114,6 +114,8 @@ def metrics_table(result: BacktestResult) -> Table:
         ("gross P&L (Rs)", _rs(m.gross_pnl)),
         ("costs (Rs)", _rs(m.costs)),
         ("net P&L (Rs)", _rs(m.net_pnl)),
+        ("contract-note true-up (Rs)", _rs(result.charges_true_up)),
+        ("net P&L as the contract notes (Rs)", _rs(m.net_pnl - result.charges_true_up)),
         ("fills", str(result.fills)),
         ("ticks replayed", f"{result.records:,}"),
         ("wall time", f"{result.elapsed_s:.1f} s"),
