@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import csv
 import uuid
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient
 from typer.testing import CliRunner
 
 from connectors.contract_notes import daily_pnl, ledger_fills, stored_note
@@ -31,13 +29,11 @@ DAY = date(2026, 7, 7)
 
 
 @pytest.fixture(scope="module")
-def topics(kafka_bootstrap: str) -> Iterator[Topics]:
+def topics(kafka_bootstrap: str) -> Topics:
+    """This module's topics (the session fixture deletes them: tests.topics)."""
     made = unique_topics("it-note")
     create_topics(kafka_bootstrap, made)
-    yield made
-    AdminClient({"bootstrap.servers": kafka_bootstrap}).delete_topics(
-        list(made.model_dump().values())
-    )
+    return made
 
 
 @pytest.fixture(scope="module")
