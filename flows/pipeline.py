@@ -24,6 +24,7 @@ from bytewax.run import cli_main
 from connectors.kafka_sink import AsyncKafkaSink, message_key
 from connectors.pg_sink import PostgresSink, db_key
 from connectors.serde import encode, ts_millis
+from flows.accounts import AccountSpec, Isolation, from_config
 from flows.adapters import key_by
 from flows.gc_tuning import streaming_gc, tune_for_streaming
 from flows.market import market_stage
@@ -49,6 +50,9 @@ class PipelineConfig:
     account: str = "paper"
     capital_rupees: float = 500_000.0
     strategies: tuple[StrategySpec, ...] = DEFAULT_STRATEGIES
+    # From an accounts file (flows.accounts); empty: one account from the three fields above
+    accounts: tuple[AccountSpec, ...] = ()
+    isolation: Isolation = field(default_factory=Isolation)
     regime_model: RegimeModel | None = None
     # Live only: wall-clock heartbeat of the trading stages (releases event-time buffers and
     # notices a silent feed). None for replays and backtests: output then depends on data only.
@@ -182,6 +186,8 @@ def flow_from_env() -> Dataflow:
         ),
         trading=spec.get("trading", True),
         account=spec.get("account", "paper"),
+        accounts=from_config(spec.get("accounts", ())),
+        isolation=Isolation(**spec.get("isolation", {})),
         regime_model=load_model_or_none(spec.get("models_dir")),
         heartbeat=timedelta(seconds=1) if spec.get("tail", False) else None,
         db_partitions=int(spec.get("processes", 1)),

@@ -14,20 +14,29 @@ decisions taken on them, so fills do not depend on source batches or partitions.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import bytewax.operators as op
+import msgspec
 from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.dataflow import Stream
 from bytewax.operators import KeyedStream
 
 from connectors.serde import encode, ts_millis
+from flows.accounts import (
+    Isolation,
+    account_configs,
+    resolved_accounts,
+    strategy_specs,
+    subscribers,
+)
 from flows.adapters import run_keyed, values
-from operators.account_stage import AccountConfig, AccountLogic, AccountRuntime
-from operators.adaptive import AdaptiveConfig, AdaptiveStateChanged
+from operators.account_stage import AccountLogic, AccountRuntime
+from operators.adaptive import AdaptiveStateChanged
 from operators.candles import CandleConfig
 from operators.events import (
     Bar,
@@ -39,7 +48,8 @@ from operators.events import (
     Tick,
 )
 from operators.orders import FillEvent, OrderEvent
-from operators.risk_limits import OrderApproved, OrderDenied, RiskLimits
+from operators.risk_limits import OrderApproved, OrderDenied
+from operators.strategies.base import signal_strategy_key
 from operators.underlying_stage import UnderlyingConfig, UnderlyingLogic, UnderlyingRuntime
 
 log = logging.getLogger(__name__)
@@ -81,32 +91,68 @@ class _UnderlyingStage:
         return [] if state.runtime is None else self.logic.on_wall_clock(state.runtime, now)
 
 
+@dataclass
+class _AccountHolder:
+    """One account's state; like ``_Holder``, made on its first item (which names it)."""
+
+    account: str = ""
+    runtime: AccountRuntime | None = None
+
+
 class _AccountStage:
-    def __init__(self, logic: AccountLogic) -> None:
-        self.logic = logic
-        self.on_item = logic.on_item  # called for every tick: no extra call layer
+    """Every account's logic; items arrive as ``(account, input)`` pairs (see module doc)."""
 
-    def new_state(self) -> AccountRuntime:
-        return self.logic.new_runtime()
+    def __init__(self, logics: Mapping[str, AccountLogic]) -> None:
+        self.logics = dict(logics)
 
-    def on_eof(self, state: AccountRuntime) -> Iterable[Any]:
-        return self.logic.on_eof(state)
+    def new_state(self) -> _AccountHolder:
+        return _AccountHolder()
 
-    def on_wall_clock(self, state: AccountRuntime, now: datetime) -> Iterable[Any]:
-        return self.logic.on_wall_clock(state, now)
+    def on_item(self, state: _AccountHolder, item: tuple[str, Any]) -> Iterable[Any]:
+        runtime = state.runtime
+        if runtime is None:
+            state.account = item[0]
+            runtime = state.runtime = self.logics[item[0]].new_runtime()
+        return self.logics[state.account].on_item(runtime, item[1])
+
+    def on_eof(self, state: _AccountHolder) -> Iterable[Any]:
+        if state.runtime is None:
+            return []
+        return self.logics[state.account].on_eof(state.runtime)
+
+    def on_wall_clock(self, state: _AccountHolder, now: datetime) -> Iterable[Any]:
+        if state.runtime is None:
+            return []
+        return self.logics[state.account].on_wall_clock(state.runtime, now)
 
 
-def account_config(config: Any) -> AccountConfig:
-    """Risk, adaptive and execution settings of the account this run trades."""
-    strategies = tuple(sorted(s.name for s in config.strategies))
-    capital = round(config.capital_rupees * 100)
-    return AccountConfig(
-        account=config.account,
-        run_id=config.run_id,
-        limits=RiskLimits(account=config.account, capital=capital, strategies=strategies),
-        adaptive=AdaptiveConfig(account=config.account, strategies=strategies),
-        contract_notes=True,  # a ContractNote per day at session close (the true-up)
-    )
+class _FanOut:
+    """Strategy-stage outputs → the accounts they concern, as ``(account, (account, item))``.
+
+    Market context (ticks, analytics, regimes) goes to every account; a signal to the accounts
+    that run its strategy instance (``signal_id`` prefix); a STRATEGY_FAILED/SLOW event to the
+    same accounts, rewritten as each account's own event with the strategy's name.
+    """
+
+    def __init__(self, accounts: Sequence[str], subscribers: Mapping[str, Sequence[str]]) -> None:
+        self.accounts = tuple(accounts)
+        self.subscribers = {k: tuple(v) for k, v in subscribers.items()}
+
+    def __call__(self, kvs: list[tuple[str, Any]]) -> list[tuple[str, tuple[str, Any]]]:
+        accounts = self.accounts
+        out: list[tuple[str, tuple[str, Any]]] = []
+        for _, v in kvs:
+            if isinstance(v, SignalGenerated):
+                out.extend(
+                    (a, (a, v)) for a in self.subscribers.get(signal_strategy_key(v.signal_id), ())
+                )
+            elif isinstance(v, RiskEvent):
+                name = v.strategy.rpartition("-")[0] or v.strategy
+                for a in self.subscribers.get(v.strategy, ()):
+                    out.append((a, (a, msgspec.structs.replace(v, account=a, strategy=name))))
+            else:
+                out.extend((a, (a, v)) for a in accounts)
+        return out
 
 
 def _kafka_message(topics: Any, event: Any) -> KafkaSinkMessage[bytes, bytes] | None:
@@ -142,17 +188,26 @@ def trading_stage(
     which decisions meet market data does not depend on source batches or partitions (``bars``
     from the market stage are stored and published, not traded on).
     """
+    accounts = resolved_accounts(config)
+    isolation = getattr(config, "isolation", None) or Isolation()
+    budget = isolation.strategy_budget_ms
     underlying_logic = UnderlyingLogic(
         instruments,
         UnderlyingConfig(
-            strategies=config.strategies,
+            strategies=strategy_specs(accounts),
             regime_model=config.regime_model,
             bars_from_ticks=True,
             candle=CandleConfig(intervals=("1m",), allowed_lateness=config.candle.allowed_lateness),
             forward_ticks=True,
+            strategy_budget=timedelta(milliseconds=budget) if budget is not None else None,
+            max_overruns=isolation.max_overruns,
         ),
+        timer=time.perf_counter if budget is not None else None,
     )
-    account_logic = AccountLogic(instruments, account_config(config))
+    logics = {
+        name: AccountLogic(instruments, cfg)
+        for name, cfg in account_configs(accounts, config.run_id).items()
+    }
     underlying_of = {token: inst.underlying for token, inst in instruments.items()}
     by_underlying: KeyedStream[Tick] = op.flat_map_batch(
         "by_underlying",  # unknown tokens have no underlying stage to go to
@@ -166,21 +221,21 @@ def trading_stage(
         heartbeat=config.heartbeat,
     )
     # ordered ticks + analytics, regimes and signals, re-keyed from underlying to account
-    account = config.account
-    for_account: KeyedStream[Any] = op.flat_map_batch(
-        "by_account", underlying_out, lambda kvs: [(account, kv[1]) for kv in kvs]
-    )
+    fan_out = _FanOut([a.id for a in accounts], subscribers(accounts))
+    for_account: KeyedStream[Any] = op.flat_map_batch("by_account", underlying_out, fan_out)
     account_out = values(
         "account_values",
         run_keyed(
             "account",
             for_account,
-            lambda: _AccountStage(account_logic),
+            lambda: _AccountStage(logics),
             heartbeat=config.heartbeat,
         ),
     )
     decisions: Stream[Any] = op.flat_map_batch(
-        "not_ticks", underlying_out, lambda kvs: [v for _, v in kvs if not isinstance(v, Tick)]
+        "not_ticks",  # strategy events are journaled by each account they concern
+        underlying_out,
+        lambda kvs: [v for _, v in kvs if not isinstance(v, Tick | RiskEvent)],
     )
     results = op.merge("trading_results", decisions, account_out)
     to_db = op.flat_map_batch(

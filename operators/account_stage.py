@@ -120,6 +120,7 @@ class AccountRuntime:
     ledger: CostLedger | None = None
     # earliest session close among the ledger's open days (a tick at or after it closes them)
     ledger_close_at: datetime = _NEVER
+    disabled: dict[str, str] = field(default_factory=dict)  # strategy name -> why (failed)
 
 
 def sort_key(item: AccountInput) -> tuple[Any, ...]:
@@ -251,7 +252,20 @@ class AccountLogic:
                 out.append(change)
                 out.extend(self._risk(rt, rt.risk.on_adaptive(change)))
             return out
+        if item.kind in _STRATEGY_KINDS:
+            return self._on_strategy_event(rt, item)
         return self._risk(rt, rt.risk.on_risk_event(item))  # e.g. a connector's FEED_STALLED
+
+    def _on_strategy_event(self, rt: AccountRuntime, ev: RiskEvent) -> list[AccountOutput]:
+        """The strategy stage flagged (STRATEGY_SLOW) or disabled (STRATEGY_FAILED) one of this
+        account's strategies: journal it; on failure also refuse its entries from now on and
+        close what it left open (its exits will never come), touching no other strategy."""
+        out: list[AccountOutput] = [ev, *self._risk(rt, rt.risk.on_clock(ev.ts_event))]
+        if ev.kind != "STRATEGY_FAILED" or ev.strategy in rt.disabled:
+            return out
+        rt.disabled[ev.strategy] = ev.detail
+        out.extend(self._flatten_all(rt, ev.ts_event, "STRATEGY_FAILED", strategy=ev.strategy))
+        return out
 
     def _on_tick(self, rt: AccountRuntime, tick: Tick, out: list[AccountOutput]) -> None:
         # Feed health first, on the same event-time ordered ticks: a gap ending here is a stall
@@ -290,6 +304,8 @@ class AccountLogic:
             return [self._deny(sig, 0, f"UNKNOWN_INSTRUMENT: token={sig.instrument}")]
         if sig.action == "EXIT":
             return self._exit(rt, sig, inst)
+        if sig.strategy in rt.disabled:
+            return [self._deny(sig, inst.lot_size, f"STRATEGY_DISABLED: strategy={sig.strategy}")]
         if self._past_cutoff(sig.ts_event):
             cutoff = self.config.square_off_at.strftime("%H:%M")
             return [
@@ -543,11 +559,16 @@ class AccountLogic:
         """Kill switch: cancel every working order, then square off with market orders."""
         return self._flatten_all(rt, cmd.ts_event, f"KILL_SWITCH: {cmd.reason}")
 
-    def _flatten_all(self, rt: AccountRuntime, ts: datetime, reason: str) -> list[AccountOutput]:
+    def _flatten_all(
+        self, rt: AccountRuntime, ts: datetime, reason: str, strategy: str | None = None
+    ) -> list[AccountOutput]:
+        """Cancel working orders and square off (everything, or one ``strategy``'s)."""
         out: list[AccountOutput] = []
         for order_id in sorted(rt.execution.state.orders):
             working = rt.execution.order(order_id)
             if working is None or not working.working:
+                continue
+            if strategy is not None and working.strategy != strategy:
                 continue
             cancel = CancelOrder(
                 ts_event=ts,
@@ -562,14 +583,20 @@ class AccountLogic:
             ts,
             reason=f"SQUARE_OFF: {reason}",
             account=self.config.account,
+            strategy=strategy,
             run_id=self.config.run_id,
         ):
             out.extend(self._order_events(rt, rt.execution.on_command(order)))
-        rt.working_entries.clear()
+        if strategy is None:
+            rt.working_entries.clear()
+        else:
+            for key in [k for k in rt.working_entries if k[0] == strategy]:
+                del rt.working_entries[key]
         return out
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_STRATEGY_KINDS = ("STRATEGY_FAILED", "STRATEGY_SLOW")
 
 
 _native.picklable(AccountConfig, AccountRuntime, AccountLogic)

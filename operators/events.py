@@ -36,6 +36,8 @@ RiskEventKind = Literal[
     "FEED_LAGGING",
     "SQUARE_OFF",
     "CANCEL_ALL",
+    "STRATEGY_FAILED",
+    "STRATEGY_SLOW",
 ]
 
 

@@ -11,7 +11,8 @@ price, ATR and the option's delta so the account stage can size the order).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -27,18 +28,20 @@ from operators.events import (
     Instrument,
     OptionAnalytics,
     RegimeClassified,
+    RiskEvent,
     SignalGenerated,
     Tick,
 )
 from operators.market import MarketLogic, MarketState
 from operators.regime import RegimeConfig, RegimeLogic, RegimeModel
 from operators.reorder import ReorderBuffer, ReorderState
-from operators.strategies.base import Strategy, StrategyContext, observe
+from operators.strategies.base import ContextView, Strategy, StrategyContext, observe
 from operators.strategies.option_map import OptionChain
 from operators.strategies.registry import create_strategy
 
 UnderlyingInput = Tick | Bar
-UnderlyingOutput = OptionAnalytics | RegimeClassified | SignalGenerated | Tick
+UnderlyingOutput = OptionAnalytics | RegimeClassified | SignalGenerated | RiskEvent | Tick
+Timer = Callable[[], float]
 
 _BAR, _TICK = 0, 1
 
@@ -77,6 +80,11 @@ class UnderlyingConfig:
     # Also emit each released tick after its outputs, so a downstream stage (the account) gets
     # ticks, analytics and signals on one path already in event-time order.
     forward_ticks: bool = False
+    # Opt-in wall-clock budget per strategy call (needs a timer, see UnderlyingLogic): the
+    # first overrun emits STRATEGY_SLOW, the ``max_overruns``-th disables the strategy. Off by
+    # default: with it, the decisions depend on the machine's speed, not only on the data.
+    strategy_budget: timedelta | None = None
+    max_overruns: int = 10
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -93,6 +101,9 @@ class UnderlyingRuntime:
     ctx: StrategyContext
     atr: float | None = None
     bars: MarketState = field(default_factory=MarketState)
+    view: ContextView | None = None  # read-only view of ``ctx``, what strategies are given
+    disabled: dict[str, str] = field(default_factory=dict)  # strategy key -> why
+    overruns: dict[str, int] = field(default_factory=dict)  # strategy key -> budget overruns
 
 
 def sort_key(item: UnderlyingInput) -> tuple[Any, ...]:
@@ -134,8 +145,13 @@ class UnderlyingLogic:
     """Pure per-underlying logic; ``new_runtime`` builds the state for one underlying."""
 
     def __init__(
-        self, instruments: Mapping[str, Instrument], config: UnderlyingConfig | None = None
+        self,
+        instruments: Mapping[str, Instrument],
+        config: UnderlyingConfig | None = None,
+        timer: Timer | None = None,
     ) -> None:
+        """``timer`` (seconds, e.g. ``time.perf_counter``) is only read when the config sets
+        a strategy budget; it is injected so this module never reads a clock itself."""
         self.instruments = dict(instruments)
         self._drivers = driver_tokens(self.instruments.values())
         self.config = config or UnderlyingConfig()
@@ -143,6 +159,9 @@ class UnderlyingLogic:
         self.market = MarketLogic(self.config.candle)
         self._bars_from_ticks = self.config.bars_from_ticks
         self._forward_ticks = self.config.forward_ticks
+        budget = self.config.strategy_budget
+        self._timer = timer if budget is not None else None
+        self._budget_s = budget.total_seconds() if budget is not None else 0.0
 
     def underlying_of(self, token: str) -> str | None:
         inst = self.instruments.get(token)
@@ -161,6 +180,7 @@ class UnderlyingLogic:
         chain = OptionChain.from_instruments(
             underlying, driver, [i for i in self.instruments.values() if i.underlying == underlying]
         )
+        ctx = StrategyContext(chain=chain)
         return UnderlyingRuntime(
             underlying=underlying,
             driver_token=driver,
@@ -170,7 +190,8 @@ class UnderlyingLogic:
                 underlying, self.config.regime, self.config.regime_model, token=driver
             ),
             strategies=[create_strategy(s.name, dict(s.params)) for s in self.config.strategies],
-            ctx=StrategyContext(chain=chain),
+            ctx=ctx,
+            view=ContextView(ctx),
         )
 
     def wants(self, item: UnderlyingInput) -> bool:
@@ -243,7 +264,7 @@ class UnderlyingLogic:
                 out.append(event)
         if driver:
             for strategy in rt.strategies:
-                out.extend(self._enrich(rt, s) for s in strategy.on_tick(item, rt.ctx))
+                out.extend(self._call(rt, strategy, item))
         if self._forward_ticks:
             out.append(item)
         return out
@@ -260,8 +281,77 @@ class UnderlyingLogic:
             observe(rt.ctx, regime)
             out.append(regime)
         for strategy in rt.strategies:
-            out.extend(self._enrich(rt, s) for s in strategy.on_bar(item, rt.ctx))
+            out.extend(self._call(rt, strategy, item))
         return out
+
+    def _call(
+        self, rt: UnderlyingRuntime, strategy: Strategy[Any, Any], item: Tick | Bar
+    ) -> list[UnderlyingOutput]:
+        """One strategy call, isolated: an exception (or a result that is not a list of
+        signals) disables that strategy with a STRATEGY_FAILED event and the stage goes on;
+        with a budget, slow calls are counted (STRATEGY_SLOW, then disabled)."""
+        key = strategy.key
+        if key in rt.disabled:
+            return []
+        view: Any = rt.view if rt.view is not None else rt.ctx
+        timer = self._timer
+        started = timer() if timer is not None else 0.0
+        try:
+            signals = (
+                strategy.on_tick(item, view)
+                if isinstance(item, Tick)
+                else strategy.on_bar(item, view)
+            )
+            out: list[UnderlyingOutput] = []
+            for signal in signals:
+                if not isinstance(signal, SignalGenerated):
+                    msg = f"returned {type(signal).__name__}, not a SignalGenerated"
+                    raise TypeError(msg)
+                out.append(self._enrich(rt, signal))
+        except Exception as exc:
+            return [self._disable(rt, strategy, item.ts_event, _describe(exc))]
+        if timer is not None:
+            spent = timer() - started
+            if spent > self._budget_s:
+                out.extend(self._overrun(rt, strategy, item.ts_event, spent))
+        return out
+
+    def _overrun(
+        self, rt: UnderlyingRuntime, strategy: Strategy[Any, Any], ts: datetime, spent: float
+    ) -> list[UnderlyingOutput]:
+        key = strategy.key
+        count = rt.overruns.get(key, 0) + 1
+        rt.overruns[key] = count
+        text = (
+            f"call took {spent * 1000:.1f} ms > budget {self._budget_s * 1000:.1f} ms "
+            f"(overrun {count} of {self.config.max_overruns})"
+        )
+        if count >= self.config.max_overruns:
+            return [self._disable(rt, strategy, ts, f"TIME_BUDGET: {text}")]
+        if count == 1:
+            return [self._strategy_event(rt, strategy, ts, "STRATEGY_SLOW", text)]
+        return []
+
+    def _disable(
+        self, rt: UnderlyingRuntime, strategy: Strategy[Any, Any], ts: datetime, why: str
+    ) -> RiskEvent:
+        rt.disabled[strategy.key] = why
+        return self._strategy_event(rt, strategy, ts, "STRATEGY_FAILED", f"disabled: {why}")
+
+    @staticmethod
+    def _strategy_event(
+        rt: UnderlyingRuntime, strategy: Strategy[Any, Any], ts: datetime, kind: str, text: str
+    ) -> RiskEvent:
+        """Account ``""`` and ``strategy`` = the instance key: the flow fans it out to each
+        account running that instance (as that account's event, with the strategy's name)."""
+        return RiskEvent(
+            ts_event=ts,
+            ts_recv=ts,
+            account="",
+            kind=kind,  # type: ignore[arg-type]
+            strategy=strategy.key,
+            detail=f"{rt.underlying}: {text}",
+        )
 
     @staticmethod
     def _enrich(rt: UnderlyingRuntime, signal: SignalGenerated) -> SignalGenerated:
@@ -273,6 +363,14 @@ class UnderlyingLogic:
             atr=rt.atr,
             delta=analytics.delta if analytics is not None else None,
         )
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message (at file:line)`` of an exception, one line, bounded."""
+    text = " ".join(str(exc).split())[:300]
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {text}{where}"
 
 
 _native.picklable(StrategySpec, UnderlyingConfig, UnderlyingRuntime, UnderlyingLogic)

@@ -33,9 +33,10 @@ import hashlib
 import json
 from abc import ABC
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import msgspec
@@ -101,6 +102,18 @@ def stable_hash(obj: Any) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def strategy_key(name: str, params_hash: str) -> str:
+    """Which strategy instance a signal came from: name and parameter hash (the prefix of
+    its ``signal_id``), so accounts running the same strategy with other parameters can
+    tell their signals apart."""
+    return f"{name}-{params_hash[:8]}"
+
+
+def signal_strategy_key(signal_id: str) -> str:
+    """The :func:`strategy_key` a ``signal_id`` starts with."""
+    return signal_id.partition(":")[0]
+
+
 BAR_HISTORY = 500
 
 
@@ -132,6 +145,95 @@ class StrategyContext:
     @property
     def underlying(self) -> str:
         return self.chain.underlying
+
+
+class ContextLike(Protocol):
+    """What a strategy may read of its context: :class:`StrategyContext` itself, or the
+    read-only :class:`ContextView` the strategy stage hands to strategies."""
+
+    @property
+    def chain(self) -> OptionChain: ...
+    @property
+    def regime(self) -> Regime | None: ...
+    @property
+    def analytics(self) -> Mapping[str, OptionAnalytics]: ...
+    @property
+    def positions(self) -> Mapping[str, PositionLike]: ...
+    @property
+    def event_window(self) -> bool: ...
+    @property
+    def bars(self) -> Sequence[Bar]: ...
+    @property
+    def underlying(self) -> str: ...
+
+
+class _BarsView(Sequence[Bar]):
+    """Read-only window onto the context's bar deque (no copy per call)."""
+
+    __slots__ = ("_bars",)
+
+    def __init__(self, bars: deque[Bar]) -> None:
+        self._bars = bars
+
+    def __len__(self) -> int:
+        return len(self._bars)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return tuple(self._bars)[index]
+        return self._bars[index]
+
+    def __iter__(self) -> Iterator[Bar]:
+        return iter(self._bars)
+
+
+class ContextView:
+    """A read-only view of a :class:`StrategyContext`: what plug-in strategies are given.
+
+    Mappings come as ``MappingProxyType`` and bars as a read-only sequence, built on access
+    (nothing is copied, and the view itself holds no state of its own, so it pickles with
+    the context). Events inside are frozen structs and the option chain a frozen dataclass.
+    This stops accidents, not a determined plug-in (see NOTES.md on isolation).
+    """
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self, ctx: StrategyContext) -> None:
+        self._ctx = ctx
+
+    @property
+    def chain(self) -> OptionChain:
+        return self._ctx.chain
+
+    @property
+    def regime(self) -> Regime | None:
+        return self._ctx.regime
+
+    @property
+    def analytics(self) -> Mapping[str, OptionAnalytics]:
+        return MappingProxyType(self._ctx.analytics)
+
+    @property
+    def positions(self) -> Mapping[str, PositionLike]:
+        return MappingProxyType(self._ctx.positions)
+
+    @property
+    def event_window(self) -> bool:
+        return self._ctx.event_window
+
+    @property
+    def bars(self) -> Sequence[Bar]:
+        return _BarsView(self._ctx.bars)
+
+    @property
+    def underlying(self) -> str:
+        return self._ctx.chain.underlying
+
+    def __getstate__(self) -> StrategyContext:
+        return self._ctx
+
+    def __setstate__(self, ctx: StrategyContext) -> None:
+        self._ctx = ctx
 
 
 def observe(ctx: StrategyContext, event: RegimeClassified | OptionAnalytics) -> StrategyContext:
@@ -234,6 +336,7 @@ class Strategy(ABC, Generic[P, S]):
             raise StrategyError(msg)
         self.params_hash = self.params.params_hash
         self.config_hash = stable_hash({"strategy": self.name, "params": self.params_hash})
+        self.key = strategy_key(self.name, self.params_hash)
 
     # ----- configuration -------------------------------------------------------------
 
@@ -272,7 +375,7 @@ class Strategy(ABC, Generic[P, S]):
 
     # ----- hooks for subclasses ------------------------------------------------------
 
-    def evaluate_bar(self, state: S, bar: Bar, ctx: StrategyContext) -> tuple[S, EntryPlan | None]:
+    def evaluate_bar(self, state: S, bar: Bar, ctx: ContextLike) -> tuple[S, EntryPlan | None]:
         """Update the strategy's memory with ``bar``; return an entry plan if it would enter.
 
         Called on every bar of the driving token and interval, flat or not; the base class
@@ -280,9 +383,7 @@ class Strategy(ABC, Generic[P, S]):
         """
         return state, None
 
-    def evaluate_tick(
-        self, state: S, tick: Tick, ctx: StrategyContext
-    ) -> tuple[S, EntryPlan | None]:
+    def evaluate_tick(self, state: S, tick: Tick, ctx: ContextLike) -> tuple[S, EntryPlan | None]:
         """Like ``evaluate_bar`` for ticks of the driving token; built-ins enter on bars only."""
         return state, None
 
@@ -292,10 +393,10 @@ class Strategy(ABC, Generic[P, S]):
 
     # ----- handlers --------------------------------------------------------------------
 
-    def driver_token(self, ctx: StrategyContext) -> str:
+    def driver_token(self, ctx: ContextLike) -> str:
         return self.params.signal_token or ctx.chain.underlying_token
 
-    def on_bar(self, bar: Bar, ctx: StrategyContext) -> list[SignalGenerated]:
+    def on_bar(self, bar: Bar, ctx: ContextLike) -> list[SignalGenerated]:
         """Handle a closed bar: exits first, then a possible entry. Other tokens/intervals
         are ignored."""
         candle = bar.candle
@@ -318,7 +419,7 @@ class Strategy(ABC, Generic[P, S]):
             out = self._enter(plan, candle.close, ts, ctx)
         return out
 
-    def on_tick(self, tick: Tick, ctx: StrategyContext) -> list[SignalGenerated]:
+    def on_tick(self, tick: Tick, ctx: ContextLike) -> list[SignalGenerated]:
         """Handle a tick of the driving token: exit checks on its last price (and entries if a
         subclass plans on ticks). Other tokens are ignored."""
         if tick.token != self.driver_token(ctx) or tick.ltp <= 0:
@@ -340,7 +441,7 @@ class Strategy(ABC, Generic[P, S]):
 
     # ----- machinery -------------------------------------------------------------------
 
-    def entry_blocked(self, ts: datetime, ctx: StrategyContext) -> str | None:
+    def entry_blocked(self, ts: datetime, ctx: ContextLike) -> str | None:
         """Why an entry is not allowed now (None: allowed)."""
         if self.state.trade is not None:
             return "IN_TRADE"
@@ -356,7 +457,7 @@ class Strategy(ABC, Generic[P, S]):
         return None
 
     def _enter(
-        self, plan: EntryPlan, price: int, ts: datetime, ctx: StrategyContext
+        self, plan: EntryPlan, price: int, ts: datetime, ctx: ContextLike
     ) -> list[SignalGenerated]:
         if self.entry_blocked(ts, ctx) is not None:
             return []
@@ -387,7 +488,7 @@ class Strategy(ABC, Generic[P, S]):
         return [self._signal(token, "BUY", "ENTRY", plan.reason, ts, ctx) for token in legs]
 
     def _check_exit(
-        self, trade: OpenTrade, high: int, low: int, last: int, ts: datetime, ctx: StrategyContext
+        self, trade: OpenTrade, high: int, low: int, last: int, ts: datetime, ctx: ContextLike
     ) -> list[SignalGenerated]:
         hit_upper = trade.upper is not None and high >= trade.upper
         hit_lower = trade.lower is not None and low <= trade.lower
@@ -425,10 +526,10 @@ class Strategy(ABC, Generic[P, S]):
         action: str,
         reason: str,
         ts: datetime,
-        ctx: StrategyContext,
+        ctx: ContextLike,
     ) -> SignalGenerated:
         stamp = ts.strftime("%Y%m%dT%H%M%S.%f%z")
-        signal_id = f"{self.name}-{self.params_hash[:8]}:{ctx.underlying}:{token}:{action}:{stamp}"
+        signal_id = f"{self.key}:{ctx.underlying}:{token}:{action}:{stamp}"
         return SignalGenerated(
             ts_event=ts,
             ts_recv=ts,

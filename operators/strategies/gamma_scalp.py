@@ -25,9 +25,9 @@ from pydantic import AwareDatetime, Field, model_validator
 from operators.events import Bar
 from operators.sessions import ist_date, session_open
 from operators.strategies.base import (
+    ContextLike,
     EntryPlan,
     Strategy,
-    StrategyContext,
     StrategyParams,
     StrategyState,
     pct_level,
@@ -69,7 +69,7 @@ class GammaScalp(Strategy[GammaScalpParams, StrategyState]):
     Params = GammaScalpParams
     State = StrategyState
 
-    def window(self, start: datetime, ctx: StrategyContext) -> str | None:
+    def window(self, start: datetime, ctx: ContextLike) -> str | None:
         """Name of the high-volatility window a bar starting at ``start`` falls in, if any."""
         opened = session_open(ist_date(start))
         if opened <= start < opened + timedelta(minutes=self.params.open_window_min):
@@ -80,7 +80,7 @@ class GammaScalp(Strategy[GammaScalpParams, StrategyState]):
         return "EVENT_FLAG" if ctx.event_window else None
 
     def evaluate_bar(
-        self, state: StrategyState, bar: Bar, ctx: StrategyContext
+        self, state: StrategyState, bar: Bar, ctx: ContextLike
     ) -> tuple[StrategyState, EntryPlan | None]:
         p = self.params
         window = self.window(bar.candle.start, ctx)

@@ -25,9 +25,9 @@ from pydantic import Field, model_validator
 
 from operators.events import Bar, Regime, to_paise
 from operators.strategies.base import (
+    ContextLike,
     EntryPlan,
     Strategy,
-    StrategyContext,
     StrategyParams,
     StrategyState,
     pct_level,
@@ -72,7 +72,7 @@ class MomentumBreakout(Strategy[MomentumBreakoutParams, MomentumBreakoutState]):
     State = MomentumBreakoutState
 
     def evaluate_bar(
-        self, state: MomentumBreakoutState, bar: Bar, ctx: StrategyContext
+        self, state: MomentumBreakoutState, bar: Bar, ctx: ContextLike
     ) -> tuple[MomentumBreakoutState, EntryPlan | None]:
         p = self.params
         ind = bar.indicators

@@ -20,10 +20,10 @@ from pydantic import Field
 
 from operators.events import Bar, to_paise
 from operators.strategies.base import (
+    ContextLike,
     EntryPlan,
     OpenTrade,
     Strategy,
-    StrategyContext,
     StrategyParams,
     StrategyState,
     pct_level,
@@ -60,7 +60,7 @@ class VwapReversal(Strategy[VwapReversalParams, VwapReversalState]):
         return msgspec.structs.replace(trade, upper=to_paise(vwap))
 
     def evaluate_bar(
-        self, state: VwapReversalState, bar: Bar, ctx: StrategyContext
+        self, state: VwapReversalState, bar: Bar, ctx: ContextLike
     ) -> tuple[VwapReversalState, EntryPlan | None]:
         p = self.params
         ind = bar.indicators
