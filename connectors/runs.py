@@ -29,3 +29,26 @@ def record_run(dsn: str, run_id: str, kind: str, config: dict[str, Any], note: s
             (run_id, kind, datetime.now(UTC), digest, json.dumps(config, default=str), note),
         )
     return digest
+
+
+def record_accounts(dsn: str, run_id: str, accounts: list[dict[str, Any]]) -> None:
+    """Upsert the run's accounts (``flows.accounts.accounts_config`` rows): what the monitor
+    shows as each account's capital, limits and strategies."""
+    with connect(dsn) as conn:
+        for a in accounts:
+            conn.execute(
+                "INSERT INTO accounts (run_id, account, owner, capital, limits, strategies, config)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (run_id, account) DO UPDATE SET owner = EXCLUDED.owner,"
+                " capital = EXCLUDED.capital, limits = EXCLUDED.limits,"
+                " strategies = EXCLUDED.strategies, config = EXCLUDED.config",
+                (
+                    run_id,
+                    a["id"],
+                    a.get("owner", ""),
+                    a["capital_rupees"],
+                    json.dumps(a.get("limits", {})),
+                    json.dumps(a.get("strategies", [])),
+                    json.dumps(a, default=str),
+                ),
+            )

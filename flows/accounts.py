@@ -288,6 +288,13 @@ def resolved_accounts(config: Any) -> tuple[AccountSpec, ...]:
     return accounts or default_accounts(config.account, config.capital_rupees, config.strategies)
 
 
+def record(dsn: str, run_id: str, config: Any) -> None:
+    """Write the accounts a pipeline config trades to the ``accounts`` table."""
+    from connectors.runs import record_accounts
+
+    record_accounts(dsn, run_id, accounts_config(resolved_accounts(config)))
+
+
 def accounts_config(accounts: Sequence[AccountSpec]) -> list[dict[str, Any]]:
     """The JSON-able form of every account, for the run's config (and its hash)."""
     return [a.model_dump(mode="json") for a in accounts]

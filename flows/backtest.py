@@ -42,6 +42,8 @@ from connectors.replay import (
     ReplaySnapshot,
 )
 from connectors.runs import config_hash, record_run
+from flows.accounts import AccountSpec, accounts_config
+from flows.accounts import record as record_accounts
 from flows.settings import Topics
 from operators.analytics import Metrics, SimpleTrade, compute_metrics, equity_curve
 from operators.candles import CandleConfig
@@ -101,6 +103,7 @@ class BacktestSpec:
     account: str = "paper"
     capital_rupees: float = 500_000.0
     allowed_lateness_ms: int = 2_000
+    accounts: tuple[AccountSpec, ...] = ()  # from an accounts file; empty: the one above
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
@@ -115,8 +118,10 @@ class BacktestSpec:
             raise BacktestError(msg)
 
     def config(self, model_version: str | None) -> dict[str, Any]:
-        """The JSON-able configuration recorded in ``runs`` and hashed into the run id."""
-        return {
+        """The JSON-able configuration recorded in ``runs`` and hashed into the run id
+        (every account's whole configuration when an accounts file is given)."""
+        extra = {"accounts": accounts_config(self.accounts)} if self.accounts else {}
+        return extra | {
             "kind": "backtest",
             "topic": self.topic,
             "from": self.start.isoformat(),
@@ -533,8 +538,13 @@ def run_backtest(
         account=spec.account,
         capital_rupees=spec.capital_rupees,
         strategies=spec.strategies,
+        accounts=spec.accounts,
         regime_model=model,
     )
+    try:
+        record_accounts(env.pg_dsn, run_id, pipeline)
+    except DatabaseError as exc:
+        raise BacktestError(str(exc)) from exc
     t0 = time.perf_counter()
     try:
         run_flow(build_flow(source, instruments, pipeline, flow_id=f"backtest-{run_id}"))

@@ -28,6 +28,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from flows.accounts import AccountsFileError, load_accounts
+from flows.accounts import strategy_specs as accounts_strategies
 from flows.backtest import (
     RANK_KEYS,
     BacktestEnv,
@@ -157,9 +159,15 @@ def backtest_cmd(
     ],
     end: Annotated[str, typer.Option("--to", help="Range end (exclusive), ISO time.")],
     strategy: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option(help="Strategy name or package.module:Class (repeat for several)."),
-    ],
+    ] = None,
+    accounts: Annotated[
+        Path | None,
+        typer.Option(
+            help="Accounts file (TOML, see examples/accounts.toml) instead of --strategy."
+        ),
+    ] = None,
     params: Annotated[
         list[str] | None,
         typer.Option(help="Parameters: a JSON file or key=value (repeatable)."),
@@ -187,9 +195,9 @@ def backtest_cmd(
     sweep) and optionally write a PDF report."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
     try:
-        _backtest(start, end, strategy, params or [], sweep or [], processes, report, run_id,
-                  topic, rank_by)  # fmt: skip
-    except BacktestError as exc:
+        _backtest(start, end, strategy or [], params or [], sweep or [], processes, report, run_id,
+                  topic, rank_by, accounts)  # fmt: skip
+    except (BacktestError, AccountsFileError) as exc:
         _fail(str(exc))
 
 
@@ -204,6 +212,7 @@ def _backtest(
     run_id: str | None,
     topic: str | None,
     rank_by: str,
+    accounts_file: Path | None = None,
 ) -> None:
     settings = Settings()
     dsn = settings.dsn()
@@ -217,10 +226,18 @@ def _backtest(
         msg = "--run-id names one run; a --sweep derives one run id per grid point"
         raise BacktestError(msg)
     base = collect_params(params)
+    accounts = load_accounts(accounts_file).accounts if accounts_file is not None else ()
+    if accounts and (strategies or params or sweep):
+        msg = "--accounts names each account's strategies: drop --strategy/--params/--sweep"
+        raise BacktestError(msg)
+    if not accounts and not strategies:
+        msg = "give --strategy (repeatable) or --accounts FILE"
+        raise BacktestError(msg)
     spec = BacktestSpec(
         start=parse_time(start, "--from"),
         end=parse_time(end, "--to"),
-        strategies=strategy_specs(strategies, base),
+        strategies=accounts_strategies(accounts) if accounts else strategy_specs(strategies, base),
+        accounts=accounts,
         topic=topic or settings.topics.ticks,
         account=settings.account,
         capital_rupees=settings.capital_rupees,

@@ -229,6 +229,32 @@ def feed_synthetic(
 
 
 # ------------------------------------------------------------------------------------------ run
+AccountsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--accounts",
+        help="Accounts file (TOML, see examples/accounts.toml); default: one account"
+        " from SCALPFLOW_ACCOUNT / SCALPFLOW_CAPITAL_RUPEES.",
+    ),
+]
+
+
+def _accounts(path: Path | None) -> dict[str, object]:
+    """An accounts file as the flow spec's ``accounts``/``isolation`` (hashed with the run)."""
+    if path is None:
+        return {}
+    from flows.accounts import AccountsFileError, accounts_config, load_accounts
+
+    try:
+        parsed = load_accounts(path)
+    except AccountsFileError as exc:
+        _fail(str(exc))
+    return {
+        "accounts": accounts_config(parsed.accounts),
+        "isolation": parsed.isolation.model_dump(),
+    }
+
+
 def _flow_spec(
     settings: Settings, dsn: str, run_id: str, tail: bool, trading: bool
 ) -> dict[str, object]:
@@ -257,11 +283,13 @@ def run(
     metrics_port: Annotated[
         int, typer.Option(help="Prometheus /metrics on this port (+1 per extra process); 0 = off.")
     ] = 0,
+    accounts: AccountsOption = None,
     verbose: bool = False,
 ) -> None:
     """Run the dataflow over Kafka md.ticks into Kafka topics and PostgreSQL."""
     _setup_logging(verbose)
     settings = Settings()
+    accounts_spec = _accounts(accounts)
     dsn = _require_dsn(settings)
     from connectors.db import migrate
     from connectors.instruments import load_instruments
@@ -285,7 +313,11 @@ def run(
             " (or an Angel One feed) first"
         )
     ensure_topics(settings.kafka_bootstrap, DEFAULT_TOPICS)
-    spec = {**_flow_spec(settings, dsn, run_id, tail, trading), "processes": processes}
+    spec = {
+        **_flow_spec(settings, dsn, run_id, tail, trading),
+        **accounts_spec,
+        "processes": processes,
+    }
     record_run(dsn, run_id, "live", {k: v for k, v in spec.items() if k != "pg_dsn"})
     env = {**os.environ, ENV_CONFIG: json.dumps(spec)}
     addresses = ";".join(f"127.0.0.1:{2101 + i}" for i in range(processes))
@@ -316,6 +348,13 @@ def demo(
     strikes: Strikes = 10,
     rate: Annotated[float, typer.Option(help="Tick-rate scale (1 = realistic).")] = 1.0,
     ui: Annotated[bool, typer.Option(help="Open the Streamlit monitor afterwards.")] = True,
+    accounts: Annotated[
+        Path | None,
+        typer.Option(
+            "--accounts",
+            help="Accounts file (TOML); default: the three accounts of examples/accounts.toml.",
+        ),
+    ] = None,
     verbose: bool = False,
 ) -> None:
     """The embedded default: a synthetic session in-process through the flows into an embedded
@@ -324,11 +363,17 @@ def demo(
     # SIGTERM must unwind like Ctrl-C so the embedded PostgreSQL is stopped, not orphaned.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     settings = Settings()
-    from flows.demo import run_demo
+    from flows.accounts import AccountsFileError, load_accounts
+    from flows.demo import DEMO_ACCOUNTS, run_demo
 
+    try:
+        accounts_file = load_accounts(accounts or DEMO_ACCOUNTS)
+    except AccountsFileError as exc:
+        _fail(str(exc))
     try:
         result = run_demo(
             settings,
+            accounts=accounts_file,
             seed=seed,
             day=date.fromisoformat(day),
             minutes=minutes,

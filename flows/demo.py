@@ -21,10 +21,14 @@ from connectors.model_store import load_model_or_none
 from connectors.runs import record_run
 from connectors.sources import IteratorSource
 from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from flows.accounts import AccountsFile, accounts_config, load_accounts
+from flows.accounts import record as record_accounts
 from flows.pipeline import PipelineConfig, build_flow, run_flow
 from flows.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
+# Three users with different capital and strategy sets trading the same market
+DEMO_ACCOUNTS = REPO / "examples" / "accounts.toml"
 COUNTED = (
     "candles",
     "indicators",
@@ -59,14 +63,19 @@ def run_demo(
     strikes: int = 10,
     rate: float = 1.0,
     progress_factory: Callable[[], Progress] | None = None,
+    accounts: AccountsFile | None = None,
 ) -> DemoResult:
-    """Generate a session, run it through the same flows as live, return row counts."""
+    """Generate a session, run it through the same flows as live, return row counts.
+    ``accounts`` default: the three accounts of ``examples/accounts.toml``."""
+    accounts = accounts if accounts is not None else load_accounts(DEMO_ACCOUNTS)
     dsn = settings.dsn()
     server = None
     if not dsn:
         dsn, server = start_embedded(Path(settings.data_dir).resolve() / "pg")
     try:
-        run_id = _run_session(settings, dsn, seed, day, minutes, strikes, rate, progress_factory)
+        run_id = _run_session(
+            settings, dsn, seed, day, minutes, strikes, rate, progress_factory, accounts
+        )
         return DemoResult(run_id=run_id, dsn=dsn, counts=count_rows(dsn, run_id), server=server)
     except BaseException:
         if server is not None:
@@ -83,6 +92,7 @@ def _run_session(
     strikes: int,
     rate: float,
     progress_factory: Callable[[], Progress] | None,
+    accounts: AccountsFile,
 ) -> str:
     migrate(dsn)
     market = SyntheticMarket(
@@ -101,7 +111,15 @@ def _run_session(
         dsn,
         run_id,
         "demo",
-        {"seed": seed, "date": day, "minutes": minutes, "strikes": strikes, "rate": rate},
+        {
+            "seed": seed,
+            "date": day,
+            "minutes": minutes,
+            "strikes": strikes,
+            "rate": rate,
+            "accounts": accounts_config(accounts.accounts),
+            "isolation": accounts.isolation.model_dump(),
+        },
     )
     total = market.raw_count
 
@@ -117,7 +135,10 @@ def _run_session(
         pg_dsn=dsn,
         account=settings.account,
         capital_rupees=settings.capital_rupees,
+        accounts=accounts.accounts,
+        isolation=accounts.isolation,
     )
+    record_accounts(dsn, run_id, config)
     by_token = {i.token: i for i in instruments}
     if progress_factory is None:
         run_flow(build_flow(IteratorSource(lambda: messages(lambda _n: None)), by_token, config))

@@ -25,6 +25,7 @@ from connectors.kafka_sink import AsyncKafkaSink, message_key
 from connectors.pg_sink import PostgresSink, db_key
 from connectors.serde import encode, ts_millis
 from flows.accounts import AccountSpec, Isolation, from_config
+from flows.accounts import record as record_accounts
 from flows.adapters import key_by
 from flows.gc_tuning import streaming_gc, tune_for_streaming
 from flows.market import market_stage
@@ -194,6 +195,8 @@ def flow_from_env() -> Dataflow:
         metrics=metrics_port != 0,
     )
     instruments = load_instruments(spec["pg_dsn"]) if spec.get("pg_dsn") else {}
+    if spec.get("pg_dsn") and config.trading:  # every process: an idempotent upsert
+        record_accounts(spec["pg_dsn"], config.run_id, config)
     source = kafka_source(
         spec["kafka_bootstrap"],
         config.topics.ticks,
