@@ -1,0 +1,185 @@
+"""Accounts file (issue 14): validation with file/line/field errors, the single-account
+default, hashing, fan-out routing and the liquidity shared across accounts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from connectors.runs import config_hash
+from flows.accounts import (
+    AccountsFileError,
+    account_configs,
+    accounts_config,
+    default_accounts,
+    from_config,
+    load_accounts,
+    parse_accounts,
+    strategy_specs,
+    subscribers,
+)
+from flows.trading import _FanOut
+from operators.events import Instrument, RiskEvent, SignalGenerated, Tick
+from operators.execution import ExecutionConfig, ExecutionLogic
+from operators.orders import FillEvent, SubmitOrder
+from operators.risk_limits import RiskLimits
+from operators.underlying_stage import StrategySpec
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "accounts.toml"
+
+ONE = """\
+[[accounts]]
+id = "a"
+capital_rupees = 100000
+
+[accounts.limits]
+daily_loss_pct = 2.0
+
+[[accounts.strategies]]
+name = "momentum_breakout"
+"""
+
+
+def error_of(text: str) -> str:
+    with pytest.raises(AccountsFileError) as info:
+        parse_accounts(text, "acc.toml")
+    return str(info.value)
+
+
+def test_example_file_loads_three_accounts_with_different_capital_and_strategies() -> None:
+    accounts = load_accounts(EXAMPLE).accounts
+    assert [a.id for a in accounts] == ["asha", "bala", "chitra"]
+    assert len({a.capital_rupees for a in accounts}) == 3
+    assert len({tuple(s.name for s in a.strategies) for a in accounts}) == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (ONE.replace("daily_loss_pct = 2.0", "daily_loss_pct = 300"),
+         "acc.toml:6: accounts.0.limits.daily_loss_pct: Input should be less than or equal to 100"),
+        (ONE.replace("daily_loss_pct", "dayly_loss_pct"),
+         "acc.toml:6: accounts.0.limits.dayly_loss_pct: Extra inputs are not permitted"),
+        (ONE.replace("capital_rupees = 100000", "capital_rupees = -5"),
+         "acc.toml:3: accounts.0.capital_rupees: Input should be greater than 0"),
+        (ONE.replace('"momentum_breakout"', '"nope"'),
+         "acc.toml:8: accounts.0.strategies.0: unknown strategy 'nope'"),
+        (ONE + 'params = { target_pct = "x" }\n',
+         "acc.toml:8: accounts.0.strategies.0: params.target_pct of strategy"),
+        (ONE + ONE, "acc.toml:1: (file): duplicate account ids: ['a']"),
+        (ONE.replace('id = "a"', 'id = "a b"'), "acc.toml:2: accounts.0.id: String should match"),
+        (ONE.replace("[accounts.limits]", "[accounts.limits"), "acc.toml: not valid TOML"),
+    ],
+)  # fmt: skip
+def test_errors_name_file_line_and_field_in_one_line(text: str, expected: str) -> None:
+    message = error_of(text)
+    assert message.startswith(expected), message
+    assert "\n" not in message
+
+
+def test_same_strategy_twice_in_one_account_is_refused() -> None:
+    message = error_of(ONE + '[[accounts.strategies]]\nname = "momentum_breakout"\n')
+    assert "each strategy at most once per account" in message
+
+
+def test_liquidity_shares_may_not_exceed_the_whole() -> None:
+    two = ONE + ONE.replace('id = "a"', 'id = "b"')
+    assert len(parse_accounts(two).accounts) == 2
+    message = error_of(two.replace("capital_rupees = 100000", "capital_rupees = 1\nliquidity_share = 0.8"))
+    assert "liquidity_share of all accounts sums to 1.6000 > 1" in message
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(AccountsFileError, match="cannot read the accounts file"):
+        load_accounts(tmp_path / "nope.toml")
+
+
+def test_default_single_account_equals_the_settings_path() -> None:
+    """No file: one account with the settings' id, capital and strategies, the whole volume,
+    and exactly the limits the single-account flow always used."""
+    (account,) = default_accounts("paper", 500_000.0, (StrategySpec("vwap_reversal"),))
+    config = account_configs((account,), "r")["paper"]
+    assert config.limits == RiskLimits(
+        account="paper", capital=50_000_000, strategies=("vwap_reversal",)
+    )
+    assert config.execution.fill == ExecutionConfig().fill  # the whole volume cap
+    assert account.liquidity_share == 1.0
+
+
+def test_every_field_of_every_account_changes_the_config_hash() -> None:
+    base = parse_accounts(ONE + ONE.replace('id = "a"', 'id = "b"')).accounts
+    digest = config_hash({"accounts": accounts_config(base)})
+    for old, new in [
+        ("daily_loss_pct = 2.0", "daily_loss_pct = 2.5"),
+        ("capital_rupees = 100000", "capital_rupees = 100001"),
+        ('name = "momentum_breakout"', 'name = "gamma_scalp"'),
+    ]:
+        text = ONE + ONE.replace('id = "a"', 'id = "b"').replace(old, new)
+        changed = parse_accounts(text).accounts
+        assert config_hash({"accounts": accounts_config(changed)}) != digest
+    assert from_config(accounts_config(base)) == base  # the flow processes' copy is the same
+
+
+def test_signals_fan_out_only_to_accounts_running_that_strategy_instance() -> None:
+    accounts = load_accounts(EXAMPLE).accounts
+    specs = strategy_specs(accounts)
+    # chitra's tuned momentum is its own instance; gamma_scalp is shared by asha and chitra
+    assert [s.name for s in specs].count("momentum_breakout") == 2
+    subs = subscribers(accounts)
+    fan = _FanOut([a.id for a in accounts], subs)
+    ts = datetime(2026, 7, 8, 4, tzinfo=UTC)
+    gamma = next(k for k in subs if k.startswith("gamma_scalp-"))
+    signal = SignalGenerated(
+        ts_event=ts, ts_recv=ts, strategy="gamma_scalp", underlying="NIFTY", instrument="1",
+        side="BUY", action="ENTRY", reason="r", signal_id=f"{gamma}:NIFTY:1:ENTRY:t",
+    )  # fmt: skip
+    assert [k for k, _ in fan([("NIFTY", signal)])] == ["asha", "chitra"]
+    tick = Tick(ts_event=ts, ts_recv=ts, token="1", exchange="NFO", ltp=1, bid=1, ask=2)
+    assert [k for k, _ in fan([("NIFTY", tick)])] == ["asha", "bala", "chitra"]
+    failed = RiskEvent(
+        ts_event=ts, ts_recv=ts, account="", kind="STRATEGY_FAILED", strategy=gamma, detail="x"
+    )
+    routed = fan([("NIFTY", failed)])
+    assert [(k, ev.account, ev.strategy) for k, (_, ev) in routed] == [
+        ("asha", "asha", "gamma_scalp"),
+        ("chitra", "chitra", "gamma_scalp"),
+    ]
+
+
+def test_two_accounts_on_one_tick_together_take_no_more_than_the_volume_cap() -> None:
+    """Each account's simulator takes only its share of a tick's volume cap: two accounts
+    hitting the same quote with big orders split it, and neither depends on the other."""
+    inst = Instrument(
+        token="43650", symbol="X", underlying="NIFTY", kind="CE", strike=2_600_000,
+        lot_size=65, tick_size=5,
+    )  # fmt: skip
+    two = parse_accounts(ONE + ONE.replace('id = "a"', 'id = "b"')).accounts
+    configs = account_configs(two, "r")
+    t0 = datetime(2026, 1, 5, 4, tzinfo=UTC)
+
+    def tick(ms: int, cum: int) -> Tick:
+        at = t0 + timedelta(milliseconds=ms)
+        return Tick(
+            ts_event=at, ts_recv=at, token=inst.token, exchange="NFO", ltp=10_000, bid=9_995,
+            ask=10_005, bid_qty=1000, ask_qty=1000, cum_volume=cum, last_qty=0,
+        )  # fmt: skip
+
+    taken = {}
+    for account, config in configs.items():
+        ex = ExecutionLogic({inst.token: inst}, config.execution)
+        ex.on_tick(tick(-1000, 10_000))
+        ex.on_command(
+            SubmitOrder(
+                ts_event=t0, ts_recv=t0, order_id=f"o-{account}", account=account,
+                strategy="s", token=inst.token, side="BUY", order_type="MARKET", qty=6_500,
+            )  # fmt: skip
+        )
+        events = ex.on_tick(tick(100, 12_600))  # 2,600 traded; cap 25% = 650 = 10 lots
+        taken[account] = sum(e.fill_qty for e in events if isinstance(e, FillEvent))
+    assert taken == {"a": 325, "b": 325}  # half the cap each, whole lots
+    assert sum(taken.values()) <= 650
+    alone = account_configs(two[:1], "r")["a"]
+    assert alone.execution.fill.participation == 2 * configs["a"].execution.fill.participation

@@ -1,0 +1,96 @@
+"""100 accounts over a 60-minute session through the account stage (issue 14): every account
+finishes, and what each remembers stays bounded (it does not grow with the ticks)."""
+
+from __future__ import annotations
+
+import pickle
+from datetime import date
+from typing import Any
+
+from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from flows.accounts import AccountSpec, StrategyEntry, account_configs, strategy_specs, subscribers
+from flows.trading import _AccountStage, _FanOut
+from operators.account_stage import AccountLogic
+from operators.candles import CandleConfig
+from operators.underlying_stage import UnderlyingConfig, UnderlyingLogic
+
+STRATEGIES = ("momentum_breakout", "vwap_reversal", "gamma_scalp")
+
+
+def many_accounts(n: int) -> tuple[AccountSpec, ...]:
+    """``n`` accounts, same strategies, different capital and limits."""
+    return tuple(
+        AccountSpec(
+            id=f"u{i:03d}",
+            capital_rupees=200_000 + 10_000 * i,
+            limits={"max_lots": 1 + i % 10, "daily_loss_pct": 0.5 + (i % 5)},
+            strategies=tuple(StrategyEntry(name=s) for s in STRATEGIES),
+        )
+        for i in range(n)
+    )
+
+
+def run_accounts(
+    market: SyntheticMarket, accounts: tuple[AccountSpec, ...], checkpoint: int
+) -> tuple[dict[str, Any], dict[str, int], int]:
+    """Run the strategy stage, fan out, run every account; returns the final holders, each
+    account's pickled state size at output index ``checkpoint``, and the output count."""
+    instruments = {i.token: i for i in market.instruments()}
+    underlying = UnderlyingLogic(
+        instruments,
+        UnderlyingConfig(
+            strategies=strategy_specs(accounts),
+            bars_from_ticks=True,
+            forward_ticks=True,
+            candle=CandleConfig(intervals=("1m",)),
+        ),
+    )
+    items = underlying.run(market.config.underlying, market.ticks())
+    fan_out = _FanOut([a.id for a in accounts], subscribers(accounts))
+    stage = _AccountStage(
+        {k: AccountLogic(instruments, c) for k, c in account_configs(accounts, "scale").items()}
+    )
+    holders: dict[str, Any] = {}
+    mid: dict[str, int] = {}
+    outputs = 0
+    for i, item in enumerate(items):
+        if i == checkpoint:
+            mid = {k: len(pickle.dumps(h.runtime)) for k, h in holders.items()}
+        for key, pair in fan_out([("", item)]):
+            holder = holders.get(key)
+            if holder is None:
+                holder = holders[key] = stage.new_state()
+            outputs += len(list(stage.on_item(holder, pair)))
+    for holder in holders.values():
+        outputs += len(list(stage.on_eof(holder)))
+    return holders, mid, outputs
+
+
+def test_100_accounts_over_60_minutes_finish_with_bounded_state() -> None:
+    market = SyntheticMarket(
+        SyntheticConfig(
+            seed=11,
+            date=date(2026, 7, 8),
+            duration_minutes=60,
+            strikes_each_side=1,
+            tick_rate_scale=0.05,
+        )
+    )
+    n_instruments = len(market.instruments())
+    accounts = many_accounts(100)
+    holders, mid, outputs = run_accounts(market, accounts, checkpoint=market.raw_count // 2)
+    assert sorted(holders) == [a.id for a in accounts]
+    assert outputs > 0
+    for account, holder in holders.items():
+        rt = holder.runtime
+        assert rt.reorder.max_ts is not None  # it saw the session to its end
+        assert not rt.reorder.heap, f"{account}: inputs left in the reorder buffer"
+        assert not rt.reorder.queue
+        assert len(rt.quotes) <= n_instruments
+        assert len(rt.deltas) <= n_instruments
+        end = len(pickle.dumps(rt))
+        # bounded: a few kB per account, and the second half of the session (as many ticks
+        # again) adds no more than its orders
+        assert end < 64_000, f"{account}: {end} bytes of state"
+        orders = len(rt.execution.state.orders)
+        assert end <= mid[account] + 2_500 * orders + 4_000, (account, mid[account], end)
