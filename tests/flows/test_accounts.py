@@ -88,7 +88,9 @@ def test_same_strategy_twice_in_one_account_is_refused() -> None:
 def test_liquidity_shares_may_not_exceed_the_whole() -> None:
     two = ONE + ONE.replace('id = "a"', 'id = "b"')
     assert len(parse_accounts(two).accounts) == 2
-    message = error_of(two.replace("capital_rupees = 100000", "capital_rupees = 1\nliquidity_share = 0.8"))
+    message = error_of(
+        two.replace("capital_rupees = 100000", "capital_rupees = 1\nliquidity_share = 0.8")
+    )
     assert "liquidity_share of all accounts sums to 1.6000 > 1" in message
 
 
@@ -173,8 +175,15 @@ def test_two_accounts_on_one_tick_together_take_no_more_than_the_volume_cap() ->
         ex.on_tick(tick(-1000, 10_000))
         ex.on_command(
             SubmitOrder(
-                ts_event=t0, ts_recv=t0, order_id=f"o-{account}", account=account,
-                strategy="s", token=inst.token, side="BUY", order_type="MARKET", qty=6_500,
+                ts_event=t0,
+                ts_recv=t0,
+                order_id=f"o-{account}",
+                account=account,
+                strategy="s",
+                token=inst.token,
+                side="BUY",
+                order_type="MARKET",
+                qty=6_500,
             )  # fmt: skip
         )
         events = ex.on_tick(tick(100, 12_600))  # 2,600 traded; cap 25% = 650 = 10 lots

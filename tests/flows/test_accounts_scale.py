@@ -94,3 +94,66 @@ def test_100_accounts_over_60_minutes_finish_with_bounded_state() -> None:
         assert end < 64_000, f"{account}: {end} bytes of state"
         orders = len(rt.execution.state.orders)
         assert end <= mid[account] + 2_500 * orders + 4_000, (account, mid[account], end)
+
+
+def outputs_by_account(market: SyntheticMarket, accounts: tuple[AccountSpec, ...]) -> dict:
+    """Every account's outputs, in order, from one run of the account stage."""
+    instruments = {i.token: i for i in market.instruments()}
+    items = UnderlyingLogic(
+        instruments,
+        UnderlyingConfig(
+            strategies=strategy_specs(accounts),
+            bars_from_ticks=True,
+            forward_ticks=True,
+            candle=CandleConfig(intervals=("1m",)),
+        ),
+    ).run(market.config.underlying, market.ticks())
+    fan_out = _FanOut([a.id for a in accounts], subscribers(accounts))
+    stage = _AccountStage(
+        {k: AccountLogic(instruments, c) for k, c in account_configs(accounts, "k").items()}
+    )
+    holders: dict[str, Any] = {}
+    out: dict[str, list[Any]] = {a.id: [] for a in accounts}
+    for key, pair in fan_out([("", i) for i in items]):
+        out[key] += stage.on_item(holders.setdefault(key, stage.new_state()), pair)
+    for key, holder in holders.items():
+        out[key] += stage.on_eof(holder)
+    return out
+
+
+def test_one_accounts_kill_switch_never_touches_the_others() -> None:
+    market = SyntheticMarket(
+        SyntheticConfig(
+            seed=7,
+            date=date(2026, 7, 8),
+            duration_minutes=60,
+            strikes_each_side=2,
+            tick_rate_scale=0.3,
+        )  # fmt: skip
+    )
+    base = many_accounts(3)
+    # u000 kills itself at the first 0.01% drawdown; shares fixed so solo runs are comparable
+    accounts = tuple(
+        a.model_copy(
+            update={
+                "liquidity_share": 1 / 3,
+                "capital_rupees": 1_000_000 + 100_000 * i,
+                "limits": a.limits.model_copy(
+                    update={"max_lots": 10, "kill_drawdown_pct": 0.01 if i == 0 else 5.0}
+                ),
+            }
+        )
+        for i, a in enumerate(base)
+    )
+    together = outputs_by_account(market, accounts)
+    kills = {
+        acct
+        for acct, outs in together.items()
+        for e in outs
+        if getattr(e, "kind", None) == "KILL_SWITCH"
+    }
+    assert kills == {"u000"}
+    for account in accounts[1:]:
+        solo = outputs_by_account(market, (account,))[account.id]
+        assert together[account.id] == solo, account.id
+        assert any(type(e).__name__ == "OrderFilled" for e in solo), account.id

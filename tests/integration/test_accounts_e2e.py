@@ -157,9 +157,7 @@ def test_three_accounts_one_halted_one_failing_plugin_match_their_solo_runs(
     assert last[0].astimezone(IST).strftime("%H:%M") == "10:14"
     # the risk event reached Kafka as the plug-in account's own event
     risk_topic = [msgspec.json.decode(m.value()) for m in consume_all(kafka_bootstrap, topics.risk)]
-    assert any(
-        r["kind"] == "STRATEGY_FAILED" and r["account"] == "plugin" for r in risk_topic
-    )
+    assert any(r["kind"] == "STRATEGY_FAILED" and r["account"] == "plugin" for r in risk_topic)
     # every account's orders are its own rows
     owners = pg_conn.execute(
         "SELECT DISTINCT account FROM orders WHERE run_id = %s", (together,)
