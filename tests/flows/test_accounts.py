@@ -59,21 +59,31 @@ def test_example_file_loads_three_accounts_with_different_capital_and_strategies
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (ONE.replace("daily_loss_pct = 2.0", "daily_loss_pct = 300"),
-         "acc.toml:6: accounts.0.limits.daily_loss_pct: Input should be less than or equal to 100"),
-        (ONE.replace("daily_loss_pct", "dayly_loss_pct"),
-         "acc.toml:6: accounts.0.limits.dayly_loss_pct: Extra inputs are not permitted"),
-        (ONE.replace("capital_rupees = 100000", "capital_rupees = -5"),
-         "acc.toml:3: accounts.0.capital_rupees: Input should be greater than 0"),
-        (ONE.replace('"momentum_breakout"', '"nope"'),
-         "acc.toml:8: accounts.0.strategies.0: unknown strategy 'nope'"),
-        (ONE + 'params = { target_pct = "x" }\n',
-         "acc.toml:8: accounts.0.strategies.0: params.target_pct of strategy"),
+        (
+            ONE.replace("daily_loss_pct = 2.0", "daily_loss_pct = 300"),
+            "acc.toml:6: accounts.0.limits.daily_loss_pct: Input should be less than or equal",
+        ),
+        (
+            ONE.replace("daily_loss_pct", "dayly_loss_pct"),
+            "acc.toml:6: accounts.0.limits.dayly_loss_pct: Extra inputs are not permitted",
+        ),
+        (
+            ONE.replace("capital_rupees = 100000", "capital_rupees = -5"),
+            "acc.toml:3: accounts.0.capital_rupees: Input should be greater than 0",
+        ),
+        (
+            ONE.replace('"momentum_breakout"', '"nope"'),
+            "acc.toml:8: accounts.0.strategies.0: unknown strategy 'nope'",
+        ),
+        (
+            ONE + 'params = { target_pct = "x" }\n',
+            "acc.toml:8: accounts.0.strategies.0: params.target_pct of strategy",
+        ),
         (ONE + ONE, "acc.toml:1: (file): duplicate account ids: ['a']"),
         (ONE.replace('id = "a"', 'id = "a b"'), "acc.toml:2: accounts.0.id: String should match"),
         (ONE.replace("[accounts.limits]", "[accounts.limits"), "acc.toml: not valid TOML"),
     ],
-)  # fmt: skip
+)
 def test_errors_name_file_line_and_field_in_one_line(text: str, expected: str) -> None:
     message = error_of(text)
     assert message.startswith(expected), message
@@ -135,9 +145,16 @@ def test_signals_fan_out_only_to_accounts_running_that_strategy_instance() -> No
     ts = datetime(2026, 7, 8, 4, tzinfo=UTC)
     gamma = next(k for k in subs if k.startswith("gamma_scalp-"))
     signal = SignalGenerated(
-        ts_event=ts, ts_recv=ts, strategy="gamma_scalp", underlying="NIFTY", instrument="1",
-        side="BUY", action="ENTRY", reason="r", signal_id=f"{gamma}:NIFTY:1:ENTRY:t",
-    )  # fmt: skip
+        ts_event=ts,
+        ts_recv=ts,
+        strategy="gamma_scalp",
+        underlying="NIFTY",
+        instrument="1",
+        side="BUY",
+        action="ENTRY",
+        reason="r",
+        signal_id=f"{gamma}:NIFTY:1:ENTRY:t",
+    )
     assert [k for k, _ in fan([("NIFTY", signal)])] == ["asha", "chitra"]
     tick = Tick(ts_event=ts, ts_recv=ts, token="1", exchange="NFO", ltp=1, bid=1, ask=2)
     assert [k for k, _ in fan([("NIFTY", tick)])] == ["asha", "bala", "chitra"]
@@ -155,9 +172,14 @@ def test_two_accounts_on_one_tick_together_take_no_more_than_the_volume_cap() ->
     """Each account's simulator takes only its share of a tick's volume cap: two accounts
     hitting the same quote with big orders split it, and neither depends on the other."""
     inst = Instrument(
-        token="43650", symbol="X", underlying="NIFTY", kind="CE", strike=2_600_000,
-        lot_size=65, tick_size=5,
-    )  # fmt: skip
+        token="43650",
+        symbol="X",
+        underlying="NIFTY",
+        kind="CE",
+        strike=2_600_000,
+        lot_size=65,
+        tick_size=5,
+    )
     two = parse_accounts(ONE + ONE.replace('id = "a"', 'id = "b"')).accounts
     configs = account_configs(two, "r")
     t0 = datetime(2026, 1, 5, 4, tzinfo=UTC)
@@ -165,9 +187,18 @@ def test_two_accounts_on_one_tick_together_take_no_more_than_the_volume_cap() ->
     def tick(ms: int, cum: int) -> Tick:
         at = t0 + timedelta(milliseconds=ms)
         return Tick(
-            ts_event=at, ts_recv=at, token=inst.token, exchange="NFO", ltp=10_000, bid=9_995,
-            ask=10_005, bid_qty=1000, ask_qty=1000, cum_volume=cum, last_qty=0,
-        )  # fmt: skip
+            ts_event=at,
+            ts_recv=at,
+            token=inst.token,
+            exchange="NFO",
+            ltp=10_000,
+            bid=9_995,
+            ask=10_005,
+            bid_qty=1000,
+            ask_qty=1000,
+            cum_volume=cum,
+            last_qty=0,
+        )
 
     taken = {}
     for account, config in configs.items():
@@ -184,7 +215,7 @@ def test_two_accounts_on_one_tick_together_take_no_more_than_the_volume_cap() ->
                 side="BUY",
                 order_type="MARKET",
                 qty=6_500,
-            )  # fmt: skip
+            )
         )
         events = ex.on_tick(tick(100, 12_600))  # 2,600 traded; cap 25% = 650 = 10 lots
         taken[account] = sum(e.fill_qty for e in events if isinstance(e, FillEvent))

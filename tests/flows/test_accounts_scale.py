@@ -8,7 +8,14 @@ from datetime import date
 from typing import Any
 
 from connectors.synthetic import SyntheticConfig, SyntheticMarket
-from flows.accounts import AccountSpec, StrategyEntry, account_configs, strategy_specs, subscribers
+from flows.accounts import (
+    AccountLimits,
+    AccountSpec,
+    StrategyEntry,
+    account_configs,
+    strategy_specs,
+    subscribers,
+)
 from flows.trading import _AccountStage, _FanOut
 from operators.account_stage import AccountLogic
 from operators.candles import CandleConfig
@@ -23,7 +30,7 @@ def many_accounts(n: int) -> tuple[AccountSpec, ...]:
         AccountSpec(
             id=f"u{i:03d}",
             capital_rupees=200_000 + 10_000 * i,
-            limits={"max_lots": 1 + i % 10, "daily_loss_pct": 0.5 + (i % 5)},
+            limits=AccountLimits(max_lots=1 + i % 10, daily_loss_pct=0.5 + (i % 5)),
             strategies=tuple(StrategyEntry(name=s) for s in STRATEGIES),
         )
         for i in range(n)
@@ -129,7 +136,7 @@ def test_one_accounts_kill_switch_never_touches_the_others() -> None:
             duration_minutes=60,
             strikes_each_side=2,
             tick_rate_scale=0.3,
-        )  # fmt: skip
+        )
     )
     base = many_accounts(3)
     # u000 kills itself at the first 0.01% drawdown; shares fixed so solo runs are comparable

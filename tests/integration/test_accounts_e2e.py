@@ -153,7 +153,8 @@ def test_three_accounts_one_halted_one_failing_plugin_match_their_solo_runs(
         "SELECT max(ts) FROM candles WHERE run_id = %s AND interval = '1m' AND token = %s",
         (together, market.config.index_token),
     ).fetchone()
-    assert last is not None and last[0] is not None
+    assert last is not None
+    assert last[0] is not None
     assert last[0].astimezone(IST).strftime("%H:%M") == "10:14"
     # the risk event reached Kafka as the plug-in account's own event
     risk_topic = [msgspec.json.decode(m.value()) for m in consume_all(kafka_bootstrap, topics.risk)]

@@ -38,7 +38,7 @@ def day():
             duration_minutes=90,
             strikes_each_side=2,
             tick_rate_scale=0.3,
-        )  # fmt: skip
+        )
     )
     return {i.token: i for i in market.instruments()}, list(market.ticks())
 
