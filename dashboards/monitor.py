@@ -30,7 +30,7 @@ import psycopg
 import streamlit as st
 from psycopg_pool import ConnectionPool
 
-from dashboards import charts, contract_note_view, queries
+from dashboards import accounts_view, charts, contract_note_view, queries
 from dashboards.report import format_metric, report_from_db
 from operators.sessions import IST
 
@@ -272,7 +272,7 @@ def reports_section(dsn: str) -> None:
 def live_view(dsn: str, run_id: str, instrument: queries.InstrumentInfo | None) -> None:
     """Everything scoped to the selected run (re-run alone by the auto-refresh fragment)."""
     summary_strip(dsn, run_id)
-    market, journal, ai_risk = st.tabs(["Market", "Journal", "AI and risk"])
+    market, journal, ai_risk, users = st.tabs(["Market", "Journal", "AI and risk", "Accounts"])
     with market:
         market_section(dsn, run_id, instrument)
     with journal:
@@ -283,6 +283,8 @@ def live_view(dsn: str, run_id: str, instrument: queries.InstrumentInfo | None) 
     with ai_risk:
         ai_section(dsn, run_id)
         risk_section(dsn, run_id)
+    with users:  # issue 14: account selector and leaderboard (dashboards/accounts_view.py)
+        _section("Accounts", lambda: accounts_view.render(run_id, get_pool(dsn).connection))
 
 
 def main() -> None:

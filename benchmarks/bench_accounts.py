@@ -1,0 +1,165 @@
+"""Many accounts through the whole flow (issue 14): ticks/s and peak RSS for 1, 10 and 100
+accounts, and 1 vs 2 Bytewax processes at 100 accounts.
+
+    SCALPFLOW_PG_DSN=... .venv/bin/python -m benchmarks.bench_accounts \
+        --minutes 60 --strikes 3 --rate 0.5 --seed 7
+
+Every account runs the same three strategies with different capital and limits, so the
+strategy stage runs three instances whatever the account count and every tick fans out to
+every account (each has its own simulator, portfolio, risk and feed health). Each run reads
+the whole ticks topic (tail=False) into a fresh run id and is checked for completeness (the
+1-minute candles must count every tick) before its figure is printed. Wall time includes
+start-up; "per account" is the RSS growth from 1 to N accounts divided by N - 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import date
+
+from benchmarks._common import ensure_ticks_topic
+from connectors.db import connect, scratch_database
+from connectors.instruments import save_instruments
+from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from flows.accounts import AccountLimits, AccountSpec, StrategyEntry, accounts_config
+from flows.pipeline import ENV_CONFIG
+
+STRATEGIES = ("momentum_breakout", "vwap_reversal", "gamma_scalp")
+
+
+def accounts(n: int) -> list[dict[str, object]]:
+    """``n`` accounts: same strategies, different capital and limits."""
+    return accounts_config(
+        [
+            AccountSpec(
+                id=f"u{i:03d}",
+                capital_rupees=500_000 + 50_000 * (i % 10),
+                limits=AccountLimits(
+                    max_lots=5 + i % 6, daily_loss_pct=1.0 + i % 4, net_delta=500 + 100 * (i % 5)
+                ),
+                strategies=tuple(StrategyEntry(name=s) for s in STRATEGIES),
+            )
+            for i in range(n)
+        ]
+    )
+
+
+def run(dsn: str, bootstrap: str, topic: str, total: int, n_accounts: int, processes: int) -> None:
+    run_id = f"bench-acc-{uuid.uuid4().hex[:6]}"
+    spec = {
+        "run_id": run_id,
+        "pg_dsn": dsn,
+        "kafka_bootstrap": bootstrap,
+        "topics": {
+            name: f"bench.{name}.{run_id}"
+            for name in ("bars", "dlq", "regime", "ai_state", "signals", "orders", "fills", "risk")
+        }
+        | {"ticks": topic},
+        "tail": False,
+        "trading": True,
+        "batch_size": 5000,
+        "processes": processes,
+        "accounts": accounts(n_accounts),
+    }
+    env = {**os.environ, ENV_CONFIG: json.dumps(spec)}
+    addresses = ";".join(f"127.0.0.1:{2401 + i}" for i in range(processes))
+    cmds = []
+    for i in range(processes):
+        cmd = [sys.executable, "-m", "bytewax.run", "flows.pipeline:flow_from_env()"]
+        if processes > 1:
+            cmd += ["-i", str(i), "-a", addresses]
+        cmds.append(["/usr/bin/time", "-f", "%M", *cmd])
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen(c, env=env, stderr=subprocess.PIPE, text=True) for c in cmds]
+    rss = []
+    try:
+        for p in procs:
+            _, err = p.communicate()
+            if p.returncode:
+                raise SystemExit(f"flow failed: {err[-2000:]}")
+            rss.append(int(err.strip().splitlines()[-1]) / 1024)
+    finally:  # interrupted or failed: stop the other flow processes too
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                p.wait()
+    dt = time.perf_counter() - t0
+    with connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT sum(ticks) FROM candles WHERE run_id = %s AND interval = '1m'", (run_id,)
+        ).fetchone()
+        fills = conn.execute(
+            "SELECT count(*), count(DISTINCT account) FROM fills WHERE run_id = %s", (run_id,)
+        ).fetchone()
+    done = int(row[0] or 0) if row else 0
+    if done != total:
+        raise SystemExit(f"run {run_id} processed {done:,} of {total:,} ticks")
+    n_fills, traded = fills if fills else (0, 0)
+    print(
+        f"accounts={n_accounts:>3} processes={processes}: {total:,} ticks in {dt:.1f}s"
+        f" = {total / dt:,.0f} ticks/s ({total * n_accounts / dt:,.0f} account-ticks/s);"
+        f" peak RSS per process {', '.join(f'{r:.0f}' for r in rss)} MB;"
+        f" {n_fills} fills in {traded} accounts",
+        flush=True,
+    )
+    RESULTS.append((n_accounts, processes, max(rss)))
+
+
+RESULTS: list[tuple[int, int, float]] = []
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bootstrap", default="127.0.0.1:9092")
+    ap.add_argument("--minutes", type=int, default=60)
+    ap.add_argument("--strikes", type=int, default=3)
+    ap.add_argument("--rate", type=float, default=0.5)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--partitions", type=int, default=2)
+    ap.add_argument("--accounts", type=int, nargs="+", default=[1, 10, 100])
+    args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: drop the scratch db
+    server = (
+        os.environ.get("SCALPFLOW_PG_DSN")
+        or subprocess.run(
+            ["infra/postgres/pg.sh", "start"], capture_output=True, text=True, check=True
+        ).stdout.split()[-1]
+    )
+    with scratch_database(server, "bench_accounts") as dsn:
+        measure(dsn, args)
+
+
+def measure(dsn: str, args: argparse.Namespace) -> None:
+    market = SyntheticMarket(
+        SyntheticConfig(
+            seed=args.seed,
+            date=date(2026, 7, 8),
+            duration_minutes=args.minutes,
+            strikes_each_side=args.strikes,
+            tick_rate_scale=args.rate,
+        )
+    )
+    save_instruments(dsn, market.instruments())
+    shape = f"s{args.seed}.m{args.minutes}.k{args.strikes}.r{args.rate}.p{args.partitions}"
+    topic = f"bench.acc.ticks.{shape}"
+    total = ensure_ticks_topic(args.bootstrap, topic, market, args.partitions)
+    for n in args.accounts:
+        run(dsn, args.bootstrap, topic, total, n, processes=1)
+    most = max(args.accounts)
+    run(dsn, args.bootstrap, topic, total, most, processes=2)
+    one = next(r for n, p, r in RESULTS if n == min(args.accounts) and p == 1)
+    many = next(r for n, p, r in RESULTS if n == most and p == 1)
+    if most > min(args.accounts):
+        per = (many - one) / (most - min(args.accounts))
+        print(f"memory per account (1 process): {per * 1024:.0f} kB")
+
+
+if __name__ == "__main__":
+    main()
