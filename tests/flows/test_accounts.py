@@ -223,3 +223,26 @@ def test_two_accounts_on_one_tick_together_take_no_more_than_the_volume_cap() ->
     assert sum(taken.values()) <= 650
     alone = account_configs(two[:1], "r")["a"]
     assert alone.execution.fill.participation == 2 * configs["a"].execution.fill.participation
+
+
+@pytest.mark.parametrize("command", ["run", "demo", "backtest"])
+def test_cli_accounts_errors_are_one_line(command: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    bad = tmp_path / "accounts.toml"
+    bad.write_text(ONE.replace("capital_rupees = 100000", "capital_rupees = 0"))
+    extra = (
+        ["--from", "2026-07-08T09:15", "--to", "2026-07-08T10:15"] if command == "backtest" else []
+    )
+    done = CliRunner().invoke(
+        app,
+        [command, "--accounts", str(bad), *extra],
+        env={"SCALPFLOW_PG_DSN": "postgresql://x@127.0.0.1:1/x"},
+    )
+    assert done.exit_code == 1, done.output
+    assert f"{bad}:3: accounts.0.capital_rupees: Input should be greater than 0" in " ".join(
+        done.output.split()
+    )
+    assert "Traceback" not in done.output
