@@ -77,7 +77,10 @@ def run(dsn: str, bootstrap: str, topic: str, total: int, n_accounts: int, proce
             cmd += ["-i", str(i), "-a", addresses]
         cmds.append(["/usr/bin/time", "-f", "%M", *cmd])
     t0 = time.perf_counter()
-    procs = [subprocess.Popen(c, env=env, stderr=subprocess.PIPE, text=True) for c in cmds]
+    procs = [  # own process groups: /usr/bin/time does not pass a terminate on to the flow
+        subprocess.Popen(c, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        for c in cmds
+    ]
     rss = []
     try:
         for p in procs:
@@ -88,7 +91,7 @@ def run(dsn: str, bootstrap: str, topic: str, total: int, n_accounts: int, proce
     finally:  # interrupted or failed: stop the other flow processes too
         for p in procs:
             if p.poll() is None:
-                p.terminate()
+                os.killpg(p.pid, signal.SIGTERM)
                 p.wait()
     dt = time.perf_counter() - t0
     with connect(dsn) as conn:

@@ -41,12 +41,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from operators.account_stage import AccountConfig
 from operators.adaptive import AdaptiveConfig
 from operators.execution import ExecutionConfig
-from operators.fills import FillModel
 from operators.risk_limits import RiskLimits
 from operators.strategies.base import StrategyError, strategy_key
 from operators.strategies.registry import load_strategy_class
@@ -338,16 +338,10 @@ def account_configs(accounts: Sequence[AccountSpec], run_id: str) -> dict[str, A
         share = Decimal(str(share_of(account, len(accounts))))
         execution = base
         if share != 1:
-            fill = base.fill
-            participation = fill.participation * share
             execution = ExecutionConfig(
                 latency=base.latency,
                 slippage=base.slippage,
-                fill=FillModel(
-                    mode=fill.mode,
-                    penetration_ticks=fill.penetration_ticks,
-                    participation=participation,
-                ),
+                fill=msgspec.structs.replace(base.fill, share=share),
                 costs=base.costs,
             )
         out[account.id] = AccountConfig(

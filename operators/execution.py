@@ -16,7 +16,9 @@ Rules (DOMAIN.md "peer lessons"):
 - per tick, all orders on an instrument together take at most Δcum_volume × participation
   units (whole lots per fill), in priority (time) order, so two orders never consume the same
   volume; the first tick seen for a token (or after its volume counter resets) counts
-  ``last_qty`` as traded;
+  ``last_qty`` as traded; with several accounts each simulator takes only its
+  ``FillModel.share`` of that cap, carrying the unused fraction (under one lot) to the next
+  tick while its orders wait;
 - the unfilled rest of an IOC is cancelled after its first working tick; DAY orders expire at
   the session close of the day they were accepted;
 - a cancel takes effect at the command's event time (no cancel latency is modelled).
@@ -28,6 +30,7 @@ import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
 import msgspec
@@ -128,6 +131,14 @@ class ExecutionState(msgspec.Struct, kw_only=True):
     next_priority: int = 0
 
 
+class SharedExecutionState(ExecutionState, kw_only=True):
+    """The state of a simulator with a liquidity share below 1 (several accounts): also the
+    volume entitlement carried per token (under one lot). A subclass, so a single account's
+    state (and its recorded fingerprints) stays exactly as it was."""
+
+    carried: dict[str, Decimal] = msgspec.field(default_factory=dict)
+
+
 Behaviour = Literal["MARKET", "LIMIT"]
 D = TypeVar("D", bound=OrderDetails)
 
@@ -167,7 +178,12 @@ class ExecutionLogic:
     ) -> None:
         self.instruments = dict(instruments)
         self.config = config or ExecutionConfig()
-        self.state = state if state is not None else ExecutionState()
+        shared = self.config.fill.share != 1
+        self.state = (
+            state if state is not None else (SharedExecutionState() if shared else ExecutionState())
+        )
+        if shared and not isinstance(self.state, SharedExecutionState):
+            self.state = SharedExecutionState(**msgspec.structs.asdict(self.state))
         if self.state.version != STATE_VERSION:
             msg = f"execution state version {self.state.version} != {STATE_VERSION}"
             raise ValueError(msg)
@@ -331,7 +347,14 @@ class ExecutionLogic:
             traded = tick.last_qty  # first tick seen, or a new day's counter
         else:
             traded = tick.cum_volume - prev
-        pool = self.config.fill.volume_cap(traded)
+        fill = self.config.fill
+        exact = Decimal(0)
+        if isinstance(st, SharedExecutionState):
+            exact = fill.shared_cap(traded, st.carried.pop(tick.token, Decimal(0)))
+            pool = int(exact)
+        else:
+            pool = fill.volume_cap(traded)
+        start = pool
         for oid in list(ids):
             order = self.state.orders[oid]
             if not order.working or tick.ts_event <= order.eligible_after:
@@ -345,6 +368,9 @@ class ExecutionLogic:
             events.extend(new_events)
             if order.working and order.validity == "IOC":
                 events.append(self._cancelled(order, "IOC_REMAINDER", tick.ts_event, tick.ts_recv))
+        if isinstance(st, SharedExecutionState) and st.working.get(tick.token):
+            lot = Decimal(self.instruments[tick.token].lot_size)
+            st.carried[tick.token] = min(exact - (start - pool), lot)
         return events
 
     @staticmethod

@@ -115,6 +115,10 @@ class FillModel(msgspec.Struct, frozen=True, kw_only=True):
     mode: LimitMode = "touch"
     penetration_ticks: int = 1
     participation: Decimal = Decimal("0.25")
+    # This account's share of each tick's cap when several accounts trade the same market
+    # (flows.accounts): below 1, the unused fraction is carried to the next tick while
+    # orders wait, at most one lot, so a small share fills slowly instead of never.
+    share: Decimal = Decimal(1)
 
     def __post_init__(self) -> None:
         if self.penetration_ticks < 0:
@@ -123,10 +127,17 @@ class FillModel(msgspec.Struct, frozen=True, kw_only=True):
         if not Decimal(0) < self.participation <= Decimal(1):
             msg = f"participation must be in (0, 1], got {self.participation}"
             raise ValueError(msg)
+        if not Decimal(0) < self.share <= Decimal(1):
+            msg = f"share must be in (0, 1], got {self.share}"
+            raise ValueError(msg)
 
     def volume_cap(self, traded: int) -> int:
         """Units the orders on one instrument may take from ``traded`` units of volume."""
         return int(Decimal(max(traded, 0)) * self.participation)
+
+    def shared_cap(self, traded: int, carried: Decimal) -> Decimal:
+        """This account's share of the cap, plus what it carried from earlier ticks."""
+        return Decimal(max(traded, 0)) * self.participation * self.share + carried
 
     def passive_crosses(
         self, side: Side, limit: int, bid: int, ask: int, ltp: int, tick_size: int

@@ -4,6 +4,7 @@ default, hashing, fan-out routing and the liquidity shared across accounts."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -221,8 +222,49 @@ def test_two_accounts_on_one_tick_together_take_no_more_than_the_volume_cap() ->
         taken[account] = sum(e.fill_qty for e in events if isinstance(e, FillEvent))
     assert taken == {"a": 325, "b": 325}  # half the cap each, whole lots
     assert sum(taken.values()) <= 650
-    alone = account_configs(two[:1], "r")["a"]
-    assert alone.execution.fill.participation == 2 * configs["a"].execution.fill.participation
+    assert configs["a"].execution.fill.share == Decimal("0.5")
+    assert account_configs(two[:1], "r")["a"].execution.fill.share == 1  # alone: all of it
+
+
+def test_a_share_too_small_for_a_lot_per_tick_carries_until_one_lot_fits() -> None:
+    """10 accounts: 1,000 traded × 25% × 1/10 = 25 units a tick; the 65-unit lot fills on the
+    third tick (25, 50, 75) and 10 units carry on; nothing carries once no order waits."""
+    inst = Instrument(
+        token="43650", symbol="X", underlying="NIFTY", kind="CE", strike=2_600_000,
+        lot_size=65, tick_size=5,
+    )  # fmt: skip
+    ten = parse_accounts("".join(ONE.replace('id = "a"', f'id = "a{i}"') for i in range(10)))
+    config = account_configs(ten.accounts, "r")["a0"]
+    t0 = datetime(2026, 1, 5, 4, tzinfo=UTC)
+
+    def tick(ms: int, cum: int) -> Tick:
+        at = t0 + timedelta(milliseconds=ms)
+        return Tick(
+            ts_event=at, ts_recv=at, token=inst.token, exchange="NFO", ltp=10_000, bid=9_995,
+            ask=10_005, bid_qty=1000, ask_qty=1000, cum_volume=cum, last_qty=0,
+        )  # fmt: skip
+
+    ex = ExecutionLogic({inst.token: inst}, config.execution)
+    ex.on_tick(tick(-1000, 10_000))
+    ex.on_command(
+        SubmitOrder(
+            ts_event=t0,
+            ts_recv=t0,
+            order_id="o",
+            account="a0",
+            strategy="s",
+            token=inst.token,
+            side="BUY",
+            order_type="MARKET",
+            qty=130,
+        )
+    )
+    filled = []
+    for i in range(1, 7):
+        events = ex.on_tick(tick(100 * i, 10_000 + 1_000 * i))
+        filled.append(sum(e.fill_qty for e in events if isinstance(e, FillEvent)))
+    assert filled == [0, 0, 65, 0, 0, 65]  # 25, 50, 75→10, 35, 60, 85→0 (order done)
+    assert ex.state.carried == {}
 
 
 @pytest.mark.parametrize("command", ["run", "demo", "backtest"])
