@@ -2,7 +2,7 @@
 accounts, and 1 vs 2 Bytewax processes at 100 accounts.
 
     SCALPFLOW_PG_DSN=... .venv/bin/python -m benchmarks.bench_accounts \
-        --minutes 60 --strikes 3 --rate 0.5 --seed 7
+        --minutes 60 --strikes 1 --rate 0.2 --seed 7
 
 Every account runs the same three strategies with different capital and limits, so the
 strategy stage runs three instances whatever the account count and every tick fans out to
@@ -122,8 +122,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bootstrap", default="127.0.0.1:9092")
     ap.add_argument("--minutes", type=int, default=60)
-    ap.add_argument("--strikes", type=int, default=3)
-    ap.add_argument("--rate", type=float, default=0.5)
+    ap.add_argument("--strikes", type=int, default=1)
+    ap.add_argument("--rate", type=float, default=0.2)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--partitions", type=int, default=2)
     ap.add_argument("--accounts", type=int, nargs="+", default=[1, 10, 100])
