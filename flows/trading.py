@@ -35,7 +35,7 @@ from flows.accounts import (
     subscribers,
 )
 from flows.adapters import run_keyed, values
-from operators.account_stage import AccountLogic, AccountRuntime
+from operators.account_stage import AccountConfig, AccountLogic, AccountRuntime
 from operators.adaptive import AdaptiveStateChanged
 from operators.candles import CandleConfig
 from operators.events import (
@@ -124,6 +124,15 @@ class _AccountStage:
         if state.runtime is None:
             return []
         return self.logics[state.account].on_wall_clock(state.runtime, now)
+
+
+def account_config(config: Any) -> AccountConfig:
+    """The operator config of a single-account pipeline config (its only account)."""
+    configs = account_configs(resolved_accounts(config), config.run_id)
+    if len(configs) != 1:
+        msg = f"account_config: {len(configs)} accounts; use flows.accounts.account_configs"
+        raise ValueError(msg)
+    return next(iter(configs.values()))
 
 
 class _FanOut:

@@ -23,7 +23,7 @@ from flows.accounts import (
 )
 from flows.trading import _FanOut
 from operators.events import Instrument, RiskEvent, SignalGenerated, Tick
-from operators.execution import ExecutionConfig, ExecutionLogic
+from operators.execution import ExecutionConfig, ExecutionLogic, SharedExecutionState
 from operators.orders import FillEvent, SubmitOrder
 from operators.risk_limits import RiskLimits
 from operators.underlying_stage import StrategySpec
@@ -264,6 +264,7 @@ def test_a_share_too_small_for_a_lot_per_tick_carries_until_one_lot_fits() -> No
         events = ex.on_tick(tick(100 * i, 10_000 + 1_000 * i))
         filled.append(sum(e.fill_qty for e in events if isinstance(e, FillEvent)))
     assert filled == [0, 0, 65, 0, 0, 65]  # 25, 50, 75→10, 35, 60, 85→0 (order done)
+    assert isinstance(ex.state, SharedExecutionState)
     assert ex.state.carried == {}
 
 
