@@ -169,17 +169,17 @@ def list_instruments(conn: psycopg.Connection[Any], run_id: str) -> list[Instrum
 
 
 def list_intervals(conn: psycopg.Connection[Any], run_id: str, token: str) -> list[str]:
-    """Candle intervals of one instrument of a run, 1-minute first: those stored, plus those
-    TimescaleDB's continuous aggregates build from its 1 s candles."""
+    """Candle intervals stored for one instrument of a run, 1-minute first; then 5m when
+    TimescaleDB's aggregate builds it from the instrument's 1 s candles."""
     rows = conn.execute(
         "SELECT DISTINCT interval FROM candles WHERE run_id = %s AND token = %s",
         (run_id, token),
     ).fetchall()
-    intervals = {r[0] for r in rows}
-    if "1s" in intervals:
-        intervals |= {i for i, view in AGGREGATE_FOR_INTERVAL.items() if table_exists(conn, view)}
-    order = {"1m": 0, "5m": 1, "ONE_MINUTE": 2, "1s": 3}
-    return sorted(intervals, key=lambda x: (order.get(x, 9), x))
+    order = {"1m": 0, "ONE_MINUTE": 1, "1s": 2}
+    intervals = sorted((r[0] for r in rows), key=lambda x: (order.get(x, 9), x))
+    if "1s" in intervals and table_exists(conn, AGGREGATE_FOR_INTERVAL["5m"]):
+        intervals.append("5m")
+    return intervals
 
 
 # --- market data ------------------------------------------------------------------------

@@ -39,7 +39,7 @@ find_source() {
   else
     version="$default_version"
     tarball="$cache/timescaledb-$version.tar.gz" origin="download"
-    [ -f "$tarball" ] && origin="an earlier download ($tarball)"
+    if [ -f "$tarball" ]; then origin="an earlier download"; fi
   fi
 }
 
