@@ -18,6 +18,19 @@ event); ``flow overhead`` is then the wall time beyond that work. Each variant w
 own fresh database (created on the server of ``--dsn``/``SCALPFLOW_PG_DSN``/``pg.sh start``
 and dropped afterwards). ``server CPU`` is the backend's user+system time from /proc.
 Everything shares two cores with Kafka and PostgreSQL: compare figures from one run only.
+
+``--storage`` compares where the rows go instead (issue 18), with the working tree's sink:
+
+    .venv/bin/python -m benchmarks.bench_pg_sink --storage [--minutes 60]
+
+* ``plain``: plain tables on a plain server (``--plain-dsn``/``SCALPFLOW_TEST_PLAIN_PG_DSN``/
+  ``pg.sh start``);
+* ``hypertable``: TimescaleDB hypertables (``--tsdb-dsn``/``SCALPFLOW_TEST_PG_DSN``);
+* ``compressed``: the same hypertables after ``compress_chunk``, and the same events
+  upserted again into the compressed chunks (Bytewax redelivering an epoch).
+
+Each prints rows/s and the size of candles + indicators + option analytics (with indexes),
+also scaled to a 375-minute session.
 """
 
 from __future__ import annotations
@@ -164,6 +177,62 @@ def run(
     }
 
 
+BULK_TABLES = ("candles", "indicators", "option_analytics")
+SESSION_MINUTES = 375
+
+
+def table_bytes(conn: psycopg.Connection[Any], hypertables: bool) -> int:
+    size = "hypertable_size(%s::regclass)" if hypertables else "pg_total_relation_size(%s)"
+    return sum(
+        conn.execute(f"SELECT {size}", (t,)).fetchone()[0]  # type: ignore[index]
+        for t in BULK_TABLES
+    )
+
+
+def storage_report(args: argparse.Namespace, events: list[Any]) -> None:
+    """Rows/s and bytes per session: plain tables, hypertables, compressed hypertables."""
+    from connectors.db import scratch_database
+    from connectors.pg_sink import PostgresSink
+
+    plain = args.plain_dsn or os.environ.get("SCALPFLOW_TEST_PLAIN_PG_DSN") or server_dsn(None)
+    tsdb = args.tsdb_dsn or os.environ.get("SCALPFLOW_TEST_PG_DSN")
+    if not tsdb:
+        sys.exit("--storage needs a TimescaleDB server: --tsdb-dsn or SCALPFLOW_TEST_PG_DSN")
+    scale = SESSION_MINUTES / args.minutes
+    print(f"{'storage':11} {'rows':>9} {'wall s':>7} {'rows/s':>9} {'MB':>8} {'MB/session':>10}")
+
+    def line(name: str, rows: float, wall: float, size: int) -> None:
+        mb = size / 1e6
+        print(
+            f"{name:11} {rows:9,.0f} {wall:7.2f} {rows / wall:9,.0f} {mb:8.1f} {mb * scale:10.1f}",
+            flush=True,
+        )
+
+    for name, server in (("plain", plain), ("hypertable", tsdb)):
+        with scratch_database(server, "bench_pg_sink") as db:
+            r = run(name, PostgresSink(db, "bench"), db, events, args.batch, args.epoch_events, 0)
+            with psycopg.connect(db, autocommit=True) as conn:
+                line(name, r["rows"], r["wall"], table_bytes(conn, name == "hypertable"))
+                if name == "plain":
+                    continue
+                t = time.perf_counter()
+                for table in BULK_TABLES:
+                    conn.execute(
+                        "SELECT compress_chunk(c, if_not_compressed => TRUE)"
+                        f" FROM show_chunks('{table}') c"
+                    )
+                took = time.perf_counter() - t
+                size = table_bytes(conn, True)
+            rows = r["rows"]
+            print(f"  compress_chunk of every chunk: {took:.2f}s ({rows / took:,.0f} rows/s)")
+            sink = PostgresSink(db, "bench")
+            again = run("compressed", sink, db, events, args.batch, args.epoch_events, 0)
+            line("compressed", again["rows"], again["wall"], size)
+            print(
+                "  compressed: size after compress_chunk; rows/s of the same events upserted again"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=int, default=60)
@@ -173,6 +242,9 @@ def main() -> None:
     parser.add_argument("--old", default="HEAD", help="git revision of the old sink")
     parser.add_argument("--dsn", default=None)
     parser.add_argument("--variants", nargs="+", default=["old", "new"])
+    parser.add_argument("--storage", action="store_true", help="plain vs hypertable vs compressed")
+    parser.add_argument("--plain-dsn", default=None)
+    parser.add_argument("--tsdb-dsn", default=None)
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
@@ -187,6 +259,9 @@ def main() -> None:
         f"built in {time.perf_counter() - t:.1f}s; batches of {args.batch}, "
         f"snapshot every {args.epoch_events:,} events (new)"
     )
+    if args.storage:
+        storage_report(args, events)
+        return
     old = load_old(args.old) if "old" in args.variants else None
     dsn = server_dsn(args.dsn)
     print(

@@ -2,8 +2,10 @@
 
 Migrations are the numbered ``.sql`` files in ``infra/postgres/migrations``; each is applied
 once, in order, inside a transaction, and recorded in ``schema_migrations``. TimescaleDB is
-used when ``CREATE EXTENSION timescaledb`` succeeds: the time-series tables then become
-hypertables; otherwise they stay plain tables with time indexes. The mode is logged.
+used when the server has it installed and preloaded (asked of the catalog first, see
+``connectors.timescale``): the time-series tables then become hypertables with compression,
+policies and continuous aggregates; otherwise they stay plain tables with time indexes. The
+mode, and why, is logged in one line.
 """
 
 from __future__ import annotations
@@ -18,20 +20,17 @@ from typing import Literal
 
 import psycopg
 
+from connectors import timescale
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "infra" / "postgres" / "migrations"
 
 StorageMode = Literal["timescaledb", "plain"]
 
-# (table, time column) pairs that become hypertables under TimescaleDB, or get a time index.
-TIME_SERIES_TABLES: tuple[tuple[str, str], ...] = (
-    ("candles", "ts"),
-    ("indicators", "ts"),
-    ("option_analytics", "ts"),
-    ("regimes", "ts"),
-    ("risk_events", "ts"),
-)
+# Tables that get a time index in plain mode (hypertables under TimescaleDB, see
+# connectors.timescale.HYPERTABLES).
+TIME_SERIES_TABLES: tuple[str, ...] = timescale.HYPERTABLES
 
 
 class DatabaseError(RuntimeError):
@@ -42,6 +41,7 @@ class DatabaseError(RuntimeError):
 class SchemaInfo:
     mode: StorageMode
     applied: tuple[str, ...]
+    detail: str = ""  # one line: the mode and why, e.g. "TimescaleDB 2.28.3: hypertables"
 
 
 def connect(dsn: str, *, autocommit: bool = True) -> psycopg.Connection:
@@ -67,18 +67,16 @@ def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:
     return sorted(p for p in directory.glob("*.sql") if p.name[:3].isdigit())
 
 
-def _try_timescale(conn: psycopg.Connection) -> bool:
-    try:
-        with conn.transaction():
-            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-    except psycopg.Error as exc:
-        log.info("TimescaleDB not available (%s): using plain tables", str(exc).splitlines()[0])
-        return False
-    return True
+def migrate(
+    dsn: str,
+    directory: Path = MIGRATIONS_DIR,
+    policy: timescale.TimescalePolicy | None = None,
+) -> SchemaInfo:
+    """Apply pending migrations and set up time-series tables; safe to call on every start.
 
-
-def migrate(dsn: str, directory: Path = MIGRATIONS_DIR) -> SchemaInfo:
-    """Apply pending migrations and set up time-series tables; safe to call on every start."""
+    ``policy`` (TimescaleDB chunking, compression, retention) defaults to the
+    ``SCALPFLOW_TIMESCALE_*`` settings.
+    """
     with connect(dsn) as conn:
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -96,23 +94,28 @@ def migrate(dsn: str, directory: Path = MIGRATIONS_DIR) -> SchemaInfo:
                     conn.execute(path.read_text())
                     conn.execute("INSERT INTO schema_migrations(version) VALUES (%s)", (path.name,))
                 applied.append(path.name)
-            mode: StorageMode = "timescaledb" if _try_timescale(conn) else "plain"
-            _prepare_time_series(conn, mode)
+            mode, detail = _prepare_time_series(conn, policy)
+        except psycopg.Error as exc:
+            msg = f"migrating the database failed: {str(exc).splitlines()[0]}"
+            raise DatabaseError(msg) from exc
         finally:
-            conn.execute("SELECT pg_advisory_unlock(774411)")
-    log.info("PostgreSQL storage mode: %s; migrations applied now: %s", mode, applied or "none")
-    return SchemaInfo(mode=mode, applied=tuple(applied))
+            if not conn.closed:
+                conn.execute("SELECT pg_advisory_unlock(774411)")
+    log.info("PostgreSQL storage mode: %s; migrations applied now: %s", detail, applied or "none")
+    return SchemaInfo(mode=mode, applied=tuple(applied), detail=detail)
 
 
-def _prepare_time_series(conn: psycopg.Connection, mode: StorageMode) -> None:
-    for table, column in TIME_SERIES_TABLES:
-        if mode == "timescaledb":
-            conn.execute(
-                "SELECT create_hypertable(%s, %s, if_not_exists => TRUE, migrate_data => TRUE)",
-                (table, column),
-            )
-        else:
-            conn.execute(f"CREATE INDEX IF NOT EXISTS {table}_{column}_idx ON {table} ({column})")
+def _prepare_time_series(
+    conn: psycopg.Connection, policy: timescale.TimescalePolicy | None
+) -> tuple[StorageMode, str]:
+    support = timescale.server_support(conn)
+    if support.usable:
+        version = timescale.create_extension(conn)
+        timescale.prepare(conn, policy or timescale.TimescalePolicy())
+        return "timescaledb", f"TimescaleDB {version}: hypertables ({support.reason})"
+    for table in TIME_SERIES_TABLES:
+        conn.execute(f"CREATE INDEX IF NOT EXISTS {table}_ts_idx ON {table} (ts)")
+    return "plain", f"plain PostgreSQL tables: {support.reason}"
 
 
 def storage_mode(dsn: str) -> StorageMode:

@@ -120,7 +120,7 @@ def _upsert(table: str, columns: tuple[str, ...], key: tuple[str, ...], guard: s
     )
 
 
-UPSERT_FILL = _upsert("fills", _FILL_COLUMNS, ("run_id", "fill_id"))
+UPSERT_FILL = _upsert("fills", _FILL_COLUMNS, ("run_id", "fill_id", "ts"))
 UPSERT_TRADE = _upsert("trades", _TRADE_COLUMNS, ("run_id", "trade_id"))
 UPSERT_POSITION = _upsert(
     "positions",

@@ -20,6 +20,7 @@ import psycopg
 from psycopg.rows import class_row
 from psycopg_pool import ConnectionPool
 
+from connectors.timescale import AGGREGATE_FOR_INTERVAL
 from operators.analytics import Metrics, SimpleTrade, compute_metrics
 
 READ_ONLY_OPTIONS = "-c default_transaction_read_only=on"
@@ -168,13 +169,17 @@ def list_instruments(conn: psycopg.Connection[Any], run_id: str) -> list[Instrum
 
 
 def list_intervals(conn: psycopg.Connection[Any], run_id: str, token: str) -> list[str]:
-    """Candle intervals stored for one instrument of a run, 1-minute first."""
+    """Candle intervals stored for one instrument of a run, 1-minute first; then 5m when
+    TimescaleDB's aggregate builds it from the instrument's 1 s candles."""
     rows = conn.execute(
         "SELECT DISTINCT interval FROM candles WHERE run_id = %s AND token = %s",
         (run_id, token),
     ).fetchall()
     order = {"1m": 0, "ONE_MINUTE": 1, "1s": 2}
-    return sorted((r[0] for r in rows), key=lambda x: (order.get(x, 9), x))
+    intervals = sorted((r[0] for r in rows), key=lambda x: (order.get(x, 9), x))
+    if "1s" in intervals and table_exists(conn, AGGREGATE_FOR_INTERVAL["5m"]):
+        intervals.append("5m")
+    return intervals
 
 
 # --- market data ------------------------------------------------------------------------
@@ -196,6 +201,20 @@ class CandleBar:
     ind_vwap: float | None
 
 
+_CANDLES_SQL = """
+        SELECT c.ts, c.open, c.high, c.low, c.close, c.volume::bigint AS volume, c.vwap,
+               (i.values ->> 'ema9')::float8 AS ema9,
+               (i.values ->> 'ema21')::float8 AS ema21,
+               (i.values ->> 'vwap')::float8 AS ind_vwap
+          FROM {source} c
+          LEFT JOIN indicators i
+            ON i.run_id = c.run_id AND i.token = c.token AND i.interval = %s AND i.ts = c.ts
+         WHERE c.run_id = %s AND c.token = %s {only_interval}
+         ORDER BY c.ts DESC
+         LIMIT %s
+        """
+
+
 def candles(
     conn: psycopg.Connection[Any],
     run_id: str,
@@ -203,25 +222,20 @@ def candles(
     interval: str = "1m",
     limit: int = 400,
 ) -> list[CandleBar]:
-    """The latest ``limit`` candles of one instrument, oldest first, joined to indicators."""
-    rows = _rows(
-        conn,
-        CandleBar,
-        """
-        SELECT c.ts, c.open, c.high, c.low, c.close, c.volume, c.vwap,
-               (i.values ->> 'ema9')::float8 AS ema9,
-               (i.values ->> 'ema21')::float8 AS ema21,
-               (i.values ->> 'vwap')::float8 AS ind_vwap
-          FROM candles c
-          LEFT JOIN indicators i
-            ON i.run_id = c.run_id AND i.token = c.token AND i.interval = c.interval
-           AND i.ts = c.ts
-         WHERE c.run_id = %s AND c.token = %s AND c.interval = %s
-         ORDER BY c.ts DESC
-         LIMIT %s
-        """,
-        (run_id, token, interval, limit),
-    )
+    """The latest ``limit`` candles of one instrument, oldest first, joined to indicators.
+
+    Under TimescaleDB, 1- and 5-minute history comes from the continuous aggregates of the
+    1 s candles (equal to the flow's own 1-minute candles, tested) when they have the
+    instrument; otherwise, and in plain PostgreSQL, from the stored candles.
+    """
+    view = AGGREGATE_FOR_INTERVAL.get(interval)
+    rows: list[CandleBar] = []
+    if view is not None and table_exists(conn, view):
+        sql = _CANDLES_SQL.format(source=view, only_interval="")
+        rows = _rows(conn, CandleBar, sql, (interval, run_id, token, limit))
+    if not rows:
+        sql = _CANDLES_SQL.format(source="candles", only_interval="AND c.interval = %s")
+        rows = _rows(conn, CandleBar, sql, (interval, run_id, token, interval, limit))
     rows.reverse()
     return rows
 

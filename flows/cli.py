@@ -87,7 +87,7 @@ def infra_up() -> None:
             from connectors.db import migrate
 
             info = migrate(dsn)
-            console.print(f"PostgreSQL storage mode: [bold]{info.mode}[/]")
+            console.print(f"PostgreSQL storage mode: {info.detail}")
             console.print(f"export SCALPFLOW_PG_DSN={dsn}")
 
 
@@ -114,11 +114,11 @@ def infra_status() -> None:
 # ------------------------------------------------------------------------------------------- db
 @db_app.command("migrate")
 def db_migrate() -> None:
-    """Apply pending migrations; prints the storage mode (timescaledb or plain)."""
+    """Apply pending migrations; prints the storage mode (TimescaleDB or plain) and why."""
     from connectors.db import migrate
 
     info = migrate(_require_dsn(Settings()))
-    console.print(f"storage mode: {info.mode}; applied: {list(info.applied) or 'none'}")
+    console.print(f"{info.detail}; applied: {list(info.applied) or 'none'}")
 
 
 # ----------------------------------------------------------------------------------------- feed

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: set up everything on a fresh machine (virtualenv, Python deps, Kafka jars
-# from Maven Central, Debian's PostgreSQL server), start a real Kafka broker and PostgreSQL,
-# run pytest (all tests, including the slow end-to-end ones), and stop what it started.
+# from Maven Central, Debian's PostgreSQL server, TimescaleDB built from its source tarball),
+# start a real Kafka broker and PostgreSQL (TimescaleDB and plain), run pytest (all tests,
+# including the slow end-to-end ones), and stop what it started.
 #   scripts/test.sh                # everything
 #   scripts/test.sh -m "not slow"  # the quick subset; any pytest arguments work
 set -euo pipefail
@@ -14,7 +15,7 @@ scripts/bootstrap.sh
 
 started=()
 cleanup() {
-  for s in "${started[@]}"; do "$s" stop >/dev/null 2>&1 || true; done
+  for s in "${started[@]}"; do eval "$s stop" >/dev/null 2>&1 || true; done
 }
 trap cleanup EXIT
 
@@ -22,11 +23,24 @@ if ! infra/kafka/kafka.sh status >/dev/null 2>&1; then
   infra/kafka/kafka.sh start
   started+=("infra/kafka/kafka.sh")
 fi
-if ! infra/postgres/pg.sh status >/dev/null 2>&1; then
-  started+=("infra/postgres/pg.sh")
+# Two PostgreSQL servers: the suite runs against TimescaleDB (built from source once and
+# cached, see infra/postgres/timescaledb.sh), and the both-modes tests also against Debian's
+# plain server. SCALPFLOW_TEST_TIMESCALEDB=0 runs everything on the plain one. TimescaleDB's
+# background jobs are off on the test server: policies run when a test runs them.
+pg_start() {  # pg_start PORT TIMESCALEDB(0|1): start unless running; the DSN in $pg_dsn
+  local env="PG_PORT=$1 SCALPFLOW_PG_TIMESCALEDB=$2 SCALPFLOW_PG_TIMESCALEDB_JOBS=0"
+  if ! env $env infra/postgres/pg.sh status >/dev/null 2>&1; then
+    started+=("env $env infra/postgres/pg.sh")
+  fi
+  pg_dsn="$(env $env infra/postgres/pg.sh start | tail -n 1)"
+}
+pg_start "${PG_PORT:-54329}" 0
+SCALPFLOW_TEST_PLAIN_PG_DSN="$pg_dsn"
+if [ "${SCALPFLOW_TEST_TIMESCALEDB:-1}" = 1 ]; then
+  pg_start "${SCALPFLOW_TEST_TSDB_PORT:-54339}" 1
 fi
-SCALPFLOW_TEST_PG_DSN="$(infra/postgres/pg.sh start | tail -n 1)"
-export SCALPFLOW_TEST_PG_DSN
+SCALPFLOW_TEST_PG_DSN="$pg_dsn"
+export SCALPFLOW_TEST_PG_DSN SCALPFLOW_TEST_PLAIN_PG_DSN
 export SCALPFLOW_KAFKA_BOOTSTRAP="${SCALPFLOW_KAFKA_BOOTSTRAP:-127.0.0.1:9092}"
 
 # House rules first (skip with SCALPFLOW_SKIP_LINT=1): lint, format and types are part of "green".

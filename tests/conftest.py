@@ -3,10 +3,15 @@
 Both are real (never mocked). The README's test command (scripts/test.sh) starts them and
 exports their addresses; run bare `pytest` and these fixtures start them through the same
 infra scripts. Each test session gets a fresh database with every migration applied.
+
+PostgreSQL comes in two modes: ``SCALPFLOW_TEST_PG_DSN`` is the suite's server (TimescaleDB
+under scripts/test.sh), ``SCALPFLOW_TEST_PLAIN_PG_DSN`` a plain one. Tests that must hold in
+both (migrations, sink, monitor queries) use ``mode_pg_dsn``, parametrized by mode.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from collections.abc import Iterator
@@ -69,6 +74,55 @@ def pg_server_dsn() -> str:
         )
         dsn = out.stdout.strip().splitlines()[-1]
     return dsn
+
+
+PG_MODES = ("plain", "timescaledb")
+TIMESCALEDB_TEST_PORT = int(os.environ.get("SCALPFLOW_TEST_TSDB_PORT", "54339"))
+
+
+def server_mode(dsn: str) -> str:
+    """``timescaledb`` when migrations would use the extension on this server, else ``plain``."""
+    from connectors.timescale import server_support
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return "timescaledb" if server_support(conn).usable else "plain"
+
+
+@functools.cache
+def server_for(mode: str) -> str:
+    """A server of ``mode``: whichever of the two test DSNs is one, else started by pg.sh
+    (plain on its default port, TimescaleDB on SCALPFLOW_TEST_TSDB_PORT, built once)."""
+    for var in ("SCALPFLOW_TEST_PG_DSN", "SCALPFLOW_TEST_PLAIN_PG_DSN"):
+        dsn = os.environ.get(var)
+        if dsn and server_mode(dsn) == mode:
+            return dsn
+    env = dict(os.environ)
+    if mode == "timescaledb":
+        env |= {"PG_PORT": str(TIMESCALEDB_TEST_PORT), "SCALPFLOW_PG_TIMESCALEDB": "1"}
+    out = subprocess.run(
+        [str(REPO / "infra/postgres/pg.sh"), "start"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    dsn = out.stdout.strip().splitlines()[-1]
+    assert server_mode(dsn) == mode, f"the server pg.sh started at {dsn} is not {mode}"
+    return dsn
+
+
+@pytest.fixture(scope="module", params=PG_MODES)
+def mode_pg_dsn(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh migrated database per module, once on a plain and once on a TimescaleDB server;
+    a module overrides ``pg_dsn`` with it to run in both modes."""
+    with fresh_database(server_for(request.param), f"scalpflow_{request.param[:5]}") as dsn:
+        yield dsn
+
+
+@pytest.fixture(scope="module")
+def mode_pg_conn(mode_pg_dsn: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(mode_pg_dsn, autocommit=True) as conn:
+        yield conn
 
 
 @contextmanager

