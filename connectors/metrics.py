@@ -96,7 +96,8 @@ def observe_dead_letter(dead: DeadLetter) -> None:
     DEAD_LETTERS.labels(dead.reason.split(":", 1)[0]).inc()
 
 
-def serve(port: int) -> None:
-    """Expose /metrics on ``port`` (0 = disabled)."""
+def serve(port: int, address: str = "127.0.0.1") -> None:
+    """Expose /metrics on ``address:port`` (0 = disabled); localhost unless told otherwise
+    (``SCALPFLOW_BIND_ADDRESS``)."""
     if port:
-        start_http_server(port)
+        start_http_server(port, addr=address)
