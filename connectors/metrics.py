@@ -96,8 +96,11 @@ def observe_dead_letter(dead: DeadLetter) -> None:
     DEAD_LETTERS.labels(dead.reason.split(":", 1)[0]).inc()
 
 
-def serve(port: int, address: str = "127.0.0.1") -> None:
+def serve(port: int, address: str = "127.0.0.1") -> tuple[str, int] | None:
     """Expose /metrics on ``address:port`` (0 = disabled); localhost unless told otherwise
-    (``SCALPFLOW_BIND_ADDRESS``)."""
-    if port:
-        start_http_server(port, addr=address)
+    (``SCALPFLOW_BIND_ADDRESS``). Returns the address it listens on."""
+    if not port:
+        return None
+    server, _thread = start_http_server(port, addr=address)
+    host, bound = server.server_address[:2]
+    return str(host), int(bound)
