@@ -4,6 +4,7 @@ scalpflow demo [--no-ui]            embedded PostgreSQL, in-process synthetic se
 scalpflow infra up|down|status      real Kafka (Maven Central jars) + PostgreSQL here
 scalpflow feed synthetic ...        a synthetic session into Kafka md.ticks
 scalpflow run ...                   the flows over Kafka into PostgreSQL
+scalpflow risk reset ...            re-arm an account after a kill switch/halt (journaled)
 scalpflow topics                    offsets per topic/partition (kafka-python)
 scalpflow db migrate                apply SQL migrations
 scalpflow report contract-note ...  an account's contract note for a day (CSV + PDF)
