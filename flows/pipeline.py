@@ -26,6 +26,7 @@ from connectors.serde import encode, ts_millis
 from flows.accounts import AccountSpec, Isolation
 from flows.accounts import record as record_accounts
 from flows.adapters import key_by
+from flows.controls import control_source
 from flows.gc_tuning import streaming_gc, tune_for_streaming
 from flows.market import market_stage
 from flows.settings import Topics
@@ -178,12 +179,6 @@ def run_flow(flow: Dataflow, *, epoch_interval: timedelta = timedelta(seconds=5)
 ENV_CONFIG = "SCALPFLOW_FLOW_CONFIG"
 
 
-def control_source(bootstrap: str, topic: str, *, tail: bool) -> Source[Any]:
-    from flows.controls import control_source as source
-
-    return source(bootstrap, topic, tail=tail)
-
-
 def flow_from_env() -> Dataflow:
     """Factory for ``python -m bytewax.run``: the whole ``RunConfig`` that ``scalpflow run``
     wrote as JSON (``flows.run_config``); nothing is defaulted here."""
@@ -201,7 +196,9 @@ def flow_from_env() -> Dataflow:
     instruments = load_instruments(run.pg_dsn) if run.pg_dsn else {}
     if run.pg_dsn and config.trading:  # every process: an idempotent upsert
         record_accounts(run.pg_dsn, config.run_id, config)
-    assert run.kafka_bootstrap is not None, "a live run reads Kafka"
+    if run.kafka_bootstrap is None:
+        msg = "the run config names no Kafka bootstrap: build it with `scalpflow run`"
+        raise ValueError(msg)
     source = kafka_source(
         run.kafka_bootstrap, config.topics.ticks, tail=run.tail, batch_size=run.batch_size
     )
