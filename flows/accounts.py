@@ -302,8 +302,8 @@ def accounts_config(accounts: Sequence[AccountSpec]) -> list[dict[str, Any]]:
 
 
 def from_config(raw: Sequence[Mapping[str, Any]]) -> tuple[AccountSpec, ...]:
-    """Inverse of :func:`accounts_config` (the flow processes read it from their JSON spec);
-    empty stays empty (the single-account default)."""
+    """Inverse of :func:`accounts_config` (e.g. the ``accounts`` of a recorded run config);
+    empty stays empty."""
     if not raw:
         return ()
     return AccountsFile.model_validate({"accounts": list(raw)}).accounts
