@@ -1,7 +1,11 @@
 """Market stage wiring: raw messages → validated ticks (or dead letters) → candles → bars.
 
-raw ─ parse/validate ─┬─ ticks ─ key by token ─ candles + indicators ─┬─ bars
-                      └─ dead letters ◄──────────── late ticks ◄──────┘
+raw ─ parse/validate ─┬─ key by token ─ plausible ─┬─ ticks ─ candles + indicators ─┬─ bars
+                      │   (band, duplicates)       │                                │
+                      └─ dead letters ◄────────────┴──────────────── late ticks ◄───┘
+
+Every check (``operators.validation``) runs before any candle, watermark or strategy state
+sees the tick; the ``ticks`` stream the trading stage reads is the plausible one.
 """
 
 from __future__ import annotations
@@ -22,7 +26,13 @@ from flows.adapters import of_type, run_keyed, values
 from operators.candles import CandleConfig, LateTick
 from operators.events import Bar, DeadLetter, Instrument, Tick
 from operators.market import MarketLogic, MarketState
-from operators.validation import tick_problem
+from operators.validation import (
+    DEFAULT_CONFIG,
+    PlausibilityLogic,
+    PlausibilityState,
+    ValidationConfig,
+    tick_problem,
+)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -36,27 +46,51 @@ RawMessage = (
 )
 
 
+MAX_REASON = 500  # characters of a dead letter's reason (it quotes input: bound it)
+
+
+def clean_reason(reason: str) -> str:
+    """A reason safe in a Kafka header and a PostgreSQL ``text`` column: printable, no NUL,
+    bounded (a reason may quote a field name or value taken from the bad input)."""
+    if reason.isprintable() and len(reason) <= MAX_REASON:
+        return reason
+    safe = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in reason[:MAX_REASON])
+    return safe[:MAX_REASON]
+
+
 def parse_message(
-    msg: RawMessage, instruments: Mapping[str, Instrument] | None
+    msg: RawMessage,
+    instruments: Mapping[str, Instrument] | None,
+    config: ValidationConfig = DEFAULT_CONFIG,
 ) -> Tick | DeadLetter:
     """Decode and check one raw message; anything unusable becomes a ``DeadLetter``."""
     if isinstance(msg, KafkaError):
         src = msg.msg
         return DeadLetter(
-            reason=f"KAFKA_ERROR: {msg.err}",
+            reason=clean_reason(f"KAFKA_ERROR: {msg.err}"),
             raw=src.value or b"",
             key=src.key,
             source_topic=src.topic or "",
             source_partition=src.partition if src.partition is not None else -1,
             source_offset=src.offset if src.offset is not None else -1,
         )
-    decoded = decode_tick(msg.value)
-    reason = decoded if isinstance(decoded, str) else tick_problem(decoded, instruments)
-    if reason is None and isinstance(decoded, Tick):
-        return decoded
+    raw = msg.value
+    reason: str | None
+    if raw is not None and len(raw) > config.max_payload_bytes:
+        # keep only the head: a dead letter must fit the DLQ topic's record size limit
+        reason = f"PAYLOAD_TOO_LARGE: {len(raw)} bytes > {config.max_payload_bytes}"
+        raw = raw[: config.max_payload_bytes]
+    else:
+        decoded = decode_tick(raw, strict=config.strict)
+        if isinstance(decoded, Tick):
+            reason = tick_problem(decoded, instruments, config)
+            if reason is None:
+                return decoded
+        else:
+            reason = decoded
     return DeadLetter(
-        reason=str(reason),
-        raw=msg.value or b"",
+        reason=clean_reason(reason),
+        raw=raw or b"",
         key=msg.key,
         source_topic=msg.topic or "",
         source_partition=msg.partition if msg.partition is not None else -1,
@@ -79,6 +113,38 @@ def late_to_dead_letter(late: LateTick) -> DeadLetter:
 
 
 _MICRO = timedelta(microseconds=1)
+
+
+class PlausibilityStage:
+    """Keyed (by instrument token): the price band and duplicate checks of
+    ``operators.validation``; passes a plausible tick on, turns the others into dead letters
+    (natural key: the instrument and its count of rejections, so a rerun upserts the same
+    rows)."""
+
+    def __init__(self, config: ValidationConfig) -> None:
+        self.logic = PlausibilityLogic(config)
+
+    def new_state(self) -> PlausibilityState:
+        return PlausibilityState()
+
+    def on_item(self, state: PlausibilityState, tick: Tick) -> list[Tick | DeadLetter]:
+        reason = self.logic.check(state, tick)
+        if reason is None:
+            return [tick]
+        state.rejected += 1
+        return [
+            DeadLetter(
+                reason=clean_reason(reason),
+                raw=encode(tick),
+                key=tick.token.encode(),
+                source_topic=f"plausibility:{tick.token}",
+                source_partition=-1,
+                source_offset=state.rejected,
+            )
+        ]
+
+    def on_eof(self, state: PlausibilityState) -> list[Tick | DeadLetter]:
+        return []
 
 
 class MarketStage:
@@ -107,10 +173,11 @@ def parse_batch(
     msgs: Sequence[RawMessage],
     instruments: Mapping[str, Instrument] | None,
     observe: bool = True,
+    config: ValidationConfig = DEFAULT_CONFIG,
 ) -> list[Tick | DeadLetter]:
     """``parse_message`` over a source batch, observing tick and dead-letter metrics unless
     ``observe`` is off (a process that exposes no metrics endpoint)."""
-    parsed = [parse_message(m, instruments) for m in msgs]
+    parsed = [parse_message(m, instruments, config) for m in msgs]
     if not observe:
         return parsed
     ticks = [p for p in parsed if isinstance(p, Tick)]
@@ -120,6 +187,17 @@ def parse_batch(
             if isinstance(p, DeadLetter):
                 metrics.observe_dead_letter(p)
     return parsed
+
+
+def observed_dead_letters(
+    items: Sequence[tuple[str, Tick | DeadLetter]], observe: bool = True
+) -> list[DeadLetter]:
+    """The plausibility stage's rejections, counted by reason code."""
+    out = [x for _, x in items if isinstance(x, DeadLetter)]
+    if observe:
+        for d in out:
+            metrics.observe_dead_letter(d)
+    return out
 
 
 def late_batch(items: Sequence[Bar | LateTick], observe: bool = True) -> list[DeadLetter]:
@@ -136,18 +214,26 @@ def market_stage(
     instruments: Mapping[str, Instrument] | None,
     config: CandleConfig,
     observe_metrics: bool = True,
+    validation: ValidationConfig = DEFAULT_CONFIG,
 ) -> MarketStreams:
     """Wire the market stage; ``observe_metrics`` off skips Prometheus bookkeeping in a
     process that serves no metrics (backtests, the embedded demo)."""
     parsed = op.flat_map_batch(
-        "parse", raw, lambda msgs: parse_batch(msgs, instruments, observe_metrics)
+        "parse", raw, lambda msgs: parse_batch(msgs, instruments, observe_metrics, validation)
     )
-    by_token: KeyedStream[Tick] = op.flat_map_batch(
+    valid: KeyedStream[Tick] = op.flat_map_batch(
         "valid_by_token", parsed, lambda xs: [(x.token, x) for x in xs if isinstance(x, Tick)]
     )
     rejected = of_type("rejected", parsed, DeadLetter)
+    checked = run_keyed("plausible", valid, lambda: PlausibilityStage(validation))
+    by_token: KeyedStream[Tick] = op.flat_map_batch(
+        "plausible_ticks", checked, lambda kvs: [(k, v) for k, v in kvs if isinstance(v, Tick)]
+    )
+    implausible = op.flat_map_batch(
+        "implausible", checked, lambda kvs: observed_dead_letters(kvs, observe_metrics)
+    )
     out = values("market_values", run_keyed("market", by_token, lambda: MarketStage(config)))
     bars = of_type("bars", out, Bar)
     late = op.flat_map_batch("late_to_dlq", out, lambda xs: late_batch(xs, observe_metrics))
-    dead_letters = op.merge("dead_letters", rejected, late)
+    dead_letters = op.merge("dead_letters", rejected, implausible, late)
     return MarketStreams(ticks=by_token, bars=bars, dead_letters=dead_letters)
