@@ -1,11 +1,15 @@
 """Market stage wiring: raw messages → validated ticks (or dead letters) → candles → bars.
 
-raw ─ parse/validate ─┬─ key by token ─ plausible ─┬─ ticks ─ candles + indicators ─┬─ bars
-                      │   (band, duplicates)       │                                │
-                      └─ dead letters ◄────────────┴──────────────── late ticks ◄───┘
+raw ─ parse/validate/plausible ─┬─ ticks ─ key by token ─ candles + indicators ─┬─ bars
+                                └─ dead letters ◄──────────────── late ticks ◄────┘
 
-Every check (``operators.validation``) runs before any candle, watermark or strategy state
-sees the tick; the ``ticks`` stream the trading stage reads is the plausible one.
+Every check (``operators.validation``) runs in the parse step, before any candle, watermark or
+strategy state sees the tick; the ``ticks`` stream the trading stage reads is the plausible
+one, in arrival order (a keyed step would regroup a batch by token, and the trading stage's
+bounded reordering would then see other tokens' ticks late). The per-instrument part (price
+band, duplicates) keeps its state in the parse step of the process that reads the
+instrument's partition (producers key ticks by token); that state is not in recovery
+snapshots: a resumed run starts a fresh band reference and duplicate window.
 """
 
 from __future__ import annotations
@@ -62,8 +66,10 @@ def parse_message(
     msg: RawMessage,
     instruments: Mapping[str, Instrument] | None,
     config: ValidationConfig = DEFAULT_CONFIG,
+    plausibility: Plausibility | None = None,
 ) -> Tick | DeadLetter:
-    """Decode and check one raw message; anything unusable becomes a ``DeadLetter``."""
+    """Decode and check one raw message (against the instrument's band and recent ticks too
+    when given ``plausibility``); anything unusable becomes a ``DeadLetter``."""
     if isinstance(msg, KafkaError):
         src = msg.msg
         return DeadLetter(
@@ -84,6 +90,8 @@ def parse_message(
         decoded = decode_tick(raw, strict=config.strict)
         if isinstance(decoded, Tick):
             reason = tick_problem(decoded, instruments, config)
+            if reason is None and plausibility is not None:
+                reason = plausibility.check(decoded)
             if reason is None:
                 return decoded
         else:
@@ -115,36 +123,19 @@ def late_to_dead_letter(late: LateTick) -> DeadLetter:
 _MICRO = timedelta(microseconds=1)
 
 
-class PlausibilityStage:
-    """Keyed (by instrument token): the price band and duplicate checks of
-    ``operators.validation``; passes a plausible tick on, turns the others into dead letters
-    (natural key: the instrument and its count of rejections, so a rerun upserts the same
-    rows)."""
+class Plausibility:
+    """Per-instrument state of the price band and duplicate checks
+    (``operators.validation.PlausibilityLogic``) for one flow's parse step."""
 
-    def __init__(self, config: ValidationConfig) -> None:
+    def __init__(self, config: ValidationConfig = DEFAULT_CONFIG) -> None:
         self.logic = PlausibilityLogic(config)
+        self.states: dict[str, PlausibilityState] = {}
 
-    def new_state(self) -> PlausibilityState:
-        return PlausibilityState()
-
-    def on_item(self, state: PlausibilityState, tick: Tick) -> list[Tick | DeadLetter]:
-        reason = self.logic.check(state, tick)
-        if reason is None:
-            return [tick]
-        state.rejected += 1
-        return [
-            DeadLetter(
-                reason=clean_reason(reason),
-                raw=encode(tick),
-                key=tick.token.encode(),
-                source_topic=f"plausibility:{tick.token}",
-                source_partition=-1,
-                source_offset=state.rejected,
-            )
-        ]
-
-    def on_eof(self, state: PlausibilityState) -> list[Tick | DeadLetter]:
-        return []
+    def check(self, tick: Tick) -> str | None:
+        state = self.states.get(tick.token)
+        if state is None:
+            state = self.states[tick.token] = PlausibilityState()
+        return self.logic.check(state, tick)
 
 
 class MarketStage:
@@ -174,10 +165,11 @@ def parse_batch(
     instruments: Mapping[str, Instrument] | None,
     observe: bool = True,
     config: ValidationConfig = DEFAULT_CONFIG,
+    plausibility: Plausibility | None = None,
 ) -> list[Tick | DeadLetter]:
     """``parse_message`` over a source batch, observing tick and dead-letter metrics unless
     ``observe`` is off (a process that exposes no metrics endpoint)."""
-    parsed = [parse_message(m, instruments, config) for m in msgs]
+    parsed = [parse_message(m, instruments, config, plausibility) for m in msgs]
     if not observe:
         return parsed
     ticks = [p for p in parsed if isinstance(p, Tick)]
@@ -187,17 +179,6 @@ def parse_batch(
             if isinstance(p, DeadLetter):
                 metrics.observe_dead_letter(p)
     return parsed
-
-
-def observed_dead_letters(
-    items: Sequence[tuple[str, Tick | DeadLetter]], observe: bool = True
-) -> list[DeadLetter]:
-    """The plausibility stage's rejections, counted by reason code."""
-    out = [x for _, x in items if isinstance(x, DeadLetter)]
-    if observe:
-        for d in out:
-            metrics.observe_dead_letter(d)
-    return out
 
 
 def late_batch(items: Sequence[Bar | LateTick], observe: bool = True) -> list[DeadLetter]:
@@ -218,22 +199,18 @@ def market_stage(
 ) -> MarketStreams:
     """Wire the market stage; ``observe_metrics`` off skips Prometheus bookkeeping in a
     process that serves no metrics (backtests, the embedded demo)."""
+    plausibility = Plausibility(validation)
     parsed = op.flat_map_batch(
-        "parse", raw, lambda msgs: parse_batch(msgs, instruments, observe_metrics, validation)
+        "parse",
+        raw,
+        lambda msgs: parse_batch(msgs, instruments, observe_metrics, validation, plausibility),
     )
-    valid: KeyedStream[Tick] = op.flat_map_batch(
+    by_token: KeyedStream[Tick] = op.flat_map_batch(
         "valid_by_token", parsed, lambda xs: [(x.token, x) for x in xs if isinstance(x, Tick)]
     )
     rejected = of_type("rejected", parsed, DeadLetter)
-    checked = run_keyed("plausible", valid, lambda: PlausibilityStage(validation))
-    by_token: KeyedStream[Tick] = op.flat_map_batch(
-        "plausible_ticks", checked, lambda kvs: [(k, v) for k, v in kvs if isinstance(v, Tick)]
-    )
-    implausible = op.flat_map_batch(
-        "implausible", checked, lambda kvs: observed_dead_letters(kvs, observe_metrics)
-    )
     out = values("market_values", run_keyed("market", by_token, lambda: MarketStage(config)))
     bars = of_type("bars", out, Bar)
     late = op.flat_map_batch("late_to_dlq", out, lambda xs: late_batch(xs, observe_metrics))
-    dead_letters = op.merge("dead_letters", rejected, implausible, late)
+    dead_letters = op.merge("dead_letters", rejected, late)
     return MarketStreams(ticks=by_token, bars=bars, dead_letters=dead_letters)

@@ -153,7 +153,6 @@ class PlausibilityState:
     last: int = 0
     newest: datetime | None = None
     seen: dict[DedupeKey, datetime] = field(default_factory=dict)
-    rejected: int = 0  # ticks refused so far (the dead letters' natural key)
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)

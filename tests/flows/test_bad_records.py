@@ -7,8 +7,8 @@ from collections import Counter
 
 from connectors.replay import ReplayRecord
 from connectors.synthetic.bad_records import KINDS, mix
-from flows.market import PlausibilityStage, parse_message
-from operators.events import DeadLetter, Tick
+from flows.market import Plausibility, parse_message
+from operators.events import DeadLetter
 from tests.integration.fuzz_session import VALIDATION, session_market
 
 
@@ -16,15 +16,11 @@ def test_every_bad_kind_gets_its_reason_code_and_good_ticks_pass() -> None:
     market = session_market(minutes=3)
     instruments = {i.token: i for i in market.instruments()}
     records = mix(((m.key, m.value, m.timestamp_ms) for m in market.raw_messages()), 3000, 1)
-    stage = PlausibilityStage(VALIDATION)
-    states: dict[str, object] = {}
+    plausibility = Plausibility(VALIDATION)
     got: Counter[tuple[str, str]] = Counter()
     for offset, r in enumerate(records):
         raw = ReplayRecord(r.key, r.value, 0, offset, 0, "t")  # type: ignore[arg-type]
-        parsed = parse_message(raw, instruments, VALIDATION)
-        if isinstance(parsed, Tick):
-            state = states.setdefault(parsed.token, stage.new_state())
-            (parsed,) = stage.on_item(state, parsed)  # type: ignore[arg-type]
+        parsed = parse_message(raw, instruments, VALIDATION, plausibility)
         if isinstance(parsed, DeadLetter):
             code = parsed.reason.split(":", 1)[0]
             assert r.expect == code, (r.kind, parsed.reason)
