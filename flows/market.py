@@ -14,6 +14,7 @@ snapshots: a resumed run starts a fresh band reference and duplicate window.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,6 +40,7 @@ from operators.validation import (
 )
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+log = logging.getLogger(__name__)
 
 
 # A live Kafka message (or a consumer error), or a replayed record: both carry key, value,
@@ -69,7 +71,29 @@ def parse_message(
     plausibility: Plausibility | None = None,
 ) -> Tick | DeadLetter:
     """Decode and check one raw message (against the instrument's band and recent ticks too
-    when given ``plausibility``); anything unusable becomes a ``DeadLetter``."""
+    when given ``plausibility``); anything unusable becomes a ``DeadLetter``, and so does a
+    message on which a check itself fails (a bug must not stop the flow on one record)."""
+    try:
+        return _parse_message(msg, instruments, config, plausibility)
+    except Exception as exc:
+        log.exception("validation failed on a message; sent to the dead-letter topic")
+        src = msg.msg if isinstance(msg, KafkaError) else msg
+        return DeadLetter(
+            reason=clean_reason(f"INTERNAL_ERROR: {type(exc).__name__}: {exc}"),
+            raw=src.value or b"",
+            key=src.key,
+            source_topic=src.topic or "",
+            source_partition=src.partition if src.partition is not None else -1,
+            source_offset=src.offset if src.offset is not None else -1,
+        )
+
+
+def _parse_message(
+    msg: RawMessage,
+    instruments: Mapping[str, Instrument] | None,
+    config: ValidationConfig,
+    plausibility: Plausibility | None,
+) -> Tick | DeadLetter:
     if isinstance(msg, KafkaError):
         src = msg.msg
         return DeadLetter(

@@ -8,7 +8,7 @@ from collections import Counter
 from connectors.replay import ReplayRecord
 from connectors.synthetic.bad_records import KINDS, mix
 from flows.market import Plausibility, parse_message
-from operators.events import DeadLetter
+from operators.events import DeadLetter, Tick
 from tests.integration.fuzz_session import VALIDATION, session_market
 
 
@@ -28,3 +28,18 @@ def test_every_bad_kind_gets_its_reason_code_and_good_ticks_pass() -> None:
         else:
             assert r.expect is None, (r.kind, r.value)
     assert {kind for kind, _ in got} == set(KINDS)
+
+
+class _Broken(Plausibility):
+    def check(self, tick: Tick) -> str | None:
+        raise ZeroDivisionError("a bug in a check")
+
+
+def test_a_check_that_raises_dead_letters_the_message_instead_of_stopping_the_flow() -> None:
+    market = session_market(minutes=1)
+    first = next(iter(market.raw_messages()))
+    raw = ReplayRecord(first.key, first.value, 0, 7, 0, "t")
+    letter = parse_message(raw, None, VALIDATION, _Broken())
+    assert isinstance(letter, DeadLetter)
+    assert letter.reason == "INTERNAL_ERROR: ZeroDivisionError: a bug in a check"
+    assert (letter.raw, letter.source_offset) == (first.value, 7)
