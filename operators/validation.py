@@ -20,6 +20,7 @@ the live run rejected.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -145,14 +146,16 @@ DedupeKey = tuple[datetime, int, int, int, int]  # ts_event, ltp, cum_volume, bi
 @dataclass
 class PlausibilityState:
     """One instrument: its session day and reference price, the last accepted price, and the
-    keys of recently accepted ticks (insertion order = arrival order, for eviction)."""
+    keys of recently accepted ticks (a set to look up, a deque in arrival order to evict: a
+    dict emptied from the front makes every ``iter`` rescan its deleted slots)."""
 
     version: int = STATE_VERSION
     day: date | None = None
     reference: int = 0
     last: int = 0
     newest: datetime | None = None
-    seen: dict[DedupeKey, datetime] = field(default_factory=dict)
+    seen: set[DedupeKey] = field(default_factory=set)
+    order: deque[DedupeKey] = field(default_factory=deque)
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -192,16 +195,15 @@ class PlausibilityLogic:
             state.day = day
         state.reference = reference or tick.ltp
         state.last = tick.ltp
-        seen[key] = ts
+        seen.add(key)
+        order = state.order
+        order.append(key)
         newest = state.newest
         if newest is None or ts > newest:
             newest = state.newest = ts
         horizon = newest - config.dedupe_window
-        while seen:
-            oldest = next(iter(seen))
-            if len(seen) <= config.dedupe_max and seen[oldest] >= horizon:
-                break
-            del seen[oldest]
+        while order and (len(order) > config.dedupe_max or order[0][0] < horizon):
+            seen.discard(order.popleft())
         return None
 
 
