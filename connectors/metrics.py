@@ -25,6 +25,11 @@ KAFKA_REFUSED = Counter(
     "Output records the broker refused (logged with their reason; the flow goes on)",
     ["topic"],
 )
+SINK_REJECTED = Counter(
+    "scalpflow_sink_rejected_rows_total",
+    "Events PostgreSQL refused for a data reason, kept in dead_letters (the epoch goes on)",
+    ["table"],
+)
 FEED_LAG = Gauge("scalpflow_feed_lag_ms", "ts_recv - ts_event of the last tick", ["token"])
 LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 

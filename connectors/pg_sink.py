@@ -25,7 +25,7 @@ import msgspec
 import psycopg
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
-from connectors import contract_notes
+from connectors import contract_notes, pg_rejects
 from connectors.db import DatabaseError, connect
 from connectors.journal import journal_rows
 from operators.adaptive import AdaptiveStateChanged
@@ -469,12 +469,13 @@ class _Writer(threading.Thread):
             self._error = error  # later batches are dropped: they stay in Kafka for replay
 
     def _write(self, events: list[Any]) -> None:
-        staged = stage_events(self._run_id, events)
+        staged = pg_rejects.try_stage(self._run_id, events)
         for attempt in range(self._retries + 1):
             try:
                 if self._conn is None or self._conn.closed:
                     self._conn = connect(self._dsn)
-                self.rows += write_staged(self._conn, self._run_id, staged)
+                # rows refused for a data reason become dead letters (connectors.pg_rejects)
+                self.rows += pg_rejects.write(self._conn, self._run_id, events, staged)
                 return
             except (psycopg.OperationalError, DatabaseError) as exc:
                 if self._conn is not None:

@@ -13,6 +13,11 @@ A partition with nothing buffered constrains the others at the time of its last 
 it is exhausted (``tail=False``) or, when tailing, has been silent for ``idle_after``
 (wall clock: a caught-up partition must not stall a live feed). Alignment covers the
 partitions read by one process; with several Bytewax processes each aligns its own.
+
+When tailing, a record stamped more than ``max_future`` after the wall clock (a tick dated
+2100 stamped with its ``ts_event``) does not take part in alignment: otherwise its partition
+would wait for the others to catch up with 2100, and a live feed never does. The record itself
+flows on (validation dead-letters it). Replays (``tail=False``) use record times only.
 """
 
 from __future__ import annotations
@@ -71,8 +76,10 @@ class _AlignedPartition(StatefulSourcePartition[Item, Any]):
         clock: _Clock,
         slack_ms: int,
         idle_after_s: float | None,
+        future_ms: int | None = None,
     ) -> None:
         self._inner = inner
+        self._future_ms = future_ms
         self._name = name
         self._clock = clock
         self._slack = slack_ms
@@ -98,6 +105,15 @@ class _AlignedPartition(StatefulSourcePartition[Item, Any]):
             if now - self._empty_since >= self._idle_after:
                 self._clock.idle.add(self._name)
 
+    def _stamp(self, item: Item) -> int | None:
+        """The record time alignment uses (None: unstamped, or implausibly far in the future
+        of the wall clock while tailing)."""
+        ts = _ts_ms(item)
+        if ts is not None and self._future_ms is not None:
+            if ts > time.time() * 1000 + self._future_ms:
+                return None
+        return ts
+
     def next_batch(self) -> list[Item]:
         if not self._buffer:
             self._refill()
@@ -105,13 +121,13 @@ class _AlignedPartition(StatefulSourcePartition[Item, Any]):
         limit = self._clock.limit(self._name)
         bound = None if limit is None else limit + self._slack
         while self._buffer:
-            ts = _ts_ms(self._buffer[0])
+            ts = self._stamp(self._buffer[0])
             if ts is not None and bound is not None and ts > bound:
                 break
             out.append(self._buffer.popleft())
             if ts is not None:
                 self._clock.last[self._name] = max(ts, self._clock.last.get(self._name, NEVER))
-        self._clock.heads[self._name] = _ts_ms(self._buffer[0]) if self._buffer else None
+        self._clock.heads[self._name] = self._stamp(self._buffer[0]) if self._buffer else None
         return out
 
     def snapshot(self) -> Any:
@@ -135,10 +151,12 @@ class AlignedKafkaSource(FixedPartitionedSource[Item, Any]):
         tail: bool,
         slack: timedelta = timedelta(seconds=1),
         idle_after: timedelta = timedelta(seconds=1),
+        max_future: timedelta = timedelta(minutes=5),
     ) -> None:
         self.inner = inner
         self.slack_ms = slack // timedelta(milliseconds=1)
         self.idle_after_s = idle_after.total_seconds() if tail else None
+        self.future_ms = max_future // timedelta(milliseconds=1) if tail else None
         self._clock = _Clock()
 
     def list_parts(self) -> list[str]:
@@ -146,4 +164,6 @@ class AlignedKafkaSource(FixedPartitionedSource[Item, Any]):
 
     def build_part(self, step_id: str, for_part: str, resume_state: Any) -> _AlignedPartition:
         inner = self.inner.build_part(step_id, for_part, resume_state)
-        return _AlignedPartition(inner, for_part, self._clock, self.slack_ms, self.idle_after_s)
+        return _AlignedPartition(
+            inner, for_part, self._clock, self.slack_ms, self.idle_after_s, self.future_ms
+        )

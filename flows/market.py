@@ -1,11 +1,20 @@
 """Market stage wiring: raw messages → validated ticks (or dead letters) → candles → bars.
 
-raw ─ parse/validate ─┬─ ticks ─ key by token ─ candles + indicators ─┬─ bars
-                      └─ dead letters ◄──────────── late ticks ◄──────┘
+raw ─ parse/validate/plausible ─┬─ ticks ─ key by token ─ candles + indicators ─┬─ bars
+                                └─ dead letters ◄──────────────── late ticks ◄────┘
+
+Every check (``operators.validation``) runs in the parse step, before any candle, watermark or
+strategy state sees the tick; the ``ticks`` stream the trading stage reads is the plausible
+one, in arrival order (a keyed step would regroup a batch by token, and the trading stage's
+bounded reordering would then see other tokens' ticks late). The per-instrument part (price
+band, duplicates) keeps its state in the parse step of the process that reads the
+instrument's partition (producers key ticks by token); that state is not in recovery
+snapshots: a resumed run starts a fresh band reference and duplicate window.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,9 +31,16 @@ from flows.adapters import of_type, run_keyed, values
 from operators.candles import CandleConfig, LateTick
 from operators.events import Bar, DeadLetter, Instrument, Tick
 from operators.market import MarketLogic, MarketState
-from operators.validation import tick_problem
+from operators.validation import (
+    DEFAULT_CONFIG,
+    PlausibilityLogic,
+    PlausibilityState,
+    ValidationConfig,
+    tick_problem,
+)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+log = logging.getLogger(__name__)
 
 
 # A live Kafka message (or a consumer error), or a replayed record: both carry key, value,
@@ -36,27 +52,77 @@ RawMessage = (
 )
 
 
+MAX_REASON = 500  # characters of a dead letter's reason (it quotes input: bound it)
+
+
+def clean_reason(reason: str) -> str:
+    """A reason safe in a Kafka header and a PostgreSQL ``text`` column: printable, no NUL,
+    bounded (a reason may quote a field name or value taken from the bad input)."""
+    if reason.isprintable() and len(reason) <= MAX_REASON:
+        return reason
+    safe = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in reason[:MAX_REASON])
+    return safe[:MAX_REASON]
+
+
 def parse_message(
-    msg: RawMessage, instruments: Mapping[str, Instrument] | None
+    msg: RawMessage,
+    instruments: Mapping[str, Instrument] | None,
+    config: ValidationConfig = DEFAULT_CONFIG,
+    plausibility: Plausibility | None = None,
 ) -> Tick | DeadLetter:
-    """Decode and check one raw message; anything unusable becomes a ``DeadLetter``."""
-    if isinstance(msg, KafkaError):
-        src = msg.msg
+    """Decode and check one raw message (against the instrument's band and recent ticks too
+    when given ``plausibility``); anything unusable becomes a ``DeadLetter``, and so does a
+    message on which a check itself fails (a bug must not stop the flow on one record)."""
+    try:
+        return _parse_message(msg, instruments, config, plausibility)
+    except Exception as exc:
+        log.exception("validation failed on a message; sent to the dead-letter topic")
+        src = msg.msg if isinstance(msg, KafkaError) else msg
         return DeadLetter(
-            reason=f"KAFKA_ERROR: {msg.err}",
+            reason=clean_reason(f"INTERNAL_ERROR: {type(exc).__name__}: {exc}"),
             raw=src.value or b"",
             key=src.key,
             source_topic=src.topic or "",
             source_partition=src.partition if src.partition is not None else -1,
             source_offset=src.offset if src.offset is not None else -1,
         )
-    decoded = decode_tick(msg.value)
-    reason = decoded if isinstance(decoded, str) else tick_problem(decoded, instruments)
-    if reason is None and isinstance(decoded, Tick):
-        return decoded
+
+
+def _parse_message(
+    msg: RawMessage,
+    instruments: Mapping[str, Instrument] | None,
+    config: ValidationConfig,
+    plausibility: Plausibility | None,
+) -> Tick | DeadLetter:
+    if isinstance(msg, KafkaError):
+        src = msg.msg
+        return DeadLetter(
+            reason=clean_reason(f"KAFKA_ERROR: {msg.err}"),
+            raw=src.value or b"",
+            key=src.key,
+            source_topic=src.topic or "",
+            source_partition=src.partition if src.partition is not None else -1,
+            source_offset=src.offset if src.offset is not None else -1,
+        )
+    raw = msg.value
+    reason: str | None
+    if raw is not None and len(raw) > config.max_payload_bytes:
+        # keep only the head: a dead letter must fit the DLQ topic's record size limit
+        reason = f"PAYLOAD_TOO_LARGE: {len(raw)} bytes > {config.max_payload_bytes}"
+        raw = raw[: config.max_payload_bytes]
+    else:
+        decoded = decode_tick(raw, strict=config.strict)
+        if isinstance(decoded, Tick):
+            reason = tick_problem(decoded, instruments, config)
+            if reason is None and plausibility is not None:
+                reason = plausibility.check(decoded)
+            if reason is None:
+                return decoded
+        else:
+            reason = decoded
     return DeadLetter(
-        reason=str(reason),
-        raw=msg.value or b"",
+        reason=clean_reason(reason),
+        raw=raw or b"",
         key=msg.key,
         source_topic=msg.topic or "",
         source_partition=msg.partition if msg.partition is not None else -1,
@@ -79,6 +145,21 @@ def late_to_dead_letter(late: LateTick) -> DeadLetter:
 
 
 _MICRO = timedelta(microseconds=1)
+
+
+class Plausibility:
+    """Per-instrument state of the price band and duplicate checks
+    (``operators.validation.PlausibilityLogic``) for one flow's parse step."""
+
+    def __init__(self, config: ValidationConfig = DEFAULT_CONFIG) -> None:
+        self.logic = PlausibilityLogic(config)
+        self.states: dict[str, PlausibilityState] = {}
+
+    def check(self, tick: Tick) -> str | None:
+        state = self.states.get(tick.token)
+        if state is None:
+            state = self.states[tick.token] = PlausibilityState()
+        return self.logic.check(state, tick)
 
 
 class MarketStage:
@@ -107,10 +188,12 @@ def parse_batch(
     msgs: Sequence[RawMessage],
     instruments: Mapping[str, Instrument] | None,
     observe: bool = True,
+    config: ValidationConfig = DEFAULT_CONFIG,
+    plausibility: Plausibility | None = None,
 ) -> list[Tick | DeadLetter]:
     """``parse_message`` over a source batch, observing tick and dead-letter metrics unless
     ``observe`` is off (a process that exposes no metrics endpoint)."""
-    parsed = [parse_message(m, instruments) for m in msgs]
+    parsed = [parse_message(m, instruments, config, plausibility) for m in msgs]
     if not observe:
         return parsed
     ticks = [p for p in parsed if isinstance(p, Tick)]
@@ -136,11 +219,15 @@ def market_stage(
     instruments: Mapping[str, Instrument] | None,
     config: CandleConfig,
     observe_metrics: bool = True,
+    validation: ValidationConfig = DEFAULT_CONFIG,
 ) -> MarketStreams:
     """Wire the market stage; ``observe_metrics`` off skips Prometheus bookkeeping in a
     process that serves no metrics (backtests, the embedded demo)."""
+    plausibility = Plausibility(validation)
     parsed = op.flat_map_batch(
-        "parse", raw, lambda msgs: parse_batch(msgs, instruments, observe_metrics)
+        "parse",
+        raw,
+        lambda msgs: parse_batch(msgs, instruments, observe_metrics, validation, plausibility),
     )
     by_token: KeyedStream[Tick] = op.flat_map_batch(
         "valid_by_token", parsed, lambda xs: [(x.token, x) for x in xs if isinstance(x, Tick)]

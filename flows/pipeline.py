@@ -34,6 +34,7 @@ from operators.candles import CandleConfig
 from operators.events import Bar, DeadLetter, Instrument
 from operators.regime import RegimeModel
 from operators.underlying_stage import StrategySpec, UnderlyingConfig
+from operators.validation import ValidationConfig
 
 DEFAULT_STRATEGIES: tuple[StrategySpec, ...] = tuple(UnderlyingConfig().strategies)
 
@@ -64,6 +65,8 @@ class PipelineConfig:
     metrics: bool = False
     # FEED_LAGGING when ts_recv - ts_event stays above this (SCALPFLOW_FEED_LAG_THRESHOLD_MS)
     feed_lag_threshold_ms: float = 500.0
+    # Plausibility limits on ticks (size, strictness, times, price band, duplicates)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
 
 
 def kafka_source(bootstrap: str, topic: str, *, tail: bool, batch_size: int = 1000) -> Source[Any]:
@@ -121,7 +124,9 @@ def build_flow(
     """``controls``: the operator control topic (``flows.controls``), live runs only."""
     flow = Dataflow(flow_id)
     raw = op.input("ticks_in", flow, source)
-    market = market_stage(raw, instruments or None, config.candle, config.metrics)
+    market = market_stage(
+        raw, instruments or None, config.candle, config.metrics, config.validation
+    )
 
     to_db: list[Stream[Any]] = [market.bars, market.dead_letters]
     to_kafka: list[Stream[Any]] = []

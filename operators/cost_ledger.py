@@ -36,7 +36,14 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import msgspec
 
-from operators.costs import DEFAULT_SCHEDULE, CostRates, CostSchedule, round_paise
+from operators.costs import (
+    DEFAULT_SCHEDULE,
+    CostInputError,
+    CostRates,
+    CostSchedule,
+    check_fill,
+    round_paise,
+)
 from operators.events import Event, Side
 
 STATE_VERSION = 1
@@ -226,7 +233,16 @@ class CostLedger:
         *,
         estimated: int,
     ) -> bool:
-        """Book one fill; returns whether its day was already closed (the note is stale)."""
+        """Book one fill; returns whether its day was already closed (the note is stale).
+
+        Raises ``operators.costs.CostInputError`` for a quantity, price or side no fill can
+        have, or an ``estimated`` charge that is not a whole number of paise >= 0, before any
+        total changes.
+        """
+        check_fill(side, qty, price)
+        if type(estimated) is not int or estimated < 0:
+            msg = f"estimated charges must be a whole number of paise >= 0, got {estimated!r}"
+            raise CostInputError(msg)
         self.schedule.rates_for(day)  # a date outside the schedule fails here, at the fill
         key = (account, day)
         scrips = self.state.days.get(key)

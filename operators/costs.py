@@ -34,6 +34,29 @@ class CostScheduleError(ValueError):
     """A trade date no row of the schedule covers, or a schedule whose ranges overlap."""
 
 
+class CostInputError(ValueError):
+    """A fill the cost model cannot charge: a quantity, price or side no trade can have."""
+
+
+_SIDES = ("BUY", "SELL")
+
+
+def check_fill(side: object, qty: object, price: object) -> None:
+    """Refuse a fill no exchange prints: the quantity is a whole number of units above zero,
+    the price a whole, non-negative number of paise (0 is an option expiring worthless) and
+    the side BUY or SELL. Charging such a fill would book nonsense (₹23.60 on zero units,
+    negative STT on a negative quantity) instead of surfacing the bug that produced it."""
+    if side not in _SIDES:
+        msg = f"side must be 'BUY' or 'SELL', got {side!r}"
+        raise CostInputError(msg)
+    if type(qty) is not int or qty <= 0:
+        msg = f"quantity must be a whole number of units > 0, got {qty!r}"
+        raise CostInputError(msg)
+    if type(price) is not int or price < 0:
+        msg = f"price must be a whole number of paise >= 0, got {price!r}"
+        raise CostInputError(msg)
+
+
 class CostRates(msgspec.Struct, frozen=True, kw_only=True):
     """One row of the schedule: the rates in force from ``effective_from`` to ``valid_to``
     (inclusive; None = until the next row starts, or open-ended for the last row)."""
@@ -152,7 +175,10 @@ def compute_costs(
 
     >>> compute_costs("BUY", 65, 10_000, date(2026, 1, 5)).total
     2654
+
+    Raises ``CostInputError`` for a quantity, price or side no fill can have (``check_fill``).
     """
+    check_fill(side, qty, price)
     rates = schedule.rates_for(day)
     turnover = Decimal(qty * price)
     brokerage = 0

@@ -185,22 +185,57 @@ def test_unreachable_database_fails_on_snapshot_write_and_close(events: list[Any
         part.close()
 
 
-def test_server_side_error_surfaces_as_database_error(
+def test_rows_refused_for_a_data_reason_become_dead_letters_and_the_rest_is_written(
     pg_dsn: str, pg_conn: psycopg.Connection[Any], events: list[Any]
 ) -> None:
+    """Issue 12: a row PostgreSQL refuses for its content (integer out of range, numeric
+    overflow of numeric(14,2), an int beyond bigint, NUL in text) no longer fails the epoch:
+    the batch is split down to the refused events, they go to dead_letters with their table and
+    error, every other event is committed, and the sink goes on."""
     run = run_id()
-    bad = Instrument(
-        token="TEST-BAD-LOT", symbol="X", underlying="X", kind="INDEX", exchange="NSE",
+    bad_lot = Instrument(
+        token=f"TEST-BAD-LOT-{run}", symbol="X", underlying="X", kind="INDEX", exchange="NSE",
         strike=0, expiry=None, lot_size=2**40, tick_size=5,
     )  # fmt: skip
+    bar = next(e for e in events if isinstance(e, Bar))
+    huge = msgspec.structs.replace(
+        bar, candle=msgspec.structs.replace(bar.candle, token=f"huge-{run}", high=10**15)
+    )
+    beyond_int8 = msgspec.structs.replace(
+        bar, candle=msgspec.structs.replace(bar.candle, token=f"vol-{run}", volume=2**63 + 5)
+    )
+    nul = DeadLetter(
+        reason="x\x00y", raw=b"", key=None, source_topic=f"nul-{run}", source_partition=0,
+        source_offset=0,
+    )  # fmt: skip
+    good = events[:50]
     part = PostgresSink(pg_dsn, run).build_part("pg", "0", None)
-    part.write_batch([*events[:50], bad])
-    with pytest.raises(DatabaseError, match="out of range") as info:
-        part.snapshot()
-    assert isinstance(info.value.__cause__, psycopg.Error)
-    with pytest.raises(DatabaseError):
-        part.close()
-    assert count(pg_conn, run) == 0  # the failed flush was rolled back as a whole
+    part.write_batch([*good[:20], bad_lot, huge, *good[20:40], beyond_int8, nul, *good[40:]])
+    part.snapshot()  # no error: the epoch completes
+    part.write_batch(events[50:60])
+    part.close()
+    expected = sum(1 for e in events[:60] if isinstance(e, Bar | OptionAnalytics))
+    distinct = {
+        (e.candle.token, e.candle.interval, e.candle.start) if isinstance(e, Bar) else e
+        for e in events[:60]
+        if isinstance(e, Bar | OptionAnalytics)
+    }
+    assert count(pg_conn, run) == len(distinct) <= expected
+    rows = pg_conn.execute(
+        "SELECT source_topic, reason, convert_from(raw, 'UTF8') FROM dead_letters"
+        " WHERE convert_from(raw, 'UTF8') LIKE %s ORDER BY 1",
+        (f"%{run}%",),
+    ).fetchall()
+    by_topic = {topic: (reason, raw) for topic, reason, raw in rows}
+    assert set(by_topic) == {"sink:candles,indicators", "sink:instruments", "sink:dead_letters"}
+    assert len(rows) == 4  # two bars, an instrument, a dead letter
+    reasons = [reason for _topic, reason, _raw in rows]
+    assert any("22003" in r and "instruments" in r for r in reasons)  # integer out of range
+    assert any("numeric field overflow" in r for r in reasons)
+    assert all(r.startswith("SINK_REJECTED: ") for r in reasons)
+    assert pg_conn.execute(
+        "SELECT count(*) FROM instruments WHERE token = %s", (bad_lot.token,)
+    ).fetchone() == (0,)
 
 
 def test_unknown_event_type_is_reported_by_close(pg_dsn: str) -> None:

@@ -28,6 +28,7 @@ from operators.cost_ledger import (
 )
 from operators.costs import (
     DEFAULT_SCHEDULE,
+    CostInputError,
     CostRates,
     CostSchedule,
     CostScheduleError,
@@ -281,3 +282,30 @@ def test_ledger_keys_by_account_day_and_scrip_and_reissues_after_a_late_fill():
     assert late  # the day was already noted: the caller reissues it
     again = ledger.close("A", day, TS)
     assert (again.lines[0].buy_qty, again.lines[0].sell_qty, again.lines[0].orders) == (65, 65, 2)
+
+
+@pytest.mark.parametrize(
+    ("side", "qty", "price", "estimated", "says"),
+    [
+        ("BUY", 0, 10_000, 0, "quantity"),
+        ("SELL", -65, 10_000, 0, "quantity"),
+        ("BUY", 65, -1, 0, "price"),
+        ("BUY", 65, float("nan"), 0, "price"),
+        ("SHORT", 65, 10_000, 0, "side"),
+        ("BUY", 65, 10_000, -2654, "estimated"),
+        ("BUY", 65, 10_000, 26.54, "estimated"),
+    ],
+)
+def test_ledger_refuses_nonsense_fills_before_any_total_changes(
+    side, qty, price, estimated, says
+) -> None:
+    """Issue 12: the day totals (and so the contract note) never take in a fill no exchange
+    prints; the ledger is unchanged after the refusal."""
+    ledger = CostLedger()
+    day = date(2026, 1, 5)
+    ledger.add("paper", day, "T1", "o1", "BUY", 65, 10_000, estimated=2654)
+    before = ledger.charges_so_far("paper", day)
+    with pytest.raises(CostInputError, match=says):
+        ledger.add("paper", day, "T1", "o2", side, qty, price, estimated=estimated)
+    assert ledger.charges_so_far("paper", day) == before
+    assert ledger.open_days() == [("paper", day)]

@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 from operators.costs import (
     DEFAULT_SCHEDULE,
     CostBreakdown,
+    CostInputError,
+    CostModel,
     CostRates,
     CostSchedule,
     compute_costs,
@@ -155,3 +157,33 @@ def test_costs_are_never_negative_and_total_is_exact(side, lots, ticks, day, fir
     assert c.total == sum(parts)
     assert (c.stt == 0) if side == "BUY" else (c.stamp == 0)
     assert c.brokerage == (2000 if first else 0)
+
+
+@pytest.mark.parametrize(
+    ("side", "qty", "price", "says"),
+    [
+        ("BUY", 0, 10_000, "quantity"),
+        ("SELL", -65, 10_000, "quantity"),
+        ("BUY", 65.0, 10_000, "quantity"),
+        ("BUY", True, 10_000, "quantity"),
+        ("BUY", 65, -5, "price"),
+        ("SELL", 65, float("nan"), "price"),
+        ("BUY", 65, float("inf"), "price"),
+        ("BUY", 65, 100.5, "price"),
+        ("HOLD", 65, 10_000, "side"),
+        ("buy", 65, 10_000, "side"),
+    ],
+)
+def test_nonsense_fills_are_refused_with_a_clear_error(side, qty, price, says) -> None:
+    """Issue 12: a zero, negative or fractional quantity, a negative or non-finite price or an
+    unknown side is a bug upstream; charging it (₹23.60 on zero units) would hide it."""
+    with pytest.raises(CostInputError, match=says):
+        compute_costs(side, qty, price, BEFORE)
+    with pytest.raises(CostInputError, match=says):
+        CostModel().costs(side, qty, price, BEFORE, first_fill=True)
+
+
+def test_a_worthless_expiry_at_price_zero_is_still_charged() -> None:
+    """Price 0 is a real fill (an option expiring worthless): brokerage and GST only."""
+    costs = compute_costs("SELL", 65, 0, BEFORE)
+    assert costs.total == costs.brokerage + costs.gst == 2000 + 360
