@@ -148,12 +148,19 @@ def list_runs(conn: psycopg.Connection[Any]) -> list[RunInfo]:
         conn,
         RunInfo,
         """
+        WITH RECURSIVE ids AS (  -- distinct candle run ids by index skip scan, not a scan
+            SELECT min(run_id) AS run_id FROM candles
+            UNION ALL
+            SELECT (SELECT min(c.run_id) FROM candles c WHERE c.run_id > ids.run_id)
+              FROM ids WHERE ids.run_id IS NOT NULL)
         SELECT run_id, kind, started_at, config_hash, note FROM runs
         UNION ALL
-        SELECT c.run_id, '' AS kind, min(c.ts) AS started_at, '' AS config_hash, '' AS note
-          FROM candles c
-         WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.run_id = c.run_id)
-         GROUP BY c.run_id
+        SELECT ids.run_id, '' AS kind,
+               (SELECT min(c.ts) FROM candles c WHERE c.run_id = ids.run_id) AS started_at,
+               '' AS config_hash, '' AS note
+          FROM ids
+         WHERE ids.run_id IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.run_id = ids.run_id)
         ORDER BY started_at DESC NULLS LAST, run_id
         """,
         (),
