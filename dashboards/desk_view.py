@@ -192,7 +192,7 @@ def render_ai(ctx: Ctx, instruments: Sequence[InstrumentInfo]) -> None:
             if fallback:
                 st.markdown(
                     "**Rules fallback:** no trained regime model was loaded, so the ADX/ATR "
-                    "rules classify (train one with `scalpflow train-regime`)."
+                    "rules classify (train one with `scalpflow ai train`)."
                 )
             index = next(
                 (i for i in instruments if i.symbol == underlying and i.kind not in ("CE", "PE")),

@@ -59,11 +59,11 @@ def render_trades(ctx: Ctx) -> None:
         d1, d2, _ = st.columns([1, 1, 4])
         d1.download_button(
             "Download CSV", tables.csv_bytes(recs), f"trades-{ctx.run_id}.csv", "text/csv",
-            key="dl-csv",
+            key="dl-csv", on_click="ignore",
         )  # fmt: skip
         d2.download_button(
             "Download for Excel", tables.csv_bytes(recs, excel=True),
-            f"trades-{ctx.run_id}-excel.csv", "text/csv", key="dl-excel",
+            f"trades-{ctx.run_id}-excel.csv", "text/csv", key="dl-excel", on_click="ignore",
         )  # fmt: skip
         if recs:
             config = _money_columns(list(recs[0])) | {
@@ -87,8 +87,9 @@ def render_trades(ctx: Ctx) -> None:
                     f"  \n**Exit** {r['exit (IST)']} IST at ₹{r['exit ₹']:,.2f}: {r['exit reason']}"
                 )
         st.markdown("**P&L by strategy**")
-        st.dataframe(tables.strategy_table(chosen), hide_index=True, width="stretch",
-                     key="by-strategy")  # fmt: skip
+        by = tables.strategy_table(chosen)
+        st.dataframe(by, hide_index=True, width="stretch", key="by-strategy",
+                     column_config=_money_columns(list(by[0])) if by else None)  # fmt: skip
         if chosen:
             st.plotly_chart(
                 charts.equity_curves(tables.equity_by_strategy(chosen)),
@@ -169,7 +170,11 @@ def render_summary(ctx: Ctx) -> None:
             st.caption("no closed trades")
             return
         st.markdown("**Daily P&L**")
-        st.dataframe(tables.daily_pnl(rows), hide_index=True, width="stretch", key="daily")
+        daily = tables.daily_pnl(rows)
+        st.dataframe(
+            daily, hide_index=True, width="stretch", key="daily",
+            column_config=_money_columns(list(daily[0])),
+        )  # fmt: skip
         points = queries.equity_points(rows)
         st.markdown("**Equity (cumulative net P&L) and drawdown**")
         st.plotly_chart(charts.equity_figure(points), width="stretch", key="equity")
@@ -184,7 +189,7 @@ def render_summary(ctx: Ctx) -> None:
                 data = path.read_bytes()
             st.download_button(
                 "Download PDF", data, file_name=path.name, mime="application/pdf",
-                key="dl-pdf",
+                key="dl-pdf", on_click="ignore",
             )  # fmt: skip
 
     def backtests() -> None:
@@ -208,6 +213,6 @@ def render_summary(ctx: Ctx) -> None:
             key="backtests",
         )  # fmt: skip
 
-    section("Session summary", headline)
+    section("P&L", headline)
     section("PDF report", report)
     section("Backtest runs", backtests)

@@ -174,7 +174,7 @@ def test_trades_page_filters_and_downloads(page: Page, monitor_url: str, demo_ds
     assert 0 < asha < total  # the filter must change the rows
     _open(page, monitor_url, "trades", "Trade history")
     expect(page.get_by_text(f"{total} of {total} trades")).to_be_visible()
-    trades = _table(page, "exit reason")
+    trades = _table(page, "exit (IST)")
     expect(trades.locator("tbody tr")).to_have_count(min(total, 10))  # rows in view
     page.locator("[data-testid='stMultiSelect']").filter(has_text="Account").locator(
         "input"
