@@ -136,7 +136,11 @@ def chain_section(ctx: Ctx, instruments: Sequence[InstrumentInfo]) -> None:
         st.caption(
             f"{underlying} {expiry:%d %b %Y} chain as of {tables.ist_text(at, '%H:%M:%S')} IST"
             + (f" · ATM {float(atm):,.0f}" if atm is not None else "")
-            + " · bid/ask/OI from stored ticks (blank when the run stored none)"
+            + (
+                ""
+                if any(leg.bid is not None or leg.oi is not None for leg in legs)
+                else " · no bid/ask/OI stored for this run (ticks table empty)"
+            )
         )
         if rows:
             st.dataframe(rows, hide_index=True, width="stretch", key="chain")

@@ -74,8 +74,12 @@ def _leg_cells(prefix: str, leg: ChainLeg | None) -> dict[str, Any]:
     return {f"{prefix} {k}": v for k, v in leg_values.items()}
 
 
+QUOTE_COLUMNS = frozenset({"OI", "OI chg", "bid", "ask"})
+
+
 def chain_table(legs: Sequence[ChainLeg], width: int = 8) -> list[dict[str, Any]]:
-    """Calls | strike | puts, ``width`` strikes either side of ATM; ATM flagged."""
+    """Calls | strike | puts, ``width`` strikes either side of ATM; ATM flagged. Bid, ask
+    and OI columns appear when any leg has a stored quote."""
     atm = atm_strike(legs)
     strikes = sorted({leg.strike for leg in legs})
     if atm is None or not strikes:
@@ -83,11 +87,15 @@ def chain_table(legs: Sequence[ChainLeg], width: int = 8) -> list[dict[str, Any]
     i = strikes.index(atm)
     chosen = strikes[max(0, i - width) : i + width + 1]
     by = {(leg.strike, leg.kind): leg for leg in legs}
+    quoted = any(leg.bid is not None or leg.oi is not None for leg in legs)
     rows = []
     for k in chosen:
         ce = _leg_cells("CE", by.get((k, "CE")))
         pe = _leg_cells("PE", by.get((k, "PE")))
-        rows.append({**ce, "strike": float(k), "ATM": "◆" if k == atm else "", **pe})
+        row = {**ce, "strike": float(k), "ATM": "◆" if k == atm else "", **pe}
+        if not quoted:  # no stored quotes at all: leave the empty columns out
+            row = {c: v for c, v in row.items() if c.split(" ", 1)[-1] not in QUOTE_COLUMNS}
+        rows.append(row)
     return rows
 
 

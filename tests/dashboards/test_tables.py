@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from decimal import Decimal
 
@@ -33,6 +34,10 @@ def test_chain_table_centres_on_atm_and_rounds() -> None:
     assert rows[0]["PE IV %"] == 12.0
     assert rows[0]["CE gamma"] == 0.00123
     assert tables.chain_table([], 3) == []
+    bare = [dataclasses.replace(leg, bid=None, ask=None, oi=None, oi_open=None) for leg in legs]
+    assert "CE bid" not in tables.chain_table(bare, 1)[0]
+    assert "PE OI chg" not in tables.chain_table(bare, 1)[0]
+    assert tables.chain_table(bare, 1)[0]["PE LTP"] == 101.23
 
 
 def test_account_risk_replays_sets_and_resets() -> None:
