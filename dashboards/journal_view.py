@@ -71,17 +71,18 @@ def render_trades(ctx: Ctx) -> None:
                 "exit reason": st.column_config.TextColumn("exit reason", width="large"),
             }
             st.dataframe(recs, hide_index=True, width="stretch", column_config=config, key="trades")
+            by_id = {r["trade id"]: r for r in recs}  # ids, not positions: filters reorder
             pick = st.selectbox(
                 "Trade detail",
-                range(len(chosen)),
+                list(by_id),
                 format_func=lambda i: (
-                    f"{recs[i]['exit (IST)']} · {recs[i]['symbol']} · "
-                    f"{recs[i]['strategy']} · net ₹{recs[i]['net ₹']:,.2f}"
+                    f"{by_id[i]['exit (IST)']} · {by_id[i]['account']} · {by_id[i]['symbol']} · "
+                    f"{by_id[i]['strategy']} · net ₹{by_id[i]['net ₹']:,.2f}"
                 ),
                 key="trade-detail",
             )
-            if pick is not None:
-                r = recs[pick]
+            if pick in by_id:
+                r = by_id[pick]
                 st.markdown(
                     f"**Entry** {r['entry (IST)']} IST at ₹{r['entry ₹']:,.2f}: {r['entry reason']}"
                     f"  \n**Exit** {r['exit (IST)']} IST at ₹{r['exit ₹']:,.2f}: {r['exit reason']}"

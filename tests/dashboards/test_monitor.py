@@ -192,6 +192,8 @@ def test_trade_history_filters_downloads_and_per_strategy(
     assert sorted(_traces(at)[0]) == ["momentum_breakout", "vwap_reversal"]  # equity curves
     at.multiselect(key="f-side").set_value(["SHORT"]).run()
     assert _frame_with(at, "exit reason").shape[0] == 1
+    assert at.selectbox(key="trade-detail").value == "short-1"  # the detail follows the filter
+    assert any("fade back to VWAP" in m.value for m in at.markdown)
     at.multiselect(key="f-side").set_value([]).run()
     at.multiselect(key="f-strategy").set_value(["momentum_breakout"]).run()
     assert _frame_with(at, "exit reason").shape[0] == 3
