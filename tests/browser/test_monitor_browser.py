@@ -34,6 +34,11 @@ WAIT_MS = 120_000  # a contended CI machine renders slowly; assertions wait, nev
 DEMO = ["--minutes", "40", "--rate", "0.25", "--strikes", "4", "--seed", "17"]
 DEMO_DATE = "2026-07-07"
 expect.set_options(timeout=WAIT_MS)
+RISK_EVENTS = (
+    ("bala", "KILL_SWITCH", "DRAWDOWN: 5.1% of capital"),
+    ("chitra", "KILL_SWITCH", "FEED_STALLED: 31 s"),
+    ("chitra", "OPERATOR_RESET", "ops: feed restored"),
+)
 
 
 def _free_port() -> int:
@@ -55,6 +60,12 @@ def demo_dsn(pg_server_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> It
         cmd = [sys.executable, "-m", "flows.cli", "demo", "--no-ui", *DEMO, "--date", DEMO_DATE]
         done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, check=False)
         assert done.returncode == 0, done.stderr[-3000:]
+        with psycopg.connect(dsn, autocommit=True) as conn:  # an operator's day on top
+            conn.cursor().executemany(
+                "INSERT INTO risk_events (run_id, ts, account, kind, detail)"
+                " SELECT run_id, %s::timestamptz, %s, %s, %s FROM runs",
+                [(f"{DEMO_DATE} 09:50+05:30", a, k, d) for a, k, d in RISK_EVENTS],
+            )
         yield dsn
 
 
@@ -221,9 +232,12 @@ def test_summary_page_and_pdf(page: Page, monitor_url: str) -> None:
 
 def test_risk_page(page: Page, monitor_url: str) -> None:
     _open(page, monitor_url, "risk", "Risk")
-    expect(page.get_by_role("heading", name="Account state")).to_be_visible()
-    expect(page.get_by_role("heading", name="Reset history")).to_be_visible()
-    expect(page.get_by_text("no operator resets in this run")).to_be_visible()
+    state = _table(page, "kill switch")
+    expect(state.locator("tbody tr")).to_have_count(2)  # bala tripped, chitra reset
+    expect(state.locator("tbody")).to_contain_text("DRAWDOWN: 5.1% of capital")
+    expect(page.locator("code", has_text="scalpflow risk reset --account bala")).to_be_visible()
+    resets = _table(page, "event").filter(has_text="OPERATOR_RESET")
+    expect(resets.locator("tbody")).to_contain_text("07 Jul 2026 09:50:00")
     _shot(page, "risk")
 
 
