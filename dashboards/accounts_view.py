@@ -18,6 +18,8 @@ from typing import Any
 
 import psycopg
 
+from operators.sessions import IST
+
 ZERO = Decimal(0)
 
 
@@ -85,7 +87,8 @@ def accounts(conn: psycopg.Connection[Any], run_id: str) -> list[AccountRow]:
     state: dict[str, dict[str, Any]] = {}
     for acct, kind, detail, strategy in conn.execute(
         "SELECT account, kind, detail, strategy FROM risk_events WHERE run_id = %s"
-        " AND kind IN ('KILL_SWITCH', 'HALT', 'RESUME', 'STRATEGY_FAILED') ORDER BY ts, kind",
+        " AND kind IN ('KILL_SWITCH', 'HALT', 'RESUME', 'STRATEGY_FAILED', 'OPERATOR_RESET')"
+        " ORDER BY ts, kind",
         (run_id,),
     ):
         s = state.setdefault(acct, {"kill": "", "halt": "", "disabled": []})
@@ -95,6 +98,8 @@ def accounts(conn: psycopg.Connection[Any], run_id: str) -> list[AccountRow]:
             s["halt"] = detail
         elif kind == "RESUME":
             s["kill" if detail == "KILL_SWITCH_RESET" else "halt"] = ""
+        elif kind == "OPERATOR_RESET":  # `scalpflow risk reset` clears both (issue 13c)
+            s["kill"] = s["halt"] = ""
         elif strategy not in s["disabled"]:
             s["disabled"].append(strategy)
     names = sorted((set(config) | set(pnl) | set(trades) | set(state)) - {"", "*"})
@@ -206,8 +211,8 @@ def render(run_id: str, connection: Callable[[], Any]) -> None:  # pragma: no co
                 "strategy": p.strategy,
                 "instrument": p.symbol,
                 "qty": p.qty,
-                "avg ₹": float(p.avg_price),
-                "net ₹": float(p.net),
+                "avg ₹": round(float(p.avg_price), 2) if p.qty else None,
+                "net ₹": round(float(p.net), 2),
             }
             for p in all_positions
             if p.account == chosen
@@ -218,7 +223,12 @@ def render(run_id: str, connection: Callable[[], Any]) -> None:  # pragma: no co
     st.caption("Risk events")
     st.dataframe(
         [
-            {"time": e.ts.isoformat(), "event": e.kind, "strategy": e.strategy, "why": e.detail}
+            {
+                "time (IST)": e.ts.astimezone(IST).strftime("%d %b %Y %H:%M:%S"),
+                "event": e.kind,
+                "strategy": e.strategy,
+                "why": e.detail,
+            }
             for e in all_events
             if e.account == chosen
         ],

@@ -10,7 +10,7 @@ trading state even by mistake.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -22,6 +22,7 @@ from psycopg_pool import ConnectionPool
 
 from connectors.timescale import AGGREGATE_FOR_INTERVAL
 from operators.analytics import Metrics, SimpleTrade, compute_metrics
+from operators.sessions import IST
 
 READ_ONLY_OPTIONS = "-c default_transaction_read_only=on"
 CONNECT_TIMEOUT_S = 5
@@ -83,7 +84,9 @@ def open_pool(dsn: str, *, max_size: int = 4) -> ConnectionPool:
     return pool
 
 
-def _rows(conn: psycopg.Connection[Any], cls: type[T], sql: str, params: Sequence[Any]) -> list[T]:
+def _rows(
+    conn: psycopg.Connection[Any], cls: type[T], sql: str, params: Sequence[Any] | Mapping[str, Any]
+) -> list[T]:
     with conn.cursor(row_factory=class_row(cls)) as cur:
         cur.execute(sql, params)
         return cur.fetchall()
@@ -111,8 +114,32 @@ class RunInfo:
     @property
     def label(self) -> str:
         kind = self.kind or "unregistered"
-        when = self.started_at.strftime("%Y-%m-%d %H:%M") if self.started_at else "?"
+        when = (
+            self.started_at.astimezone(IST).strftime("%d %b %Y %H:%M IST")
+            if self.started_at
+            else "?"
+        )
         return f"{self.run_id or '(default)'} · {kind} · {when}"
+
+
+@dataclass(frozen=True, slots=True)
+class RunMeta:
+    """A registered run with its configuration (the report's title page)."""
+
+    kind: str
+    started_at: datetime
+    note: str
+    config: dict[str, Any]
+
+
+def run_meta(conn: psycopg.Connection[Any], run_id: str) -> RunMeta | None:
+    found = _rows(
+        conn,
+        RunMeta,
+        "SELECT kind, started_at, note, config FROM runs WHERE run_id = %s",
+        (run_id,),
+    )
+    return found[0] if found else None
 
 
 def list_runs(conn: psycopg.Connection[Any]) -> list[RunInfo]:
@@ -121,12 +148,19 @@ def list_runs(conn: psycopg.Connection[Any]) -> list[RunInfo]:
         conn,
         RunInfo,
         """
+        WITH RECURSIVE ids AS (  -- distinct candle run ids by index skip scan, not a scan
+            SELECT min(run_id) AS run_id FROM candles
+            UNION ALL
+            SELECT (SELECT min(c.run_id) FROM candles c WHERE c.run_id > ids.run_id)
+              FROM ids WHERE ids.run_id IS NOT NULL)
         SELECT run_id, kind, started_at, config_hash, note FROM runs
         UNION ALL
-        SELECT c.run_id, '' AS kind, min(c.ts) AS started_at, '' AS config_hash, '' AS note
-          FROM candles c
-         WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.run_id = c.run_id)
-         GROUP BY c.run_id
+        SELECT ids.run_id, '' AS kind,
+               (SELECT min(c.ts) FROM candles c WHERE c.run_id = ids.run_id) AS started_at,
+               '' AS config_hash, '' AS note
+          FROM ids
+         WHERE ids.run_id IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.run_id = ids.run_id)
         ORDER BY started_at DESC NULLS LAST, run_id
         """,
         (),
@@ -199,13 +233,17 @@ class CandleBar:
     ema9: float | None
     ema21: float | None
     ind_vwap: float | None
+    rsi14: float | None = None
+    atr14: float | None = None
 
 
 _CANDLES_SQL = """
         SELECT c.ts, c.open, c.high, c.low, c.close, c.volume::bigint AS volume, c.vwap,
                (i.values ->> 'ema9')::float8 AS ema9,
                (i.values ->> 'ema21')::float8 AS ema21,
-               (i.values ->> 'vwap')::float8 AS ind_vwap
+               (i.values ->> 'vwap')::float8 AS ind_vwap,
+               (i.values ->> 'rsi14')::float8 AS rsi14,
+               (i.values ->> 'atr14')::float8 AS atr14
           FROM {source} c
           LEFT JOIN indicators i
             ON i.run_id = c.run_id AND i.token = c.token AND i.interval = %s AND i.ts = c.ts
@@ -354,6 +392,8 @@ class TradeRow:
     net: Decimal
     entry_reason: str
     exit_reason: str
+    token: str = ""
+    underlying: str = ""
 
 
 def trades(conn: psycopg.Connection[Any], run_id: str, limit: int = 10_000) -> list[TradeRow]:
@@ -364,7 +404,7 @@ def trades(conn: psycopg.Connection[Any], run_id: str, limit: int = 10_000) -> l
         """
         SELECT t.trade_id, t.account, t.strategy, coalesce(i.symbol, t.token) AS symbol,
                t.direction, t.qty, t.entry_ts, t.exit_ts, t.entry_price, t.exit_price,
-               t.gross, t.costs, t.net, t.entry_reason, t.exit_reason
+               t.gross, t.costs, t.net, t.entry_reason, t.exit_reason, t.token, t.underlying
           FROM trades t LEFT JOIN instruments i ON i.token = t.token
          WHERE t.run_id = %s
          ORDER BY t.exit_ts, t.entry_ts, t.trade_id
@@ -524,3 +564,195 @@ def backtest_reports(conn: psycopg.Connection[Any], limit: int = 50) -> list[Run
         )
         for r in runs
     ]
+
+
+# --- option chain and IV (issue 17) -----------------------------------------------------
+
+
+def chain_expiries(conn: psycopg.Connection[Any], run_id: str, underlying: str) -> list[date]:
+    """Expiries of ``underlying``'s options that have analytics in the run, nearest first."""
+    rows = conn.execute(
+        """
+        SELECT DISTINCT i.expiry FROM instruments i
+         WHERE i.underlying = %s AND i.kind IN ('CE', 'PE') AND i.expiry IS NOT NULL
+           AND EXISTS (SELECT 1 FROM option_analytics o WHERE o.run_id = %s AND o.token = i.token)
+         ORDER BY i.expiry
+        """,
+        (underlying, run_id),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class ChainLeg:
+    """The latest analytics of one option at or before a time, with its quote when known.
+
+    ``bid``/``ask``/``oi`` come from the ``ticks`` table (rupees, contracts) and are None when
+    no tick of the instrument is stored there; ``oi_open`` is the day's first OI.
+    """
+
+    token: str
+    strike: Decimal
+    kind: str
+    ts: datetime
+    price: float
+    forward: float | None
+    iv: float | None
+    delta: float | None
+    gamma: float | None
+    theta: float | None
+    vega: float | None
+    iv_percentile: float | None
+    bid: float | None
+    ask: float | None
+    oi: int | None
+    oi_open: int | None
+
+
+_CHAIN_SQL = """
+        SELECT l.token, l.strike, l.kind, a.ts, a.price, a.forward, a.iv, a.delta, a.gamma,
+               a.theta, a.vega, a.iv_percentile, {quote}
+          FROM instruments l
+          JOIN LATERAL (
+                SELECT o.ts, o.price, o.forward, o.iv, o.delta, o.gamma, o.theta, o.vega,
+                       o.iv_percentile
+                  FROM option_analytics o
+                 WHERE o.run_id = %(run)s AND o.token = l.token AND o.ts <= %(at)s
+                 ORDER BY o.ts DESC LIMIT 1) a ON true
+          {quote_join}
+         WHERE l.underlying = %(u)s AND l.expiry = %(e)s AND l.kind IN ('CE', 'PE')
+         ORDER BY l.strike, l.kind
+        """
+_QUOTE_COLUMNS = "q.bid / 100.0 AS bid, q.ask / 100.0 AS ask, q.oi, q0.oi AS oi_open"
+_QUOTE_JOIN = """
+          LEFT JOIN LATERAL (
+                SELECT k.bid, k.ask, k.oi FROM ticks k
+                 WHERE k.token = l.token AND k.ts <= %(at)s AND k.ts >= %(day)s
+                 ORDER BY k.ts DESC, k.seq DESC LIMIT 1) q ON true
+          LEFT JOIN LATERAL (
+                SELECT k.oi FROM ticks k
+                 WHERE k.token = l.token AND k.ts >= %(day)s AND k.ts <= %(at)s
+                 ORDER BY k.ts, k.seq LIMIT 1) q0 ON true"""
+_NO_QUOTE = "NULL::float8 AS bid, NULL::float8 AS ask, NULL::bigint AS oi, NULL::bigint AS oi_open"
+
+
+def option_chain(
+    conn: psycopg.Connection[Any], run_id: str, underlying: str, expiry: date, at: datetime
+) -> list[ChainLeg]:
+    """Every option of one expiry as of ``at``: latest IV/Greeks, quote and OI from ticks."""
+    day = datetime.combine(at.astimezone(IST).date(), datetime.min.time(), IST)
+    quotes = table_exists(conn, "ticks")
+    sql = _CHAIN_SQL.format(
+        quote=_QUOTE_COLUMNS if quotes else _NO_QUOTE, quote_join=_QUOTE_JOIN if quotes else ""
+    )
+    params = {"run": run_id, "at": at, "u": underlying, "e": expiry, "day": day}
+    with conn.cursor(row_factory=class_row(ChainLeg)) as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+
+@dataclass(frozen=True, slots=True)
+class AtmIvPoint:
+    """ATM IV at the end of one minute and the chain's trailing IV percentile then."""
+
+    minute: datetime
+    strike: Decimal
+    atm_iv: float
+    iv_percentile: float | None
+
+
+def atm_iv_series(
+    conn: psycopg.Connection[Any],
+    run_id: str,
+    index_token: str,
+    underlying: str,
+    expiry: date,
+) -> list[AtmIvPoint]:
+    """Per index minute: the strike nearest the index close (the chain's ATM rule), the
+    mean of its CE and PE IVs as of the minute's end, and the stored IV percentile.
+
+    Two index look-ups per minute and leg instead of a scan of the run's analytics."""
+    return _rows(
+        conn,
+        AtmIvPoint,
+        """
+        WITH strikes AS (
+            SELECT DISTINCT strike FROM instruments
+             WHERE underlying = %(u)s AND expiry = %(e)s AND kind IN ('CE', 'PE')),
+        minutes AS (
+            SELECT c.ts + interval '1 minute' AS at,
+                   (SELECT s.strike FROM strikes s
+                     ORDER BY abs(s.strike - c.close), s.strike LIMIT 1) AS strike
+              FROM candles c
+             WHERE c.run_id = %(run)s AND c.token = %(idx)s AND c.interval = '1m')
+        SELECT m.at AS minute, m.strike, avg(a.iv) AS atm_iv,
+               max(a.iv_percentile) AS iv_percentile
+          FROM minutes m
+          JOIN instruments i
+            ON i.underlying = %(u)s AND i.expiry = %(e)s AND i.strike = m.strike
+           AND i.kind IN ('CE', 'PE')
+          JOIN LATERAL (
+                SELECT o.iv, o.iv_percentile FROM option_analytics o
+                 WHERE o.run_id = %(run)s AND o.token = i.token AND o.ts < m.at
+                 ORDER BY o.ts DESC LIMIT 1) a ON true
+         WHERE a.iv IS NOT NULL
+         GROUP BY m.at, m.strike
+         ORDER BY m.at
+        """,
+        {"run": run_id, "idx": index_token, "u": underlying, "e": expiry},
+    )
+
+
+# --- AI layer and risk history (issue 17) -----------------------------------------------
+
+
+def regime_history(conn: psycopg.Connection[Any], run_id: str) -> list[RegimeRow]:
+    """Every regime classification of the run, oldest first."""
+    return _rows(
+        conn,
+        RegimeRow,
+        """
+        SELECT underlying, ts, regime, model_version, features
+          FROM regimes WHERE run_id = %s ORDER BY underlying, ts
+        """,
+        (run_id,),
+    )
+
+
+def ai_state_history(conn: psycopg.Connection[Any], run_id: str) -> list[AiStateRow]:
+    """Every adaptive-state change of the run, oldest first."""
+    return _rows(
+        conn,
+        AiStateRow,
+        "SELECT ts, account, strategy, state FROM ai_state WHERE run_id = %s"
+        " ORDER BY ts, account, strategy",
+        (run_id,),
+    )
+
+
+RISK_STATE_KINDS = ("KILL_SWITCH", "HALT", "RESUME", "COOLDOWN", "OPERATOR_RESET")
+
+
+def risk_state_events(conn: psycopg.Connection[Any], run_id: str) -> list[RiskEventRow]:
+    """The events that set or clear an account's trading state, oldest first."""
+    return _rows(
+        conn,
+        RiskEventRow,
+        """
+        SELECT ts, account, kind, detail, strategy, instrument
+          FROM risk_events WHERE run_id = %s AND kind = ANY(%s)
+         ORDER BY ts, kind
+        """,
+        (run_id, list(RISK_STATE_KINDS)),
+    )
+
+
+def latest_candle_ts(
+    conn: psycopg.Connection[Any], run_id: str, token: str, interval: str
+) -> datetime | None:
+    """Newest candle of one instrument (index-only look-up): how far a run has got."""
+    row = conn.execute(
+        "SELECT max(ts) FROM candles WHERE run_id = %s AND token = %s AND interval = %s",
+        (run_id, token, interval),
+    ).fetchone()
+    return row[0] if row else None

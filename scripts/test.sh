@@ -11,6 +11,8 @@ cd "$repo"
 . scripts/services.sh
 need_pkg java openjdk-17-jre-headless
 need_pkg mvn maven
+need_pkg chromium chromium           # the monitor's browser test (Playwright drives Debian's)
+need_pkg pdftoppm poppler-utils      # ... which also renders a report page to PNG
 scripts/bootstrap.sh
 
 started=()

@@ -271,3 +271,58 @@ def new_run_id(prefix: str = "t") -> str:
 def populated(pg_conn: psycopg.Connection[Any]) -> Populated:
     """A fresh demo run with every dashboard table filled."""
     return populate(pg_conn, new_run_id("demo"))
+
+
+CHAIN_STRIKES = (23900, 24000, 24100)
+
+
+def add_chain(conn: psycopg.Connection[Any], run: Populated, minutes: int = 5) -> int:
+    """Option analytics for a 3-strike CE/PE chain of the run's index (the 24000 CE is the
+    run's traded option), one row per leg and minute; returns the number of legs."""
+    legs = []
+    for strike in CHAIN_STRIKES:
+        for kind in ("CE", "PE"):
+            token = (
+                run.option_token
+                if (strike, kind) == (24000, "CE")
+                else f"{kind}{strike}-{run.run_id}"
+            )
+            if token != run.option_token:
+                conn.execute(
+                    "INSERT INTO instruments (token, symbol, underlying, kind, exchange, strike,"
+                    " expiry, lot_size, tick_size) VALUES (%s, %s, 'NIFTY', %s, 'NFO', %s,"
+                    " '2025-01-07', 75, 0.05)",
+                    (token, f"NIFTY07JAN25{strike}{kind}", kind, strike),
+                )
+            legs.append((token, strike, kind))
+    rows = []
+    for m in range(minutes):
+        ts = SESSION_OPEN + timedelta(minutes=m, seconds=30)
+        for token, strike, kind in legs:
+            smile = 0.12 + abs(strike - 24000) / 100_000 + 0.001 * m
+            delta = (
+                0.5 - (strike - 24000) / 1000 if kind == "CE" else -0.5 - (strike - 24000) / 1000
+            )
+            rows.append(
+                (
+                    run.run_id,
+                    token,
+                    ts,
+                    100.0 + m,
+                    24010.0,
+                    smile,
+                    delta,
+                    0.0012,
+                    -8.5,
+                    12.25,
+                    40.0 + m,
+                )
+            )
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO option_analytics (run_id, token, ts, underlying, price, forward, iv,"
+            " delta, gamma, theta, vega, iv_percentile)"
+            " VALUES (%s, %s, %s, 'NIFTY', %s, %s, %s, %s, %s, %s, %s, %s)",
+            rows,
+        )
+    return len(legs)

@@ -102,6 +102,7 @@ def test_monitor_has_the_accounts_tab(
     at = AppTest.from_file(MONITOR, default_timeout=60)
     at.run()
     at.sidebar.selectbox(key="run").set_value(run_id).run()
+    at.sidebar.radio(key="page").set_value("accounts").run()
     assert not at.exception
     board = next(df.value for df in at.dataframe if "return %" in df.value.columns)
     assert list(board["account"]) == ["b", "a", "c"]

@@ -44,6 +44,7 @@ def test_view_shows_the_provisional_note_from_the_fills(
     run = populate(pg_conn, new_run_id("note"))
     at = app.run()
     at.sidebar.selectbox(key="run").set_value(run.run_id).run()
+    at.sidebar.radio(key="page").set_value("accounts").run()
     assert not at.exception
     assert any("Provisional" in i.value for i in at.info)
     frame = _note_frame(at)
@@ -77,6 +78,7 @@ def test_view_shows_the_note_stored_at_session_close(
         write_events(conn, run.run_id, [note])
     at = app.run()
     at.sidebar.selectbox(key="run").set_value(run.run_id).run()
+    at.sidebar.radio(key="page").set_value("accounts").run()
     assert not at.exception
     assert not any("Provisional" in i.value for i in at.info)
     metrics = {m.label: m.value for m in at.metric}

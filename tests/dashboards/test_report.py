@@ -62,6 +62,9 @@ def pdf_text(data: bytes) -> str:
     return re.sub(r"\s+", " ", text)
 
 
+REASON = "EMA9 crossed above EMA21 with volume 1.8x average and RSI 61"
+
+
 def test_write_report_is_a_multi_page_pdf_with_the_trade_count(tmp_path: Path) -> None:
     trades, equity = _trades(37)
     metrics = {"trades": 37, "win_rate": 24 / 37, "profit_factor": math.inf, "sharpe_daily": None}
@@ -69,36 +72,66 @@ def test_write_report_is_a_multi_page_pdf_with_the_trade_count(tmp_path: Path) -
     data = path.read_bytes()
     assert data.startswith(b"%PDF-")
     assert data.rstrip().endswith(b"%%EOF")
-    # metrics, equity/drawdown, then 37 trades at 30 per page = 2 pages
-    assert pdf_pages(data) == 4
+    pages = report.paginate(trades)
+    assert [i for page in pages for i in page] == list(range(37))  # each trade once, in order
+    assert len(pages) > 1
+    # title, results, equity/drawdown, then the trade pages
+    assert pdf_pages(data) == 3 + len(pages)
     text = pdf_text(data)
-    assert "Trades: 37" in text
-    assert "Trade list: 37 trades (page 2 of 2)" in text
-    assert "64.9%" in text  # win rate formatted as a percentage
+    assert "scalpflow session report" in text
+    n = len(pages)
+    assert f"Trade list: 37 trades (page {n} of {n})" in text
+    assert "Win rate 64.9%" in text  # a human label next to its formatted value
+    assert "Profit factor (gross wins / gross losses) inf" in text
+    assert "Session: Mon 06 Jan 2025, 09:30 to 11:20 IST" in text  # IST, labelled
+    assert REASON in text  # wrapped, never cut
     assert "STOP" in text
 
 
 def test_figures_show_trade_count_and_every_trade() -> None:
     trades, equity = _trades(5)
     figures = report.build_figures("bt-5", {"trades": 5}, trades, equity)
-    assert len(figures) == 3
+    assert len(figures) == 4  # no candles: no price page
     texts = [t.get_text() for fig in figures for t in fig.findobj(Text)]
-    cells = [
-        [c.get_text().get_text() for (row, col), c in sorted(table.get_celld().items()) if col == 0]
-        for ax in figures[2].axes
-        for table in ax.tables
-    ]
-    assert "Trades: 5" in texts
     assert "Equity and drawdown (5 trades)" in texts
     assert "Trade list: 5 trades (page 1 of 1)" in texts
-    assert cells == [["#", "1", "2", "3", "4", "5"]]
+    page = [t.get_text() for t in figures[3].findobj(Text)]
+    assert [x for x in page if x in {"1", "2", "3", "4", "5", "6"}] == ["1", "2", "3", "4", "5"]
+    assert page.count(f"entry: {REASON}") == 5
+
+
+def test_title_page_names_strategies_and_parameters() -> None:
+    trades, equity = _trades(3)
+    config = {
+        "seed": 7,
+        "accounts": [
+            {"id": "asha", "strategies": [{"name": "momentum_breakout", "params": {}}]},
+            {"id": "bala", "strategies": [{"name": "vwap_reversal", "params": {"rsi_max": 35}}]},
+        ],
+    }
+    meta = report.RunMeta(kind="demo", started_at=T0, note="a note", config=config)
+    figures = report.build_figures("d-1", {"net_pnl_rs": 54.5}, trades, equity, meta=meta)
+    texts = [t.get_text() for t in figures[0].findobj(Text)]
+    texts += [
+        c.get_text().get_text()
+        for ax in figures[0].axes
+        for t in ax.tables
+        for c in t.get_celld().values()
+    ]
+    assert "run d-1 · demo" in texts
+    assert "Run started 06 Jan 2025 09:30 IST" in texts
+    assert "Rs 54.50" in texts
+    assert {"asha", "momentum_breakout", "defaults", "bala", "vwap_reversal", "rsi_max=35"} <= set(
+        texts
+    )
+    assert "Run parameters: seed = 7" in texts
 
 
 def test_empty_run_still_writes_a_report(tmp_path: Path) -> None:
     data = report.write_report(tmp_path / "e.pdf", "bt-0", {}, [], []).read_bytes()
     assert data.startswith(b"%PDF-")
-    assert pdf_pages(data) == 3
-    assert "Trades: 0" in pdf_text(data)
+    assert pdf_pages(data) == 4
+    assert "no closed trades" in pdf_text(data)
 
 
 def test_drawdown_and_metric_format() -> None:
@@ -115,8 +148,10 @@ def test_report_from_db(pg_conn: psycopg.Connection[Any], tmp_path: Path) -> Non
     run = populate(pg_conn, new_run_id("bt"), kind="backtest")
     path = report.report_from_db(pg_conn, run.run_id, tmp_path / "db.pdf")
     data = path.read_bytes()
-    assert pdf_pages(data) == 3
+    assert pdf_pages(data) == 5  # title, results, NIFTY price with trades, equity, trades
     text = pdf_text(data)
-    assert f"Trades: {run.trades}" in text
-    assert f"run {run.run_id}" in text
+    assert f"run {run.run_id} · backtest" in text
+    assert "NIFTY through the session, with every trade" in text
+    assert "Trade list: 3 trades (page 1 of 1)" in text
     assert "95.73" in text  # net P&L in rupees
+    assert "test backtest run" in text  # the run's note
