@@ -5,6 +5,7 @@ Metrics observe; they never feed a decision (decisions use event time only).
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from bisect import bisect_left
@@ -16,6 +17,7 @@ from prometheus_client.utils import floatToGoString
 
 from operators.events import DeadLetter, Tick
 
+log = logging.getLogger(__name__)
 TICKS = Counter("scalpflow_ticks_total", "Valid ticks processed by the market stage")
 DEAD_LETTERS = Counter(
     "scalpflow_dead_letters_total", "Messages sent to the dead-letter topic", ["reason"]
@@ -97,6 +99,10 @@ def observe_dead_letter(dead: DeadLetter) -> None:
 
 
 def serve(port: int) -> None:
-    """Expose /metrics on ``port`` (0 = disabled)."""
+    """Expose /metrics on ``port`` (0 = disabled); a port taken meanwhile only costs the
+    endpoint (and ``scalpflow run``'s status line), never the run."""
     if port:
-        start_http_server(port)
+        try:
+            start_http_server(port)
+        except OSError as exc:
+            log.warning("no /metrics on port %d: %s", port, exc)

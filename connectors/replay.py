@@ -52,13 +52,15 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from connectors.errors import ConnectorError
+
 log = logging.getLogger(__name__)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SNAPSHOT_VERSION = 1
 
 
-class ReplayError(RuntimeError):
+class ReplayError(ConnectorError, RuntimeError):
     """The replay cannot start or cannot go on (no such topic, broker gone)."""
 
 

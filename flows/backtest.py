@@ -44,6 +44,7 @@ from connectors.replay import (
 from connectors.runs import config_hash, record_run
 from flows.accounts import AccountSpec, accounts_config
 from flows.accounts import record as record_accounts
+from flows.errors import FlowError
 from flows.settings import Topics
 from operators.analytics import Metrics, SimpleTrade, compute_metrics, equity_curve
 from operators.candles import CandleConfig
@@ -87,7 +88,7 @@ RANK_KEYS: tuple[str, ...] = (
 )
 
 
-class BacktestError(RuntimeError):
+class BacktestError(FlowError, RuntimeError):
     """A backtest cannot run as asked; the message is one line for the user."""
 
 

@@ -1,6 +1,7 @@
 """The ``scalpflow`` command line (typer + rich).
 
 scalpflow demo [--no-ui]            embedded PostgreSQL, in-process synthetic session, monitor
+scalpflow monitor                   the monitor on SCALPFLOW_PG_DSN or the demo's stored data
 scalpflow infra up|down|status      real Kafka (Maven Central jars) + PostgreSQL here
 scalpflow feed synthetic ...        a synthetic session into Kafka md.ticks
 scalpflow run ...                   the flows over Kafka into PostgreSQL
@@ -26,6 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from flows.errors import OneLineErrors
 from flows.settings import Settings
 
 if TYPE_CHECKING:
@@ -35,7 +37,9 @@ REPO = Path(__file__).resolve().parents[1]
 console = Console(stderr=True)
 
 app = typer.Typer(
-    help="scalpflow: streaming paper trading and research for NSE options.", no_args_is_help=True
+    cls=OneLineErrors,
+    help="scalpflow: streaming paper trading and research for NSE options.",
+    no_args_is_help=True,
 )
 infra_app = typer.Typer(
     help="Start/stop the real Kafka broker and PostgreSQL server here.", no_args_is_help=True
@@ -291,7 +295,7 @@ def run(
     settings = Settings()
     accounts_spec = _accounts(accounts)
     dsn = _require_dsn(settings)
-    from connectors.db import migrate
+    from connectors.db import describe, migrate
     from connectors.instruments import load_instruments
     from connectors.kafka_io import (
         DEFAULT_TOPICS,
@@ -301,6 +305,7 @@ def run(
     )
     from connectors.runs import record_run
     from flows.pipeline import ENV_CONFIG
+    from flows.run_status import TopicEnd, free_ports, watch
 
     try:
         check_broker(settings.kafka_bootstrap)
@@ -321,22 +326,53 @@ def run(
     record_run(dsn, run_id, "live", {k: v for k, v in spec.items() if k != "pg_dsn"})
     env = {**os.environ, ENV_CONFIG: json.dumps(spec)}
     addresses = ";".join(f"127.0.0.1:{2101 + i}" for i in range(processes))
+    # /metrics on every process: the status line below reads ticks and event time from it.
+    ports = [metrics_port + i for i in range(processes)] if metrics_port else free_ports(processes)
     procs = []
     for i in range(processes):
         cmd = [sys.executable, "-m", "bytewax.run", "flows.pipeline:flow_from_env()"]
         if processes > 1:
             cmd += ["-i", str(i), "-a", addresses]
-        port = str(metrics_port + i) if metrics_port else "0"
-        procs.append(subprocess.Popen(cmd, env={**env, "SCALPFLOW_METRICS_PORT": port}))
+        procs.append(subprocess.Popen(cmd, env={**env, "SCALPFLOW_METRICS_PORT": str(ports[i])}))
     console.print(f"running {processes} process(es), run_id={run_id}, tail={tail}")
+    topic_end = TopicEnd(settings.kafka_bootstrap, settings.topics.ticks)
     try:
-        codes = [p.wait() for p in procs]
+        codes = watch(
+            procs,
+            ports,
+            topic_end,
+            lambda s: console.print(s, markup=False, highlight=False, soft_wrap=True),
+        )
     except KeyboardInterrupt:
         for p in procs:
             p.send_signal(signal.SIGINT)
         codes = [p.wait() for p in procs]
+    finally:
+        topic_end.close()
     if any(codes):
-        _fail(f"flow processes exited with {codes}")
+        _fail(f"flow processes exited with {codes}; rerun with --verbose for their log")
+    _print_summary(dsn, run_id, where=f"PostgreSQL {describe(dsn)}")
+
+
+def _print_summary(dsn: str, run_id: str, *, where: str, embedded: bool = False) -> None:
+    """What the run wrote and the commands to look at it (see ``flows.cli_summary``)."""
+    from connectors.run_summary import summarise
+    from flows.cli_summary import print_summary
+
+    monitor = "scalpflow monitor" if embedded else "SCALPFLOW_PG_DSN=... scalpflow monitor"
+    print_summary(
+        Console(soft_wrap=True),
+        summarise(dsn, run_id),
+        where=where,
+        next_steps=[
+            f"{monitor}  (the monitor on this data; pick run {run_id})",
+            *(
+                []
+                if embedded
+                else [f"scalpflow report contract-note --account <id> --date <day> --run {run_id}"]
+            ),
+        ],
+    )
 
 
 # ----------------------------------------------------------------------------------------- demo
@@ -364,7 +400,7 @@ def demo(
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     settings = Settings()
     from flows.accounts import AccountsFileError, load_accounts
-    from flows.demo import DEMO_ACCOUNTS, run_demo
+    from flows.demo import DEMO_ACCOUNTS, embedded_dir, run_demo
 
     try:
         accounts_file = load_accounts(accounts or DEMO_ACCOUNTS)
@@ -388,13 +424,16 @@ def demo(
         if isinstance(exc, DatabaseError | EmbeddedPostgresError):
             _fail(str(exc))
         raise
-    table = Table(title=f"run {result.run_id}")
-    table.add_column("table")
-    table.add_column("rows", justify="right")
-    for name, count in result.counts.items():
-        table.add_row(name, str(count))
-    Console().print(table)
     try:
+        from connectors.db import describe
+
+        embedded = result.server is not None
+        where = (
+            f"embedded PostgreSQL in {embedded_dir(settings)}"
+            if embedded
+            else f"PostgreSQL {describe(result.dsn)}"
+        )
+        _print_summary(result.dsn, result.run_id, where=where, embedded=embedded)
         if ui:
             from flows.demo import serve_monitor
 
@@ -430,6 +469,7 @@ def _mount_optional() -> None:
         ("flows.backtest_cli", "register"),
         ("flows.angelone_cli", "register"),
         ("flows.report_cli", "register"),
+        ("flows.monitor_cli", "register"),
     ):
         try:
             mod = __import__(module, fromlist=[attr])

@@ -42,6 +42,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from operators.errors import OperatorError
 from operators.events import (
     PAISE_PER_RUPEE,
     Bar,
@@ -59,7 +60,7 @@ from operators.strategies.option_map import OptionChain, OptionRight
 STATE_VERSION = 1
 
 
-class StrategyError(Exception):
+class StrategyError(OperatorError):
     """Root of the strategy package's errors (raised at configuration time, never in a flow)."""
 
 
