@@ -1,5 +1,9 @@
 """Backtests: replay a time range of Kafka ``md.ticks`` through the very flows that trade live.
 
+Why one module (~670 lines): spec, parameter parsing, the replay source wrapper, preflight,
+result collection and the sweep; the split into ``flows/backtest/`` (spec, sweep; SQL to
+``connectors``) waits for the folder regroup of issue 16.
+
 A backtest is the live pipeline (``flows.pipeline.build_flow``) with one difference, its
 source: :class:`~connectors.replay.KafkaReplaySource` reads ``[start, end)`` of the ticks
 topic and merges all partitions deterministically. Outputs go to PostgreSQL only, under a

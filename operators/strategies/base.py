@@ -1,5 +1,8 @@
 """The Strategy API: frozen parameters, a small serialisable state, bar and tick handlers.
 
+Why one module (~560 lines): the plugin API a strategy author reads (base class, context,
+parameters, deterministic signal ids) in one place.
+
 A strategy instance trades one underlying. The flow's strategy stage (keyed by underlying)
 feeds it the underlying's closed bars and ticks in event-time order, together with a
 :class:`StrategyContext` (regime, latest option analytics, the option chain, positions), and
