@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from connectors.instruments import save_instruments
 from connectors.synthetic import SyntheticConfig, SyntheticMarket
 from flows.feed import produce_synthetic
 from tests.conftest import REPO
-from tests.integration.helpers import create_topics, unique_topics
+from tests.integration.helpers import cli_env, create_topics, unique_topics
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
@@ -30,12 +29,7 @@ def test_run_no_tail_prints_rows_pnl_and_next_steps(kafka_bootstrap, pg_dsn, pg_
     create_topics(kafka_bootstrap, topics)
     produce_synthetic(market, kafka_bootstrap, topics.ticks)
     run_id = f"sum-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "SCALPFLOW_PG_DSN": pg_dsn,
-        "SCALPFLOW_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        **{f"SCALPFLOW_TOPIC_{k.upper()}": v for k, v in topics.model_dump().items()},
-    }
+    env = cli_env(pg_dsn, kafka_bootstrap, topics)
     done = subprocess.run(
         [sys.executable, "-m", "flows.cli", "run", "--no-tail", "--run-id", run_id],
         cwd=REPO,
