@@ -164,7 +164,7 @@ def _trading_date(value: str) -> str:
     return value
 
 
-Seed = Annotated[int, typer.Option(help="Random seed: same seed and date, same ticks.")]
+Seed = Annotated[int, typer.Option(min=0, help="Random seed: same seed and date, same ticks.")]
 Day = Annotated[
     str,
     typer.Option(
@@ -174,9 +174,11 @@ Day = Annotated[
     ),
 ]
 Minutes = Annotated[
-    int, typer.Option(help="Session length from 09:15 IST, minutes (375 = full day).")
+    int,
+    typer.Option(min=1, max=375, help="Session length from 09:15 IST, minutes (375 = full day)."),
 ]
-Strikes = Annotated[int, typer.Option(help="Strikes each side of ATM.")]
+Strikes = Annotated[int, typer.Option(min=0, max=40, help="Strikes each side of ATM.")]
+Rate = Annotated[float, typer.Option(min=0.01, max=10.0, help="Tick-rate scale (1 = realistic).")]
 
 
 @feed_app.command("synthetic")
@@ -186,12 +188,14 @@ def feed_synthetic(
     minutes: Minutes = 60,
     strikes: Strikes = 10,
     speed: Annotated[
-        float, typer.Option(help="0 = as fast as possible; N = N× market time.")
+        float, typer.Option(min=0.0, help="0 = as fast as possible; N = N× market time.")
     ] = 0.0,
-    rate: Annotated[float, typer.Option(help="Tick-rate scale (1 = realistic).")] = 1.0,
-    faults: Annotated[float, typer.Option(help="Per-tick rate of each injected fault kind.")] = 0.0,
+    rate: Rate = 1.0,
+    faults: Annotated[
+        float, typer.Option(min=0.0, max=0.2, help="Per-tick rate of each injected fault kind.")
+    ] = 0.0,
     partitions: Annotated[
-        int, typer.Option(help="Partitions of the ticks topic if it is created.")
+        int, typer.Option(min=1, help="Partitions of the ticks topic if it is created.")
     ] = 3,
     verbose: bool = False,
 ) -> None:
@@ -282,7 +286,9 @@ def run(
     tail: Annotated[
         bool, typer.Option(help="Keep consuming new ticks (live) or stop at the end.")
     ] = True,
-    processes: Annotated[int, typer.Option(help="Bytewax processes (scale with partitions).")] = 1,
+    processes: Annotated[
+        int, typer.Option(min=1, help="Bytewax processes (scale with partitions).")
+    ] = 1,
     trading: Annotated[bool, typer.Option(help="Run the trading stage too.")] = True,
     metrics_port: Annotated[
         int, typer.Option(help="Prometheus /metrics on this port (+1 per extra process); 0 = off.")
@@ -382,7 +388,7 @@ def demo(
     day: Day = "2026-07-08",
     minutes: Minutes = 90,
     strikes: Strikes = 10,
-    rate: Annotated[float, typer.Option(help="Tick-rate scale (1 = realistic).")] = 1.0,
+    rate: Rate = 1.0,
     ui: Annotated[bool, typer.Option(help="Open the Streamlit monitor afterwards.")] = True,
     accounts: Annotated[
         Path | None,

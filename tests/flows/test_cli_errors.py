@@ -139,3 +139,43 @@ def test_every_family_hangs_under_one_root_and_brokers_share_one_class() -> None
             assert issubclass(member, family), member
     assert issubclass(angelone.AuthenticationError, ConnectorError)
     assert not issubclass(BrokerUnavailableError, angelone.AngelOneError)
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["feed", "synthetic", "--minutes", "0"], "--minutes"),
+        (["feed", "synthetic", "--strikes", "41"], "--strikes"),
+        (["feed", "synthetic", "--rate", "0"], "--rate"),
+        (["feed", "synthetic", "--faults", "0.5"], "--faults"),
+        (["feed", "synthetic", "--seed", "-1"], "--seed"),
+        (["demo", "--no-ui", "--minutes", "400"], "--minutes"),
+        (["run", "--processes", "0"], "--processes"),
+    ],
+)
+def test_an_option_out_of_range_is_a_usage_error(args: list[str], option: str) -> None:
+    done = runner.invoke(app, args)
+    assert done.exit_code == 2, done.output
+    assert f"Invalid value for '{option}'" in done.output
+    assert "Traceback" not in done.output
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["report", "contract-note", "--account", "a", "--date", "bad"], "is not a date"),
+        (["ai", "train", "--from", "bad", "--to", "2026-01-01"], "--from must be a date"),
+        (
+            ["backtest", "--from", "bad", "--to", "2026-07-08 10:00", "--strategy", "gamma_scalp"],
+            "--from must be an ISO time",
+        ),
+        (["run", "--accounts", "/nonexistent/accounts.toml"], "cannot read the accounts file"),
+    ],
+)
+def test_other_bad_inputs_are_one_line(args: list[str], says: str) -> None:
+    done = runner.invoke(app, args, env={"SCALPFLOW_PG_DSN": WRONG_DSN})
+    assert done.exit_code == 1, done.output
+    lines = done.output.strip().splitlines()
+    assert len(lines) == 1, done.output
+    assert lines[0].startswith("error: ")
+    assert says in lines[0]
