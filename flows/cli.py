@@ -234,6 +234,7 @@ def feed_synthetic(
         f"produced {count} messages ({len(market.instruments())} instruments)"
         f" to {settings.topics.ticks}"
     )
+    console.print("next: scalpflow run --no-tail  (the flows over it); scalpflow topics")
 
 
 # ------------------------------------------------------------------------------------------ run
