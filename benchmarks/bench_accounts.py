@@ -15,7 +15,6 @@ start-up; "per account" is the RSS growth from 1 to N accounts divided by N - 1.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -27,16 +26,19 @@ from datetime import date
 from benchmarks._common import ensure_ticks_topic
 from connectors.db import connect, scratch_database
 from connectors.instruments import save_instruments
+from connectors.kafka_io import ensure_topics
 from connectors.synthetic import SyntheticConfig, SyntheticMarket
-from flows.accounts import AccountLimits, AccountSpec, StrategyEntry, accounts_config
+from flows.accounts import AccountLimits, AccountsFile, AccountSpec, StrategyEntry
 from flows.pipeline import ENV_CONFIG
+from flows.run_config import build_run_config
+from flows.settings import Settings, Topics
 
 STRATEGIES = ("momentum_breakout", "vwap_reversal", "gamma_scalp")
 
 
-def accounts(n: int) -> list[dict[str, object]]:
+def accounts(n: int) -> tuple[AccountSpec, ...]:
     """``n`` accounts: same strategies, different capital and limits."""
-    return accounts_config(
+    return tuple(
         [
             AccountSpec(
                 id=f"u{i:03d}",
@@ -53,22 +55,20 @@ def accounts(n: int) -> list[dict[str, object]]:
 
 def run(dsn: str, bootstrap: str, topic: str, total: int, n_accounts: int, processes: int) -> None:
     run_id = f"bench-acc-{uuid.uuid4().hex[:6]}"
-    spec = {
-        "run_id": run_id,
-        "pg_dsn": dsn,
-        "kafka_bootstrap": bootstrap,
-        "topics": {
-            name: f"bench.{name}.{run_id}"
-            for name in ("bars", "dlq", "regime", "ai_state", "signals", "orders", "fills", "risk")
-        }
-        | {"ticks": topic},
-        "tail": False,
-        "trading": True,
-        "batch_size": 5000,
-        "processes": processes,
-        "accounts": accounts(n_accounts),
-    }
-    env = {**os.environ, ENV_CONFIG: json.dumps(spec)}
+    names = ("bars", "dlq", "regime", "ai_state", "signals", "orders", "fills", "risk", "control")
+    topics = Topics(**{name: f"bench.{name}.{run_id}" for name in names}, ticks=topic)
+    ensure_topics(bootstrap, {topics.control: 1})
+    spec = build_run_config(
+        Settings(kafka_bootstrap=bootstrap, source_batch_size=5000),
+        kind="live",
+        run_id=run_id,
+        accounts_file=AccountsFile(accounts=accounts(n_accounts)),
+        processes=processes,
+        kafka_outputs=True,
+        pg_dsn=dsn,
+        topics=topics,
+    )
+    env = {**os.environ, ENV_CONFIG: spec.to_json()}
     addresses = ";".join(f"127.0.0.1:{2401 + i}" for i in range(processes))
     cmds = []
     for i in range(processes):

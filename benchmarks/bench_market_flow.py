@@ -10,7 +10,6 @@ Each run reads the whole ticks topic (tail=False) and upserts candles/indicators
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -20,7 +19,10 @@ import uuid
 from benchmarks._common import ensure_ticks_topic, market_for
 from connectors.db import connect, migrate
 from connectors.instruments import save_instruments
+from connectors.kafka_io import ensure_topics
 from flows.pipeline import ENV_CONFIG
+from flows.run_config import build_run_config
+from flows.settings import Settings, Topics
 
 
 def main() -> None:
@@ -44,20 +46,19 @@ def main() -> None:
     total = ensure_ticks_topic(args.bootstrap, topic, market, args.partitions)
     for n in args.processes:
         run_id = f"bench-{uuid.uuid4().hex[:6]}"
-        spec = {
-            "run_id": run_id,
-            "pg_dsn": dsn,
-            "kafka_bootstrap": args.bootstrap,
-            "topics": {
-                "ticks": topic,
-                "bars": f"bench.bars.{run_id}",
-                "dlq": f"bench.dlq.{run_id}",
-            },
-            "tail": False,
-            "trading": args.trading,
-            "batch_size": 5000,
-        }
-        env = {**os.environ, ENV_CONFIG: json.dumps(spec)}
+        topics = Topics(ticks=topic, bars=f"bench.bars.{run_id}", dlq=f"bench.dlq.{run_id}")
+        ensure_topics(args.bootstrap, {topics.control: 1})
+        spec = build_run_config(
+            Settings(kafka_bootstrap=args.bootstrap, source_batch_size=5000),
+            kind="live",
+            run_id=run_id,
+            trading=args.trading,
+            processes=n,
+            kafka_outputs=True,
+            pg_dsn=dsn,
+            topics=topics,
+        )
+        env = {**os.environ, ENV_CONFIG: spec.to_json()}
         addresses = ";".join(f"127.0.0.1:{2301 + i}" for i in range(n))
         cmds = []
         for i in range(n):

@@ -30,6 +30,7 @@ DEFAULT_TOPICS: dict[str, int] = {
     "trade.orders": 1,
     "trade.fills": 1,
     "risk.events": 1,
+    "ctl.risk": 1,
 }
 
 

@@ -98,11 +98,16 @@ def observe_dead_letter(dead: DeadLetter) -> None:
     DEAD_LETTERS.labels(dead.reason.split(":", 1)[0]).inc()
 
 
-def serve(port: int) -> None:
-    """Expose /metrics on ``port`` (0 = disabled); a port taken meanwhile only costs the
-    endpoint (and ``scalpflow run``'s status line), never the run."""
-    if port:
-        try:
-            start_http_server(port)
-        except OSError as exc:
-            log.warning("no /metrics on port %d: %s", port, exc)
+def serve(port: int, address: str = "127.0.0.1") -> tuple[str, int] | None:
+    """Expose /metrics on ``address:port`` (0 = disabled); localhost unless told otherwise
+    (``SCALPFLOW_BIND_ADDRESS``). Returns the address it listens on, or None: a port taken
+    meanwhile only costs the endpoint (and ``scalpflow run``'s status line), never the run."""
+    if not port:
+        return None
+    try:
+        server, _thread = start_http_server(port, addr=address)
+    except OSError as exc:
+        log.warning("no /metrics on %s:%d: %s", address, port, exc)
+        return None
+    host, bound = server.server_address[:2]
+    return str(host), int(bound)

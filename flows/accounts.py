@@ -48,6 +48,7 @@ from flows.errors import FlowError
 from operators.account_stage import AccountConfig
 from operators.adaptive import AdaptiveConfig
 from operators.execution import ExecutionConfig
+from operators.feed_health import FeedHealthConfig
 from operators.risk_limits import RiskLimits
 from operators.strategies.base import StrategyError, strategy_key
 from operators.strategies.registry import load_strategy_class
@@ -302,8 +303,8 @@ def accounts_config(accounts: Sequence[AccountSpec]) -> list[dict[str, Any]]:
 
 
 def from_config(raw: Sequence[Mapping[str, Any]]) -> tuple[AccountSpec, ...]:
-    """Inverse of :func:`accounts_config` (the flow processes read it from their JSON spec);
-    empty stays empty (the single-account default)."""
+    """Inverse of :func:`accounts_config` (e.g. the ``accounts`` of a recorded run config);
+    empty stays empty."""
     if not raw:
         return ()
     return AccountsFile.model_validate({"accounts": list(raw)}).accounts
@@ -328,10 +329,18 @@ def subscribers(accounts: Sequence[AccountSpec]) -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in out.items()}
 
 
-def account_configs(accounts: Sequence[AccountSpec], run_id: str) -> dict[str, AccountConfig]:
-    """Each account's operator configuration (risk limits, adaptive layer, liquidity share)."""
+def account_configs(
+    accounts: Sequence[AccountSpec], run_id: str, *, feed_lag_threshold_ms: float | None = None
+) -> dict[str, AccountConfig]:
+    """Each account's operator configuration (risk limits, adaptive layer, liquidity share,
+    feed-lag threshold: None keeps the operator's default)."""
     out: dict[str, AccountConfig] = {}
     base = ExecutionConfig()
+    feed = (
+        FeedHealthConfig(lag_threshold_ms=feed_lag_threshold_ms)
+        if feed_lag_threshold_ms is not None
+        else FeedHealthConfig()
+    )
     for account in accounts:
         names = tuple(sorted(s.strategy_name for s in account.strategies))
         lim = account.limits
@@ -367,6 +376,7 @@ def account_configs(accounts: Sequence[AccountSpec], run_id: str) -> dict[str, A
                 account=account.id, strategies=names, **account.adaptive.model_dump()
             ),
             execution=execution,
+            feed_health=feed,
             contract_notes=True,  # a ContractNote per day at session close (the true-up)
         )
     return out

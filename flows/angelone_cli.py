@@ -106,9 +106,10 @@ def feed(
     except (ConnectorError, ValueError) as exc:
         raise _fail(exc) from None
     if metrics_port:
-        from prometheus_client import start_http_server
+        from connectors import metrics
+        from flows.settings import Settings
 
-        start_http_server(metrics_port)
+        metrics.serve(metrics_port, Settings().bind_address)
     publisher = FeedPublisher(
         kafka, ticks_topic=ticks_topic, dlq_topic=dlq_topic, risk_topic=risk_topic
     )

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -46,12 +46,12 @@ from connectors.replay import (
     ReplaySnapshot,
 )
 from connectors.runs import config_hash, record_run
-from flows.accounts import AccountSpec, accounts_config
+from flows.accounts import AccountSpec, default_accounts
 from flows.accounts import record as record_accounts
 from flows.errors import FlowError
+from flows.run_config import RunConfig
 from flows.settings import Topics
 from operators.analytics import Metrics, SimpleTrade, compute_metrics, equity_curve
-from operators.candles import CandleConfig
 from operators.events import Instrument
 from operators.regime import RegimeModel
 from operators.strategies.base import StrategyError, parse_param_overrides
@@ -109,6 +109,7 @@ class BacktestSpec:
     capital_rupees: float = 500_000.0
     allowed_lateness_ms: int = 2_000
     accounts: tuple[AccountSpec, ...] = ()  # from an accounts file; empty: the one above
+    feed_lag_threshold_ms: int = 500
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
@@ -122,23 +123,26 @@ class BacktestSpec:
             msg = "no strategy to backtest"
             raise BacktestError(msg)
 
+    def run_config(self, run_id: str = "", pg_dsn: str | None = None) -> RunConfig:
+        """This backtest as a :class:`~flows.run_config.RunConfig` (the live run's shape)."""
+        accounts = self.accounts or default_accounts(
+            self.account, self.capital_rupees, self.strategies
+        )
+        return RunConfig(
+            kind="backtest",
+            run_id=run_id,
+            source={"from": self.start.isoformat(), "to": self.end.isoformat()},
+            accounts=accounts,
+            allowed_lateness_ms=self.allowed_lateness_ms,
+            feed_lag_threshold_ms=self.feed_lag_threshold_ms,
+            topics=Topics(ticks=self.topic),
+            pg_dsn=pg_dsn,
+        )
+
     def config(self, model_version: str | None) -> dict[str, Any]:
-        """The JSON-able configuration recorded in ``runs`` and hashed into the run id
-        (every account's whole configuration when an accounts file is given)."""
-        extra = {"accounts": accounts_config(self.accounts)} if self.accounts else {}
-        return extra | {
-            "kind": "backtest",
-            "topic": self.topic,
-            "from": self.start.isoformat(),
-            "to": self.end.isoformat(),
-            "strategies": [
-                {"name": s.name, "params": dict(sorted(s.params.items()))} for s in self.strategies
-            ],
-            "account": self.account,
-            "capital_rupees": self.capital_rupees,
-            "allowed_lateness_ms": self.allowed_lateness_ms,
-            "regime_model": model_version,
-        }
+        """The JSON-able configuration recorded in ``runs`` and hashed into the run id: the
+        run config's record (every account's whole configuration, every operator default)."""
+        return self.run_config().record(model_version)
 
 
 @dataclass(frozen=True)
@@ -501,7 +505,7 @@ def run_backtest(
     records, records the run with its config hash, runs the flow in this process and reads
     the journal back. ``params`` only labels the result (the sweep point it ran).
     """
-    from flows.pipeline import PipelineConfig, build_flow, run_flow
+    from flows.pipeline import build_flow, run_flow
 
     instruments = instruments if instruments is not None else load_instrument_master(env.pg_dsn)
     model = load_regime_model(env.models_dir)
@@ -533,19 +537,7 @@ def run_backtest(
         ),
         count,
     )
-    pipeline = PipelineConfig(
-        run_id=run_id,
-        pg_dsn=env.pg_dsn,
-        kafka_bootstrap=None,  # a backtest publishes nothing to the live topics
-        topics=Topics(ticks=spec.topic),
-        candle=CandleConfig(allowed_lateness=timedelta(milliseconds=spec.allowed_lateness_ms)),
-        trading=True,
-        account=spec.account,
-        capital_rupees=spec.capital_rupees,
-        strategies=spec.strategies,
-        accounts=spec.accounts,
-        regime_model=model,
-    )
+    pipeline = spec.run_config(run_id, env.pg_dsn).pipeline(regime_model=model)
     try:
         record_accounts(env.pg_dsn, run_id, pipeline)
     except DatabaseError as exc:

@@ -242,6 +242,7 @@ def _backtest(
         account=settings.account,
         capital_rupees=settings.capital_rupees,
         allowed_lateness_ms=settings.allowed_lateness_ms,
+        feed_lag_threshold_ms=settings.feed_lag_threshold_ms,
     )
     grid = parse_sweep(sweep)
     points = sweep_specs(spec, base, grid) if grid else []

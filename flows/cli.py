@@ -5,6 +5,7 @@ scalpflow monitor                   the monitor on SCALPFLOW_PG_DSN or the demo'
 scalpflow infra up|down|status      real Kafka (Maven Central jars) + PostgreSQL here
 scalpflow feed synthetic ...        a synthetic session into Kafka md.ticks
 scalpflow run ...                   the flows over Kafka into PostgreSQL
+scalpflow risk reset ...            re-arm an account after a kill switch/halt (journaled)
 scalpflow topics                    offsets per topic/partition (kafka-python)
 scalpflow db migrate                apply SQL migrations
 scalpflow report contract-note ...  an account's contract note for a day (CSV + PDF)
@@ -12,13 +13,12 @@ scalpflow report contract-note ...  an account's contract note for a day (CSV + 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
 import subprocess
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -28,10 +28,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from flows.errors import OneLineErrors
-from flows.settings import Settings
+from flows.settings import Settings, Topics
 
 if TYPE_CHECKING:
     from connectors.synthetic import SyntheticMarket
+    from flows.accounts import AccountsFile
+    from flows.run_config import RunConfig
+    from operators.underlying_stage import StrategySpec
 
 REPO = Path(__file__).resolve().parents[1]
 console = Console(stderr=True)
@@ -46,7 +49,9 @@ infra_app = typer.Typer(
 )
 feed_app = typer.Typer(help="Market-data feeds into Kafka.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+risk_app = typer.Typer(help="Operator controls of the live accounts.", no_args_is_help=True)
 app.add_typer(infra_app, name="infra")
+app.add_typer(risk_app, name="risk")
 app.add_typer(feed_app, name="feed")
 app.add_typer(db_app, name="db")
 
@@ -248,37 +253,77 @@ AccountsOption = Annotated[
 ]
 
 
-def _accounts(path: Path | None) -> dict[str, object]:
-    """An accounts file as the flow spec's ``accounts``/``isolation`` (hashed with the run)."""
+def _accounts_file(path: Path | None) -> AccountsFile | None:
     if path is None:
-        return {}
-    from flows.accounts import AccountsFileError, accounts_config, load_accounts
+        return None
+    from flows.accounts import AccountsFileError, load_accounts
 
     try:
-        parsed = load_accounts(path)
+        return load_accounts(path)
     except AccountsFileError as exc:
         _fail(str(exc))
-    return {
-        "accounts": accounts_config(parsed.accounts),
-        "isolation": parsed.isolation.model_dump(),
-    }
 
 
-def _flow_spec(
-    settings: Settings, dsn: str, run_id: str, tail: bool, trading: bool
-) -> dict[str, object]:
-    return {
-        "run_id": run_id,
-        "pg_dsn": dsn,
-        "kafka_bootstrap": settings.kafka_bootstrap,
-        "topics": settings.topics.model_dump(),
-        "allowed_lateness_ms": settings.allowed_lateness_ms,
-        "tail": tail,
-        "trading": trading,
-        "account": settings.account,
-        "batch_size": settings.source_batch_size,
-        "models_dir": str(settings.models_dir),
-    }
+StrategyOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--strategy",
+        help="Strategy name or package.module:Class (repeatable); default: every built-in one.",
+    ),
+]
+ParamsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--params",
+        help="Strategy parameters: a JSON file or key=value (repeatable; strategy.key=value"
+        " with several strategies).",
+    ),
+]
+
+
+def _strategies(names: list[str], params: list[str]) -> tuple[StrategySpec, ...]:
+    """``--strategy``/``--params`` exactly as ``scalpflow backtest`` reads them."""
+    if params and not names:
+        _fail("--params needs --strategy (name the strategies the parameters are for)")
+    if not names:
+        return ()
+    from flows.backtest import BacktestError, strategy_specs
+    from flows.backtest_cli import collect_params
+
+    try:
+        return strategy_specs(names, collect_params(params))
+    except BacktestError as exc:
+        _fail(str(exc))
+
+
+def live_run_config(
+    settings: Settings,
+    *,
+    run_id: str,
+    tail: bool,
+    trading: bool,
+    processes: int,
+    accounts: Path | None,
+    strategy: list[str],
+    params: list[str],
+) -> RunConfig:
+    """The live run's config, built like the backtest's and the demo's (flows.run_config)."""
+    from flows.run_config import build_run_config
+
+    accounts_file = _accounts_file(accounts)
+    if accounts_file is not None and (strategy or params):
+        _fail("--accounts names each account's strategies: drop --strategy/--params")
+    return build_run_config(
+        settings,
+        kind="live",
+        run_id=run_id,
+        strategies=_strategies(strategy, params),
+        accounts_file=accounts_file,
+        tail=tail,
+        trading=trading,
+        processes=processes,
+        kafka_outputs=True,
+    )
 
 
 @app.command("run")
@@ -295,21 +340,38 @@ def run(
         int, typer.Option(help="Prometheus /metrics on this port (+1 per extra process); 0 = off.")
     ] = 0,
     accounts: AccountsOption = None,
+    strategy: StrategyOption = None,
+    params: ParamsOption = None,
+    print_config: Annotated[
+        bool,
+        typer.Option(
+            help="Print the run config (the workers' SCALPFLOW_FLOW_CONFIG JSON, e.g. for the"
+            " k8s ConfigMap) and exit."
+        ),
+    ] = False,
     verbose: bool = False,
 ) -> None:
     """Run the dataflow over Kafka md.ticks into Kafka topics and PostgreSQL."""
     _setup_logging(verbose)
     settings = Settings()
-    accounts_spec = _accounts(accounts)
     dsn = _require_dsn(settings)
+    config = live_run_config(
+        settings,
+        run_id=run_id,
+        tail=tail,
+        trading=trading,
+        processes=processes,
+        accounts=accounts,
+        strategy=strategy or [],
+        params=params or [],
+    )
+    if print_config:
+        sys.stdout.write(config.to_json() + "\n")
+        return
     from connectors.db import describe, migrate
     from connectors.instruments import load_instruments
-    from connectors.kafka_io import (
-        DEFAULT_TOPICS,
-        BrokerUnavailableError,
-        check_broker,
-        ensure_topics,
-    )
+    from connectors.kafka_io import BrokerUnavailableError, check_broker, ensure_topics
+    from connectors.model_store import load_model_or_none
     from connectors.runs import record_run
     from flows.pipeline import ENV_CONFIG
     from flows.run_status import TopicEnd, free_ports, watch
@@ -324,14 +386,10 @@ def run(
             "the instrument master is empty: run `scalpflow feed synthetic`"
             " (or an Angel One feed) first"
         )
-    ensure_topics(settings.kafka_bootstrap, DEFAULT_TOPICS)
-    spec = {
-        **_flow_spec(settings, dsn, run_id, tail, trading),
-        **accounts_spec,
-        "processes": processes,
-    }
-    record_run(dsn, run_id, "live", {k: v for k, v in spec.items() if k != "pg_dsn"})
-    env = {**os.environ, ENV_CONFIG: json.dumps(spec)}
+    ensure_topics(settings.kafka_bootstrap, run_topics(settings))
+    model = load_model_or_none(config.models_dir)
+    record_run(dsn, run_id, "live", config.record(model.version if model is not None else None))
+    env = {**os.environ, ENV_CONFIG: config.to_json()}
     addresses = ";".join(f"127.0.0.1:{2101 + i}" for i in range(processes))
     # /metrics on every process: the status line below reads ticks and event time from it.
     ports = [metrics_port + i for i in range(processes)] if metrics_port else free_ports(processes)
@@ -380,6 +438,66 @@ def _print_summary(dsn: str, run_id: str, *, where: str, embedded: bool = False)
             ),
         ],
     )
+
+
+def run_topics(settings: Settings) -> dict[str, int]:
+    """The configured topics (``SCALPFLOW_TOPIC_*``) with the default partition counts."""
+    from connectors.kafka_io import DEFAULT_TOPICS
+
+    defaults = Topics().model_dump()
+    return {
+        name: DEFAULT_TOPICS.get(defaults[field], 1)
+        for field, name in settings.topics.model_dump().items()
+    }
+
+
+# ----------------------------------------------------------------------------------------- risk
+def _event_time(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        msg = f"{value!r} is not an ISO time; use e.g. 2026-07-08T10:30:00+05:30"
+        raise typer.BadParameter(msg) from None
+    if ts.tzinfo is None:
+        msg = f"{value!r} has no UTC offset; add one, e.g. +05:30"
+        raise typer.BadParameter(msg)
+    return value
+
+
+@risk_app.command("reset")
+def risk_reset(
+    account: Annotated[str, typer.Option(help="The account whose kill switch or halt to reset.")],
+    reason: Annotated[str, typer.Option(help="Why (journaled with the reset).")],
+    at: Annotated[
+        str | None,
+        typer.Option(
+            callback=_event_time,
+            help="Event time of the reset (ISO, with offset); default now. For a replayed or"
+            " synthetic session, an instant in that session.",
+        ),
+    ] = None,
+) -> None:
+    """Re-arm an account after a kill switch or halt: a command on the control topic that the
+    account stage journals as OPERATOR_RESET (replays reproduce it)."""
+    if not reason.strip():
+        _fail("--reason must say why the account is reset")
+    settings = Settings()
+    from connectors.kafka_io import BrokerUnavailableError, check_broker, ensure_topics
+    from flows.controls import publish, reset_command
+
+    try:
+        check_broker(settings.kafka_bootstrap)
+    except BrokerUnavailableError as exc:
+        _fail(str(exc))
+    topic = settings.topics.control
+    ensure_topics(settings.kafka_bootstrap, {topic: 1})
+    command = reset_command(
+        account, reason.strip(), datetime.fromisoformat(at) if at is not None else None
+    )
+    publish(settings.kafka_bootstrap, topic, command)
+    console.print(f"reset of {account} at {command.ts_event.isoformat()} sent to {topic}")
 
 
 # ----------------------------------------------------------------------------------------- demo
@@ -444,7 +562,7 @@ def demo(
         if ui:
             from flows.demo import serve_monitor
 
-            serve_monitor(result.dsn, settings.ui_port, console)
+            serve_monitor(result.dsn, settings.ui_port, console, settings.bind_address)
     finally:
         result.close()
 

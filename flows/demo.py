@@ -22,9 +22,10 @@ from connectors.run_summary import count_rows
 from connectors.runs import record_run
 from connectors.sources import IteratorSource
 from connectors.synthetic import SyntheticConfig, SyntheticMarket
-from flows.accounts import AccountsFile, accounts_config, load_accounts
+from flows.accounts import AccountsFile, load_accounts
 from flows.accounts import record as record_accounts
-from flows.pipeline import PipelineConfig, build_flow, run_flow
+from flows.pipeline import build_flow, run_flow
+from flows.run_config import build_run_config
 from flows.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,20 +104,22 @@ def _run_session(
     instruments = market.instruments()
     save_instruments(dsn, instruments)
     run_id = f"demo-{day.isoformat()}-s{seed}-m{minutes}"
-    record_run(
-        dsn,
-        run_id,
-        "demo",
-        {
+    run = build_run_config(
+        settings,
+        kind="demo",
+        run_id=run_id,
+        accounts_file=accounts,
+        source={
             "seed": seed,
-            "date": day,
+            "date": day.isoformat(),
             "minutes": minutes,
             "strikes": strikes,
             "rate": rate,
-            "accounts": accounts_config(accounts.accounts),
-            "isolation": accounts.isolation.model_dump(),
         },
+        pg_dsn=dsn,
     )
+    model = load_model_or_none(settings.models_dir)
+    record_run(dsn, run_id, "demo", run.record(model.version if model is not None else None))
     total = market.raw_count
 
     def messages(advance: Callable[[int], None]) -> Iterator[tuple[bytes | None, bytes]]:
@@ -125,15 +128,7 @@ def _run_session(
                 advance(2000)
             yield msg.key, msg.value
 
-    config = PipelineConfig(
-        regime_model=load_model_or_none(settings.models_dir),
-        run_id=run_id,
-        pg_dsn=dsn,
-        account=settings.account,
-        capital_rupees=settings.capital_rupees,
-        accounts=accounts.accounts,
-        isolation=accounts.isolation,
-    )
+    config = run.pipeline(regime_model=model)
     record_accounts(dsn, run_id, config)
     by_token = {i.token: i for i in instruments}
     if progress_factory is None:
@@ -149,8 +144,9 @@ def _run_session(
     return run_id
 
 
-def serve_monitor(dsn: str, port: int, console: Console) -> None:
-    """Run the Streamlit monitor until Ctrl-C."""
+def serve_monitor(dsn: str, port: int, console: Console, address: str = "127.0.0.1") -> None:
+    """Run the Streamlit monitor until Ctrl-C, listening on ``address`` only (localhost
+    unless ``SCALPFLOW_BIND_ADDRESS`` says otherwise)."""
     env = {**os.environ, "SCALPFLOW_PG_DSN": dsn}
     cmd = [
         sys.executable,
@@ -160,12 +156,14 @@ def serve_monitor(dsn: str, port: int, console: Console) -> None:
         str(REPO / "dashboards" / "monitor.py"),
         "--server.port",
         str(port),
+        "--server.address",
+        address,
         "--server.headless",
         "true",
         "--browser.gatherUsageStats",
         "false",
     ]
-    console.print(f"[bold green]monitor:[/] http://localhost:{port}  (Ctrl-C to stop)")
+    console.print(f"[bold green]monitor:[/] http://{address}:{port}  (Ctrl-C to stop)")
     proc = subprocess.Popen(cmd, env=env)
     try:
         proc.wait()

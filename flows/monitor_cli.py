@@ -34,7 +34,7 @@ def monitor(
             raise FlowError(msg)
         dsn, server = start_embedded(data)
     try:
-        serve_monitor(dsn, port or settings.ui_port, console)
+        serve_monitor(dsn, port or settings.ui_port, console, settings.bind_address)
     finally:
         if server is not None:
             server.cleanup()

@@ -8,7 +8,6 @@ Run it in-process with ``run_flow`` or as N processes with
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,9 +23,10 @@ from bytewax.run import cli_main
 from connectors.kafka_sink import AsyncKafkaSink, message_key
 from connectors.pg_sink import PostgresSink, db_key
 from connectors.serde import encode, ts_millis
-from flows.accounts import AccountSpec, Isolation, from_config
+from flows.accounts import AccountSpec, Isolation
 from flows.accounts import record as record_accounts
 from flows.adapters import key_by
+from flows.controls import control_source
 from flows.gc_tuning import streaming_gc, tune_for_streaming
 from flows.market import market_stage
 from flows.settings import Topics
@@ -62,6 +62,8 @@ class PipelineConfig:
     db_partitions: int = 1
     # Prometheus bookkeeping; only worth its cost where a /metrics endpoint serves it
     metrics: bool = False
+    # FEED_LAGGING when ts_recv - ts_event stays above this (SCALPFLOW_FEED_LAG_THRESHOLD_MS)
+    feed_lag_threshold_ms: float = 500.0
 
 
 def kafka_source(bootstrap: str, topic: str, *, tail: bool, batch_size: int = 1000) -> Source[Any]:
@@ -113,7 +115,10 @@ def build_flow(
     instruments: Mapping[str, Instrument],
     config: PipelineConfig,
     flow_id: str = "scalpflow",
+    *,
+    controls: Source[Any] | None = None,
 ) -> Dataflow:
+    """``controls``: the operator control topic (``flows.controls``), live runs only."""
     flow = Dataflow(flow_id)
     raw = op.input("ticks_in", flow, source)
     market = market_stage(raw, instruments or None, config.candle, config.metrics)
@@ -134,7 +139,14 @@ def build_flow(
     if config.trading:
         from flows.trading import trading_stage
 
-        trading = trading_stage(market.ticks, market.bars, instruments, config)
+        commands = None
+        if controls is not None:
+            from flows.accounts import resolved_accounts
+            from flows.controls import control_commands
+
+            ids = [a.id for a in resolved_accounts(config)]
+            commands = control_commands(flow, controls, ids)
+        trading = trading_stage(market.ticks, market.bars, instruments, config, commands)
         to_db.extend(trading.to_db)
         if config.kafka_bootstrap:
             to_kafka.extend(trading.to_kafka)
@@ -168,40 +180,28 @@ ENV_CONFIG = "SCALPFLOW_FLOW_CONFIG"
 
 
 def flow_from_env() -> Dataflow:
-    """Factory for ``python -m bytewax.run``: reads a JSON config written by ``scalpflow run``."""
+    """Factory for ``python -m bytewax.run``: the whole ``RunConfig`` that ``scalpflow run``
+    wrote as JSON (``flows.run_config``); nothing is defaulted here."""
+    from connectors import metrics
     from connectors.instruments import load_instruments
     from connectors.model_store import load_model_or_none
+    from flows.run_config import RunConfig
 
-    spec = json.loads(os.environ[ENV_CONFIG])
-    from connectors import metrics
-
+    run = RunConfig.from_json(os.environ[ENV_CONFIG])
     metrics_port = int(os.environ.get("SCALPFLOW_METRICS_PORT", "0"))
-    metrics.serve(metrics_port)
-    config = PipelineConfig(
-        run_id=spec["run_id"],
-        pg_dsn=spec.get("pg_dsn"),
-        kafka_bootstrap=spec.get("kafka_bootstrap"),
-        topics=Topics(**spec.get("topics", {})),
-        candle=CandleConfig(
-            allowed_lateness=timedelta(milliseconds=spec.get("allowed_lateness_ms", 2000))
-        ),
-        trading=spec.get("trading", True),
-        account=spec.get("account", "paper"),
-        accounts=from_config(spec.get("accounts", ())),
-        isolation=Isolation(**spec.get("isolation", {})),
-        regime_model=load_model_or_none(spec.get("models_dir")),
-        heartbeat=timedelta(seconds=1) if spec.get("tail", False) else None,
-        db_partitions=int(spec.get("processes", 1)),
-        metrics=metrics_port != 0,
+    metrics.serve(metrics_port, run.bind_address)
+    config = run.pipeline(
+        regime_model=load_model_or_none(run.models_dir), metrics=metrics_port != 0
     )
-    instruments = load_instruments(spec["pg_dsn"]) if spec.get("pg_dsn") else {}
-    if spec.get("pg_dsn") and config.trading:  # every process: an idempotent upsert
-        record_accounts(spec["pg_dsn"], config.run_id, config)
+    instruments = load_instruments(run.pg_dsn) if run.pg_dsn else {}
+    if run.pg_dsn and config.trading:  # every process: an idempotent upsert
+        record_accounts(run.pg_dsn, config.run_id, config)
+    if run.kafka_bootstrap is None:
+        msg = "the run config names no Kafka bootstrap: build it with `scalpflow run`"
+        raise ValueError(msg)
     source = kafka_source(
-        spec["kafka_bootstrap"],
-        config.topics.ticks,
-        tail=spec.get("tail", False),
-        batch_size=spec.get("batch_size", 1000),
+        run.kafka_bootstrap, config.topics.ticks, tail=run.tail, batch_size=run.batch_size
     )
+    controls = control_source(run.kafka_bootstrap, config.topics.control, tail=run.tail)
     tune_for_streaming()  # this process exists to run the flow
-    return build_flow(source, instruments, config)
+    return build_flow(source, instruments, config, controls=controls)

@@ -25,6 +25,7 @@ class Topics(BaseSettings):
     orders: str = "trade.orders"
     fills: str = "trade.fills"
     risk: str = "risk.events"
+    control: str = "ctl.risk"  # operator commands (`scalpflow risk reset`), read by accounts
 
 
 class Settings(BaseSettings):
@@ -49,6 +50,8 @@ class Settings(BaseSettings):
     account: str = "paper"
     capital_rupees: float = Field(default=500_000.0, gt=0)
     ui_port: int = 8501
+    # Interface the monitor and the /metrics endpoints listen on; 0.0.0.0 exposes them
+    bind_address: str = "127.0.0.1"
     topics: Topics = Field(default_factory=Topics)
 
     def dsn(self) -> str | None:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import bytewax.operators as op
 import msgspec
@@ -184,39 +184,50 @@ def _kafka_message(topics: Any, event: Any) -> KafkaSinkMessage[bytes, bytes] | 
     )
 
 
+def stage_configs(config: Any) -> tuple[UnderlyingConfig, dict[str, AccountConfig]]:
+    """The strategy stage's and each account stage's configuration for a pipeline config:
+    where the run's settings (lateness, capital, limits, feed-lag threshold) reach them."""
+    accounts = resolved_accounts(config)
+    isolation = getattr(config, "isolation", None) or Isolation()
+    budget = isolation.strategy_budget_ms
+    underlying = UnderlyingConfig(
+        strategies=strategy_specs(accounts),
+        regime_model=config.regime_model,
+        bars_from_ticks=True,
+        candle=CandleConfig(intervals=("1m",), allowed_lateness=config.candle.allowed_lateness),
+        forward_ticks=True,
+        strategy_budget=timedelta(milliseconds=budget) if budget is not None else None,
+        max_overruns=isolation.max_overruns,
+    )
+    lag = getattr(config, "feed_lag_threshold_ms", None)
+    return underlying, account_configs(accounts, config.run_id, feed_lag_threshold_ms=lag)
+
+
 def trading_stage(
     ticks: KeyedStream[Tick],
     bars: Stream[Bar],
     instruments: Mapping[str, Instrument],
     config: Any,
+    commands: Stream[Any] | None = None,
 ) -> TradingStreams:
     """Wire the trading stage onto the market stage's ticks (see module doc).
 
     The strategy stage builds its driver's 1-minute bars itself from its event-time ordered
     ticks and forwards those ticks to the account stage with its own outputs, so the order in
     which decisions meet market data does not depend on source batches or partitions (``bars``
-    from the market stage are stored and published, not traded on).
+    from the market stage are stored and published, not traded on). ``commands``: operator
+    commands as ``(account, (account, command))`` (``flows.controls``), merged into the
+    account stage's inputs.
     """
     accounts = resolved_accounts(config)
-    isolation = getattr(config, "isolation", None) or Isolation()
-    budget = isolation.strategy_budget_ms
+    underlying_config, account_cfgs = stage_configs(config)
+    budget = underlying_config.strategy_budget
     underlying_logic = UnderlyingLogic(
         instruments,
-        UnderlyingConfig(
-            strategies=strategy_specs(accounts),
-            regime_model=config.regime_model,
-            bars_from_ticks=True,
-            candle=CandleConfig(intervals=("1m",), allowed_lateness=config.candle.allowed_lateness),
-            forward_ticks=True,
-            strategy_budget=timedelta(milliseconds=budget) if budget is not None else None,
-            max_overruns=isolation.max_overruns,
-        ),
+        underlying_config,
         timer=time.perf_counter if budget is not None else None,
     )
-    logics = {
-        name: AccountLogic(instruments, cfg)
-        for name, cfg in account_configs(accounts, config.run_id).items()
-    }
+    logics = {name: AccountLogic(instruments, cfg) for name, cfg in account_cfgs.items()}
     underlying_of = {token: inst.underlying for token, inst in instruments.items()}
     by_underlying: KeyedStream[Tick] = op.flat_map_batch(
         "by_underlying",  # unknown tokens have no underlying stage to go to
@@ -232,6 +243,8 @@ def trading_stage(
     # ordered ticks + analytics, regimes and signals, re-keyed from underlying to account
     fan_out = _FanOut([a.id for a in accounts], subscribers(accounts))
     for_account: KeyedStream[Any] = op.flat_map_batch("by_account", underlying_out, fan_out)
+    if commands is not None:
+        for_account = cast("KeyedStream[Any]", op.merge("with_commands", for_account, commands))
     account_out = values(
         "account_values",
         run_keyed(

@@ -252,6 +252,8 @@ class AccountLogic:
                 out.append(change)
                 out.extend(self._risk(rt, rt.risk.on_adaptive(change)))
             return out
+        if item.kind == "OPERATOR_RESET":  # `scalpflow risk reset`, journaled as it is
+            return [item, *self._risk(rt, rt.risk.operator_reset(item.ts_event))]
         if item.kind in _STRATEGY_KINDS:
             return self._on_strategy_event(rt, item)
         return self._risk(rt, rt.risk.on_risk_event(item))  # e.g. a connector's FEED_STALLED

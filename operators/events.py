@@ -38,6 +38,7 @@ RiskEventKind = Literal[
     "CANCEL_ALL",
     "STRATEGY_FAILED",
     "STRATEGY_SLOW",
+    "OPERATOR_RESET",  # `scalpflow risk reset`: an operator re-armed the kill switch / halt
 ]
 
 

@@ -332,6 +332,29 @@ class RiskLogic:
             )
         return out
 
+    def operator_reset(self, ts: datetime) -> list[RiskOutput]:
+        """An operator's explicit reset (``scalpflow risk reset``): re-arm the kill switch,
+        lift a daily-loss halt, and measure the session drawdown from the equity now (else
+        the drawdown that tripped the switch trips it again on the next tick). The daily-loss
+        rule itself stays: a day still beyond its limit halts again at its next check."""
+        out = self.reset_kill_switch(ts)
+        s = self.state
+        if s.halted_until is not None:
+            s.halted_until = None
+            s.halt_reason = ""
+            out.append(
+                RiskEvent(
+                    ts_event=ts,
+                    ts_recv=ts,
+                    account=self.limits.account,
+                    kind="RESUME",
+                    detail="DAILY_LOSS_HALT_RESET",
+                )
+            )
+        self._quiet_state = self._exposed_state = None
+        s.peak_equity = self.equity()
+        return out
+
     def _check_pnl(self, ts: datetime) -> list[RiskOutput]:
         """Drawdown kill switch first, then the daily-loss halt."""
         s = self.state

@@ -27,6 +27,7 @@ def unique_topics(prefix: str) -> Topics:
         orders=f"{tag}.trade.orders",
         fills=f"{tag}.trade.fills",
         risk=f"{tag}.risk.events",
+        control=f"{tag}.ctl.risk",
     )
 
 

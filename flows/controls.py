@@ -1,0 +1,96 @@
+"""Operator commands on the control topic (``ctl.risk``): ``scalpflow risk reset``.
+
+A reset is a ``RiskEvent`` of kind ``OPERATOR_RESET`` published to the control topic, keyed by
+account. The flow reads the topic as a second input and hands each command to its account's
+stage, which orders it by event time with the ticks and signals (``operators.account_stage``),
+re-arms the kill switch or lifts the halt, and journals the command as a risk event. The
+command lives in Kafka like the ticks, so a replay of the same topics resets at the same
+instant and gives the same journal.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+from collections.abc import Collection
+from datetime import UTC, datetime
+from typing import Any, Final, cast
+
+import bytewax.operators as op
+import msgspec
+from bytewax.connectors.kafka import OFFSET_BEGINNING, KafkaSource
+from bytewax.dataflow import Stream
+from bytewax.inputs import Source
+
+from connectors.serde import encode, ts_millis
+from operators.events import RiskEvent
+
+log = logging.getLogger(__name__)
+
+RESET: Final = "OPERATOR_RESET"
+
+
+def reset_command(account: str, reason: str, at: datetime | None = None) -> RiskEvent:
+    """The journaled form of a reset: who asked, why, and when (event time ``at``, default
+    now: a reset of a replayed or synthetic session names an instant in that session)."""
+    ts = at or datetime.now(UTC)
+    who = getpass.getuser()
+    return RiskEvent(
+        ts_event=ts,
+        ts_recv=ts,
+        account=account,
+        kind="OPERATOR_RESET",
+        detail=f"by {who}: {reason}",
+    )
+
+
+def publish(bootstrap: str, topic: str, command: RiskEvent) -> None:
+    """Send one command and wait for the broker's ack (an operator wants to know it landed)."""
+    from connectors.kafka_io import BoundedProducer
+
+    producer = BoundedProducer(bootstrap, linger_ms=0)
+    producer.produce(
+        topic, encode(command), key=command.account.encode(), timestamp_ms=ts_millis(command)
+    )
+    producer.flush()
+
+
+def control_source(bootstrap: str, topic: str, *, tail: bool) -> Source[Any]:
+    """The control topic from its beginning (a command is part of the run's input)."""
+    from connectors.kafka_io import RDKAFKA_LOGGER
+
+    return KafkaSource(
+        brokers=[bootstrap],
+        topics=[topic],
+        tail=tail,
+        starting_offset=OFFSET_BEGINNING,
+        raise_on_errors=False,
+        add_config=cast("dict[str, str]", {"logger": RDKAFKA_LOGGER}),
+    )
+
+
+def _decode(raw: bytes | None) -> RiskEvent | None:
+    if raw is None:
+        return None
+    try:
+        ev = msgspec.json.decode(raw, type=RiskEvent)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        log.warning("ignoring a malformed control message: %s", exc)
+        return None
+    return ev if ev.kind == RESET else None
+
+
+def control_commands(flow: Any, source: Source[Any], accounts: Collection[str]) -> Stream[Any]:
+    """Reset commands for this run's accounts as ``(account, (account, command))`` pairs, the
+    shape of the account stage's other inputs; commands for other accounts are dropped."""
+    known = frozenset(accounts)
+    raw = op.input("controls_in", flow, source)
+
+    def keyed(msg: Any) -> list[tuple[str, tuple[str, RiskEvent]]]:
+        value = getattr(msg, "value", None)
+        ev = _decode(value)
+        if ev is None or ev.account not in known:
+            return []
+        return [(ev.account, (ev.account, ev))]
+
+    return op.flat_map("controls_keyed", raw, keyed)
