@@ -21,6 +21,7 @@ from typing import Literal
 import psycopg
 
 from connectors import timescale
+from connectors.errors import ConnectorError
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ StorageMode = Literal["timescaledb", "plain"]
 TIME_SERIES_TABLES: tuple[str, ...] = timescale.HYPERTABLES
 
 
-class DatabaseError(RuntimeError):
+class DatabaseError(ConnectorError, RuntimeError):
     """The database could not be reached or prepared; the message says what to do."""
 
 
@@ -49,11 +50,14 @@ def connect(dsn: str, *, autocommit: bool = True) -> psycopg.Connection:
     try:
         return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=10)
     except psycopg.OperationalError as exc:
-        msg = f"cannot connect to PostgreSQL ({_redact(dsn)}): {exc}".strip()
+        msg = (
+            f"cannot connect to PostgreSQL ({redact(dsn)}): {str(exc).strip()}; check"
+            " SCALPFLOW_PG_DSN, or start one with `scalpflow infra up`"
+        )
         raise DatabaseError(msg) from exc
 
 
-def _redact(dsn: str) -> str:
+def redact(dsn: str) -> str:
     """Hide a password in a URI DSN so it never reaches logs or exceptions."""
     if "://" in dsn and "@" in dsn:
         scheme, rest = dsn.split("://", 1)
@@ -61,6 +65,18 @@ def _redact(dsn: str) -> str:
         user = creds.split(":", 1)[0]
         return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://{user}@{host}"
     return "dsn"
+
+
+def describe(dsn: str) -> str:
+    """Where a DSN points, for messages: ``user@host:port/dbname`` (never the password)."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return redact(dsn)
+    host = str(info.get("host") or "localhost")
+    port = f":{info['port']}" if info.get("port") else ""
+    user = f"{info['user']}@" if info.get("user") else ""
+    return f"{user}{host}{port}/{info.get('dbname') or ''}"
 
 
 def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:

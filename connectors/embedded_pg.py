@@ -13,10 +13,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from connectors.errors import ConnectorError
+
 log = logging.getLogger(__name__)
 
 
-class EmbeddedPostgresError(RuntimeError):
+class EmbeddedPostgresError(ConnectorError, RuntimeError):
     """The embedded server could not be started."""
 
 

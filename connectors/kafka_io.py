@@ -15,6 +15,8 @@ from typing import Any
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from connectors.errors import BrokerUnavailableError as BrokerUnavailableError
+
 log = logging.getLogger(__name__)
 
 # topic -> default partition count (market data is the parallel one).
@@ -30,10 +32,6 @@ DEFAULT_TOPICS: dict[str, int] = {
     "risk.events": 1,
     "ctl.risk": 1,
 }
-
-
-class BrokerUnavailableError(RuntimeError):
-    """Kafka did not answer; the message says where it looked and how to start one."""
 
 
 _RDKAFKA_LOG = logging.getLogger("librdkafka")

@@ -5,6 +5,7 @@ Metrics observe; they never feed a decision (decisions use event time only).
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from bisect import bisect_left
@@ -16,6 +17,7 @@ from prometheus_client.utils import floatToGoString
 
 from operators.events import DeadLetter, Tick
 
+log = logging.getLogger(__name__)
 TICKS = Counter("scalpflow_ticks_total", "Valid ticks processed by the market stage")
 DEAD_LETTERS = Counter(
     "scalpflow_dead_letters_total", "Messages sent to the dead-letter topic", ["reason"]
@@ -103,9 +105,14 @@ def observe_dead_letter(dead: DeadLetter) -> None:
 
 def serve(port: int, address: str = "127.0.0.1") -> tuple[str, int] | None:
     """Expose /metrics on ``address:port`` (0 = disabled); localhost unless told otherwise
-    (``SCALPFLOW_BIND_ADDRESS``). Returns the address it listens on."""
+    (``SCALPFLOW_BIND_ADDRESS``). Returns the address it listens on, or None: a port taken
+    meanwhile only costs the endpoint (and ``scalpflow run``'s status line), never the run."""
     if not port:
         return None
-    server, _thread = start_http_server(port, addr=address)
+    try:
+        server, _thread = start_http_server(port, addr=address)
+    except OSError as exc:
+        log.warning("no /metrics on %s:%d: %s", address, port, exc)
+        return None
     host, bound = server.server_address[:2]
     return str(host), int(bound)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from connectors.errors import ConnectorError
 from operators.regime import RULES_VERSION, RegimeModel
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 LATEST = "LATEST"
 
 
-class ModelStoreError(Exception):
+class ModelStoreError(ConnectorError):
     """Root of model-store errors."""
 
 

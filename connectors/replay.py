@@ -1,5 +1,8 @@
 """Kafka replay: read a time range of a topic and merge its partitions deterministically.
 
+Why one module (~600 lines): offset planning, the deterministic partition merge and the
+Bytewax source share one snapshot format and one determinism contract, read here in one place.
+
 Producers set every record's Kafka timestamp to its ``ts_event`` (DESIGN invariant 9), so a
 time range ``[start, end)`` becomes, per partition, an offset range found with
 ``offsets_for_times``: from the first record at or after ``start`` to the first record at or
@@ -52,13 +55,15 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from connectors.errors import ConnectorError
+
 log = logging.getLogger(__name__)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SNAPSHOT_VERSION = 1
 
 
-class ReplayError(RuntimeError):
+class ReplayError(ConnectorError, RuntimeError):
     """The replay cannot start or cannot go on (no such topic, broker gone)."""
 
 

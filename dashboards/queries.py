@@ -21,6 +21,7 @@ from psycopg.rows import class_row
 from psycopg_pool import ConnectionPool
 
 from connectors.timescale import AGGREGATE_FOR_INTERVAL
+from dashboards.errors import DashboardError
 from operators.analytics import Metrics, SimpleTrade, compute_metrics
 from operators.sessions import IST
 
@@ -31,7 +32,7 @@ CONNECT_TIMEOUT_S = 5
 T = TypeVar("T")
 
 
-class MonitorDatabaseError(RuntimeError):
+class MonitorDatabaseError(DashboardError, RuntimeError):
     """The monitor's database is unreachable or lacks a table; the message says which."""
 
 

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
+from flows.errors import FlowError
 from operators.account_stage import AccountConfig
 from operators.adaptive import AdaptiveConfig
 from operators.execution import ExecutionConfig
@@ -56,7 +57,7 @@ from operators.underlying_stage import StrategySpec
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
-class AccountsFileError(ValueError):
+class AccountsFileError(FlowError, ValueError):
     """An accounts file that cannot be used; the message is one line: file:line: field: why."""
 
 

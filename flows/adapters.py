@@ -110,7 +110,3 @@ def key_by(step_id: str, up: Stream[V], key: Callable[[V], str]) -> KeyedStream[
         step_id, up, lambda xs: [(key(x), x) for x in xs]
     )
     return keyed
-
-
-def flatten(step_id: str, up: Stream[Any]) -> Stream[Any]:
-    return op.flat_map(step_id, up, lambda xs: xs)

@@ -25,6 +25,7 @@ from rich.table import Table
 from connectors.candle_store import CandleSeries, load_candles
 from connectors.db import DatabaseError
 from connectors.model_store import ModelStoreError, load_model, save_model
+from flows.errors import FlowError
 from flows.settings import Settings
 from operators.regime import (
     REGIMES,
@@ -46,7 +47,7 @@ err_console = Console(stderr=True)
 ai_app = typer.Typer(help="Regime classifier: train and evaluate from stored candles.")
 
 
-class AiCliError(Exception):
+class AiCliError(FlowError):
     """A user-facing problem: printed as one line, exit code 1."""
 
 

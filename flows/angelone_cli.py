@@ -29,6 +29,7 @@ from connectors.angelone.settings import (
     generate_key,
     write_encrypted_credentials,
 )
+from connectors.errors import ConnectorError
 from operators.sessions import IST, ist_date
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ def feed(
         master = InstrumentMaster.load(settings.instrument_master_url, settings.instrument_cache)
         today = ist_date(datetime.now(UTC))
         subs = build_subscriptions(master, session, underlying.upper(), strikes, expiry, today)
-    except (AngelOneError, ValueError) as exc:
+    except (ConnectorError, ValueError) as exc:
         raise _fail(exc) from None
     if metrics_port:
         from connectors import metrics
@@ -175,7 +176,7 @@ def backfill(
                     end=end,
                     max_days=settings.candle_max_days,
                 )
-    except (AngelOneError, ValueError, psycopg.Error) as exc:
+    except (ConnectorError, ValueError, psycopg.Error) as exc:
         raise _fail(exc) from None
     typer.echo(f"backfilled {total} candles for {len(targets)} instrument(s)")
 
@@ -198,7 +199,7 @@ def encrypt_credentials(
     )
     try:
         write_encrypted_credentials(output, creds, key_env)
-    except AngelOneError as exc:
+    except ConnectorError as exc:
         raise _fail(exc) from None
     typer.echo(f"wrote {output}; set SCALPFLOW_ANGELONE_CREDENTIALS_FILE={output}")
 

@@ -1,5 +1,9 @@
 """Backtests: replay a time range of Kafka ``md.ticks`` through the very flows that trade live.
 
+Why one module (~670 lines): spec, parameter parsing, the replay source wrapper, preflight,
+result collection and the sweep; the split into ``flows/backtest/`` (spec, sweep; SQL to
+``connectors``) waits for the folder regroup of issue 16.
+
 A backtest is the live pipeline (``flows.pipeline.build_flow``) with one difference, its
 source: :class:`~connectors.replay.KafkaReplaySource` reads ``[start, end)`` of the ticks
 topic and merges all partitions deterministically. Outputs go to PostgreSQL only, under a
@@ -44,6 +48,7 @@ from connectors.replay import (
 from connectors.runs import config_hash, record_run
 from flows.accounts import AccountSpec, default_accounts
 from flows.accounts import record as record_accounts
+from flows.errors import FlowError
 from flows.run_config import RunConfig
 from flows.settings import Topics
 from operators.analytics import Metrics, SimpleTrade, compute_metrics, equity_curve
@@ -87,7 +92,7 @@ RANK_KEYS: tuple[str, ...] = (
 )
 
 
-class BacktestError(RuntimeError):
+class BacktestError(FlowError, RuntimeError):
     """A backtest cannot run as asked; the message is one line for the user."""
 
 

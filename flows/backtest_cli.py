@@ -293,6 +293,7 @@ def _backtest(
     if report is not None:
         path = write_pdf(report, best, dsn)
         out.print(f"report written to {path}")
+    out.print(f"next: SCALPFLOW_PG_DSN=... scalpflow monitor  (pick run {best.run_id})")
 
 
 def register(app: typer.Typer, feed_app: typer.Typer) -> None:

@@ -1,6 +1,7 @@
 """The ``scalpflow`` command line (typer + rich).
 
 scalpflow demo [--no-ui]            embedded PostgreSQL, in-process synthetic session, monitor
+scalpflow monitor                   the monitor on SCALPFLOW_PG_DSN or the demo's stored data
 scalpflow infra up|down|status      real Kafka (Maven Central jars) + PostgreSQL here
 scalpflow feed synthetic ...        a synthetic session into Kafka md.ticks
 scalpflow run ...                   the flows over Kafka into PostgreSQL
@@ -26,6 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from flows.errors import OneLineErrors
 from flows.settings import Settings, Topics
 
 if TYPE_CHECKING:
@@ -38,7 +40,9 @@ REPO = Path(__file__).resolve().parents[1]
 console = Console(stderr=True)
 
 app = typer.Typer(
-    help="scalpflow: streaming paper trading and research for NSE options.", no_args_is_help=True
+    cls=OneLineErrors,
+    help="scalpflow: streaming paper trading and research for NSE options.",
+    no_args_is_help=True,
 )
 infra_app = typer.Typer(
     help="Start/stop the real Kafka broker and PostgreSQL server here.", no_args_is_help=True
@@ -165,7 +169,7 @@ def _trading_date(value: str) -> str:
     return value
 
 
-Seed = Annotated[int, typer.Option(help="Random seed: same seed and date, same ticks.")]
+Seed = Annotated[int, typer.Option(min=0, help="Random seed: same seed and date, same ticks.")]
 Day = Annotated[
     str,
     typer.Option(
@@ -175,9 +179,11 @@ Day = Annotated[
     ),
 ]
 Minutes = Annotated[
-    int, typer.Option(help="Session length from 09:15 IST, minutes (375 = full day).")
+    int,
+    typer.Option(min=1, max=375, help="Session length from 09:15 IST, minutes (375 = full day)."),
 ]
-Strikes = Annotated[int, typer.Option(help="Strikes each side of ATM.")]
+Strikes = Annotated[int, typer.Option(min=0, max=40, help="Strikes each side of ATM.")]
+Rate = Annotated[float, typer.Option(min=0.01, max=10.0, help="Tick-rate scale (1 = realistic).")]
 
 
 @feed_app.command("synthetic")
@@ -187,12 +193,14 @@ def feed_synthetic(
     minutes: Minutes = 60,
     strikes: Strikes = 10,
     speed: Annotated[
-        float, typer.Option(help="0 = as fast as possible; N = N× market time.")
+        float, typer.Option(min=0.0, help="0 = as fast as possible; N = N× market time.")
     ] = 0.0,
-    rate: Annotated[float, typer.Option(help="Tick-rate scale (1 = realistic).")] = 1.0,
-    faults: Annotated[float, typer.Option(help="Per-tick rate of each injected fault kind.")] = 0.0,
+    rate: Rate = 1.0,
+    faults: Annotated[
+        float, typer.Option(min=0.0, max=0.2, help="Per-tick rate of each injected fault kind.")
+    ] = 0.0,
     partitions: Annotated[
-        int, typer.Option(help="Partitions of the ticks topic if it is created.")
+        int, typer.Option(min=1, help="Partitions of the ticks topic if it is created.")
     ] = 3,
     verbose: bool = False,
 ) -> None:
@@ -231,6 +239,7 @@ def feed_synthetic(
         f"produced {count} messages ({len(market.instruments())} instruments)"
         f" to {settings.topics.ticks}"
     )
+    console.print("next: scalpflow run --no-tail  (the flows over it); scalpflow topics")
 
 
 # ------------------------------------------------------------------------------------------ run
@@ -323,7 +332,9 @@ def run(
     tail: Annotated[
         bool, typer.Option(help="Keep consuming new ticks (live) or stop at the end.")
     ] = True,
-    processes: Annotated[int, typer.Option(help="Bytewax processes (scale with partitions).")] = 1,
+    processes: Annotated[
+        int, typer.Option(min=1, help="Bytewax processes (scale with partitions).")
+    ] = 1,
     trading: Annotated[bool, typer.Option(help="Run the trading stage too.")] = True,
     metrics_port: Annotated[
         int, typer.Option(help="Prometheus /metrics on this port (+1 per extra process); 0 = off.")
@@ -357,12 +368,13 @@ def run(
     if print_config:
         sys.stdout.write(config.to_json() + "\n")
         return
-    from connectors.db import migrate
+    from connectors.db import describe, migrate
     from connectors.instruments import load_instruments
     from connectors.kafka_io import BrokerUnavailableError, check_broker, ensure_topics
     from connectors.model_store import load_model_or_none
     from connectors.runs import record_run
     from flows.pipeline import ENV_CONFIG
+    from flows.run_status import TopicEnd, free_ports, watch
 
     try:
         check_broker(settings.kafka_bootstrap)
@@ -379,22 +391,53 @@ def run(
     record_run(dsn, run_id, "live", config.record(model.version if model is not None else None))
     env = {**os.environ, ENV_CONFIG: config.to_json()}
     addresses = ";".join(f"127.0.0.1:{2101 + i}" for i in range(processes))
+    # /metrics on every process: the status line below reads ticks and event time from it.
+    ports = [metrics_port + i for i in range(processes)] if metrics_port else free_ports(processes)
     procs = []
     for i in range(processes):
         cmd = [sys.executable, "-m", "bytewax.run", "flows.pipeline:flow_from_env()"]
         if processes > 1:
             cmd += ["-i", str(i), "-a", addresses]
-        port = str(metrics_port + i) if metrics_port else "0"
-        procs.append(subprocess.Popen(cmd, env={**env, "SCALPFLOW_METRICS_PORT": port}))
+        procs.append(subprocess.Popen(cmd, env={**env, "SCALPFLOW_METRICS_PORT": str(ports[i])}))
     console.print(f"running {processes} process(es), run_id={run_id}, tail={tail}")
+    topic_end = TopicEnd(settings.kafka_bootstrap, settings.topics.ticks)
     try:
-        codes = [p.wait() for p in procs]
+        codes = watch(
+            procs,
+            ports,
+            topic_end,
+            lambda s: console.print(s, markup=False, highlight=False, soft_wrap=True),
+        )
     except KeyboardInterrupt:
         for p in procs:
             p.send_signal(signal.SIGINT)
         codes = [p.wait() for p in procs]
+    finally:
+        topic_end.close()
     if any(codes):
-        _fail(f"flow processes exited with {codes}")
+        _fail(f"flow processes exited with {codes}; rerun with --verbose for their log")
+    _print_summary(dsn, run_id, where=f"PostgreSQL {describe(dsn)}")
+
+
+def _print_summary(dsn: str, run_id: str, *, where: str, embedded: bool = False) -> None:
+    """What the run wrote and the commands to look at it (see ``flows.cli_summary``)."""
+    from connectors.run_summary import summarise
+    from flows.cli_summary import print_summary
+
+    monitor = "scalpflow monitor" if embedded else "SCALPFLOW_PG_DSN=... scalpflow monitor"
+    print_summary(
+        Console(soft_wrap=True),
+        summarise(dsn, run_id),
+        where=where,
+        next_steps=[
+            f"{monitor}  (the monitor on this data; pick run {run_id})",
+            *(
+                []
+                if embedded
+                else [f"scalpflow report contract-note --account <id> --date <day> --run {run_id}"]
+            ),
+        ],
+    )
 
 
 def run_topics(settings: Settings) -> dict[str, int]:
@@ -464,7 +507,7 @@ def demo(
     day: Day = "2026-07-08",
     minutes: Minutes = 90,
     strikes: Strikes = 10,
-    rate: Annotated[float, typer.Option(help="Tick-rate scale (1 = realistic).")] = 1.0,
+    rate: Rate = 1.0,
     ui: Annotated[bool, typer.Option(help="Open the Streamlit monitor afterwards.")] = True,
     accounts: Annotated[
         Path | None,
@@ -482,7 +525,7 @@ def demo(
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     settings = Settings()
     from flows.accounts import AccountsFileError, load_accounts
-    from flows.demo import DEMO_ACCOUNTS, run_demo
+    from flows.demo import DEMO_ACCOUNTS, embedded_dir, run_demo
 
     try:
         accounts_file = load_accounts(accounts or DEMO_ACCOUNTS)
@@ -506,13 +549,16 @@ def demo(
         if isinstance(exc, DatabaseError | EmbeddedPostgresError):
             _fail(str(exc))
         raise
-    table = Table(title=f"run {result.run_id}")
-    table.add_column("table")
-    table.add_column("rows", justify="right")
-    for name, count in result.counts.items():
-        table.add_row(name, str(count))
-    Console().print(table)
     try:
+        from connectors.db import describe
+
+        embedded = result.server is not None
+        where = (
+            f"embedded PostgreSQL in {embedded_dir(settings)}"
+            if embedded
+            else f"PostgreSQL {describe(result.dsn)}"
+        )
+        _print_summary(result.dsn, result.run_id, where=where, embedded=embedded)
         if ui:
             from flows.demo import serve_monitor
 
@@ -548,6 +594,7 @@ def _mount_optional() -> None:
         ("flows.backtest_cli", "register"),
         ("flows.angelone_cli", "register"),
         ("flows.report_cli", "register"),
+        ("flows.monitor_cli", "register"),
     ):
         try:
             mod = __import__(module, fromlist=[attr])

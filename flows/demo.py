@@ -14,10 +14,11 @@ from typing import Any
 from rich.console import Console
 from rich.progress import Progress
 
-from connectors.db import connect, migrate
+from connectors.db import migrate
 from connectors.embedded_pg import start_embedded
 from connectors.instruments import save_instruments
 from connectors.model_store import load_model_or_none
+from connectors.run_summary import count_rows
 from connectors.runs import record_run
 from connectors.sources import IteratorSource
 from connectors.synthetic import SyntheticConfig, SyntheticMarket
@@ -30,17 +31,6 @@ from flows.settings import Settings
 REPO = Path(__file__).resolve().parents[1]
 # Three users with different capital and strategy sets trading the same market
 DEMO_ACCOUNTS = REPO / "examples" / "accounts.toml"
-COUNTED = (
-    "candles",
-    "indicators",
-    "option_analytics",
-    "regimes",
-    "signals",
-    "orders",
-    "fills",
-    "trades",
-    "risk_events",
-)
 
 
 @dataclass
@@ -53,6 +43,12 @@ class DemoResult:
     def close(self) -> None:
         if self.server is not None:
             self.server.cleanup()
+
+
+def embedded_dir(settings: Settings) -> Path:
+    """Where the embedded PostgreSQL keeps its data (kept after the demo: ``scalpflow
+    monitor`` reopens it)."""
+    return Path(settings.data_dir).resolve() / "pg"
 
 
 def run_demo(
@@ -72,7 +68,7 @@ def run_demo(
     dsn = settings.dsn()
     server = None
     if not dsn:
-        dsn, server = start_embedded(Path(settings.data_dir).resolve() / "pg")
+        dsn, server = start_embedded(embedded_dir(settings))
     try:
         run_id = _run_session(
             settings, dsn, seed, day, minutes, strikes, rate, progress_factory, accounts
@@ -146,21 +142,6 @@ def _run_session(
             run_flow(build_flow(source, by_token, config))
             progress.update(task, completed=total)
     return run_id
-
-
-def count_rows(dsn: str, run_id: str) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    with connect(dsn) as conn:
-        existing = {
-            r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname='public'")
-        }
-        for table in COUNTED:
-            if table in existing:
-                row = conn.execute(
-                    f"SELECT count(*) FROM {table} WHERE run_id = %s", (run_id,)
-                ).fetchone()
-                counts[table] = int(row[0]) if row else 0
-    return counts
 
 
 def serve_monitor(dsn: str, port: int, console: Console, address: str = "127.0.0.1") -> None:

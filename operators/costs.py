@@ -27,10 +27,11 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import msgspec
 
+from operators.errors import OperatorError
 from operators.events import Side
 
 
-class CostScheduleError(ValueError):
+class CostScheduleError(OperatorError, ValueError):
     """A trade date no row of the schedule covers, or a schedule whose ranges overlap."""
 
 

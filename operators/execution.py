@@ -1,5 +1,8 @@
 """Event-time execution simulator: works orders against ticks and emits order events.
 
+Why one module (~600 lines): one state machine for every order type (market, limit, stop,
+IOC, DAY expiry); its transitions read best side by side.
+
 ``ExecutionLogic`` holds a small serialisable ``ExecutionState`` and three entry points, all
 driven by event time only: ``on_command`` (submit / cancel / modify), ``on_tick`` (triggers,
 fills, IOC remainders) and ``on_time`` (DAY expiry at 15:30 IST). The feeding stage must call

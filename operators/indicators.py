@@ -1,5 +1,8 @@
 """Incremental technical indicators, O(1) per update, equal to TA-Lib after its warm-up.
 
+Why one module (~640 lines): a dozen small indicator classes of one shape on the per-tick
+hot path, compiled together by mypyc (see ``operators/_native.py``).
+
 Every indicator is a small object with ``update(...)``, ``.value`` (``None`` while warming up),
 ``.ready``, ``.reset()`` and a plain-dict ``snapshot()`` / ``restore()`` pair so Bytewax can
 checkpoint it: ``snapshot → restore → continue`` gives the same numbers as an uninterrupted run.

@@ -1,5 +1,9 @@
 """Market regime per underlying and minute: rules, features, labels and a sklearn classifier.
 
+Why one module (~500 lines): the rules, the features, the labels and the classifier share
+one feature definition that must be identical online and offline; split, that contract would
+span files.
+
 Rules (``rules-v1``): ATR(14) percentile against the trailing window > ``atr_high_pct``
 → HIGH_VOL; else ADX(14) > ``adx_trend`` → TRENDING; else RANGING.
 

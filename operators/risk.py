@@ -1,5 +1,8 @@
 """The per-account risk engine: every order passes here, every refusal is an event.
 
+Why one module (~700 lines): every rule of the risk engine in its documented order (below)
+in one compiled class; that order is the contract, so it stays readable in one file.
+
 ``RiskLogic`` holds a small ``RiskState`` (snapshot with ``snapshot()``, restore by passing
 it back) and reacts to five inputs, all in event time:
 

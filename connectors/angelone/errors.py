@@ -1,9 +1,27 @@
-"""Errors of the Angel One connector: one root, short subclasses, never a secret in a message."""
+"""Errors of the Angel One connector: one root, short subclasses, never a secret in a message.
+
+``BrokerUnavailableError`` (Angel One unreachable or answering nonsense) is the connectors'
+one class for any broker, Kafka's too: re-exported here, it is not an ``AngelOneError``.
+"""
 
 from __future__ import annotations
 
+from connectors.errors import BrokerUnavailableError, ConnectorError
 
-class AngelOneError(RuntimeError):
+__all__ = [
+    "AngelOneError",
+    "AuthenticationError",
+    "BrokerUnavailableError",
+    "CredentialsError",
+    "InstrumentNotFoundError",
+    "InvalidTotpError",
+    "PacketDecodeError",
+    "RateLimitedError",
+    "RequestRejectedError",
+]
+
+
+class AngelOneError(ConnectorError, RuntimeError):
     """Root of every Angel One connector error."""
 
 
@@ -25,10 +43,6 @@ class InvalidTotpError(AuthenticationError):
 
 class RateLimitedError(AngelOneError):
     """The broker answered HTTP 403 "exceeding access rate" and retries ran out."""
-
-
-class BrokerUnavailableError(AngelOneError):
-    """The broker could not be reached or answered something unusable."""
 
 
 class InstrumentNotFoundError(AngelOneError, LookupError):

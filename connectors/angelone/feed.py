@@ -41,6 +41,7 @@ from connectors.angelone.pacing import Backoff
 from connectors.angelone.packets import MODE_NAMES, packet_to_tick, parse_packet, peek_token
 from connectors.angelone.publisher import FeedPublisher
 from connectors.angelone.redact import redact, register_secrets
+from connectors.errors import ConnectorError
 from operators.events import RiskEvent, Tick
 
 log = logging.getLogger(__name__)
@@ -266,7 +267,7 @@ class AngelOneFeed:
         try:
             self._refresh_auth()
             self.stats.auth_refreshes += 1
-        except AngelOneError as exc:
+        except ConnectorError as exc:  # AngelOneError or BrokerUnavailableError
             log.error("feed credentials could not be refreshed: %s", exc)
 
     def _force_close(self) -> None:

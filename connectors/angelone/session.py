@@ -144,7 +144,7 @@ class AngelOneSession:
                 api_key=self._creds.api_key,
                 client_code=self._creds.client_code,
             )
-        except (AngelOneError, KeyError, TypeError) as exc:
+        except (AngelOneError, BrokerUnavailableError, KeyError, TypeError) as exc:
             log.warning("token refresh failed (%s); logging in again", type(exc).__name__)
             return self.login()
         self._adopt(tokens)
@@ -250,7 +250,7 @@ def _bearer(token: str) -> str:
     return token if token.startswith("Bearer ") else f"Bearer {token}"
 
 
-def _login_refusal(answer: Any) -> AngelOneError:
+def _login_refusal(answer: Any) -> AngelOneError | BrokerUnavailableError:
     if not isinstance(answer, dict):
         return BrokerUnavailableError("login: unusable answer from Angel One")
     code = str(answer.get("errorcode") or answer.get("errorCode") or "")

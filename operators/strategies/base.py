@@ -1,5 +1,8 @@
 """The Strategy API: frozen parameters, a small serialisable state, bar and tick handlers.
 
+Why one module (~560 lines): the plugin API a strategy author reads (base class, context,
+parameters, deterministic signal ids) in one place.
+
 A strategy instance trades one underlying. The flow's strategy stage (keyed by underlying)
 feeds it the underlying's closed bars and ticks in event-time order, together with a
 :class:`StrategyContext` (regime, latest option analytics, the option chain, positions), and
@@ -42,6 +45,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from operators.errors import OperatorError
 from operators.events import (
     PAISE_PER_RUPEE,
     Bar,
@@ -59,7 +63,7 @@ from operators.strategies.option_map import OptionChain, OptionRight
 STATE_VERSION = 1
 
 
-class StrategyError(Exception):
+class StrategyError(OperatorError):
     """Root of the strategy package's errors (raised at configuration time, never in a flow)."""
 
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
-import psycopg
 import pytest
 
 from connectors.journal import (
@@ -22,23 +20,16 @@ from operators.execution import ExecutionConfig, ExecutionLogic
 from operators.fills import FillModel, SpreadSlippage
 from operators.orders import FillEvent, SubmitOrder
 from operators.portfolio import PortfolioLogic
+from tests import both_modes
+
+pg_dsn = both_modes.pg_dsn  # plain and TimescaleDB, see tests/both_modes.py
+pg_conn = both_modes.pg_conn
 
 pytestmark = pytest.mark.postgres
 
 TOKEN = "43650"
 INST = Instrument(token=TOKEN, symbol="NIFTYCE", underlying="NIFTY", kind="CE", lot_size=65)
 T0 = datetime(2026, 1, 5, 4, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def pg_dsn(mode_pg_dsn: str) -> str:
-    """Every test here runs against a plain and a TimescaleDB server (tests/conftest.py)."""
-    return mode_pg_dsn
-
-
-@pytest.fixture(scope="module")
-def pg_conn(mode_pg_conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
-    return mode_pg_conn
 
 
 def at(ms: int) -> datetime:

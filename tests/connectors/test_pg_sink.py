@@ -21,6 +21,10 @@ from connectors.synthetic import SyntheticConfig, SyntheticMarket
 from operators.chain import ChainLogic
 from operators.events import Bar, DeadLetter, Instrument, OptionAnalytics, RiskEvent
 from operators.market import MarketLogic, MarketState
+from tests import both_modes
+
+pg_dsn = both_modes.pg_dsn  # plain and TimescaleDB, see tests/both_modes.py
+pg_conn = both_modes.pg_conn
 
 TABLES = {
     "candles": "token, interval, ts, open, high, low, close, volume, vwap, ticks",
@@ -30,17 +34,6 @@ TABLES = {
     ),
     "risk_events": "ts, account, kind, detail, strategy, instrument",
 }
-
-
-@pytest.fixture(scope="module")
-def pg_dsn(mode_pg_dsn: str) -> str:
-    """Every test here runs against a plain and a TimescaleDB server (tests/conftest.py)."""
-    return mode_pg_dsn
-
-
-@pytest.fixture(scope="module")
-def pg_conn(mode_pg_conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
-    return mode_pg_conn
 
 
 @pytest.fixture(scope="module")

@@ -11,18 +11,11 @@ import pytest
 
 from connectors.db import storage_mode
 from dashboards import queries
+from tests import both_modes
 from tests.dashboards.conftest import SESSION_OPEN, Populated, new_run_id, populate
 
-
-@pytest.fixture(scope="module")
-def pg_dsn(mode_pg_dsn: str) -> str:
-    """Every test here runs against a plain and a TimescaleDB server (tests/conftest.py)."""
-    return mode_pg_dsn
-
-
-@pytest.fixture(scope="module")
-def pg_conn(mode_pg_conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
-    return mode_pg_conn
+pg_dsn = both_modes.pg_dsn  # plain and TimescaleDB, see tests/both_modes.py
+pg_conn = both_modes.pg_conn
 
 
 def test_list_runs_has_registered_and_candle_only_runs(

@@ -33,7 +33,12 @@ class _Worker:
         assert "flows.pipeline:flow_from_env()" in cmd
         self.envs.append(env)
 
+    returncode = 0
+
     def wait(self) -> int:
+        return 0
+
+    def poll(self) -> int:  # done at once (the CLI's status loop polls its workers)
         return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterable
 from datetime import timedelta
@@ -9,6 +10,7 @@ from datetime import timedelta
 from confluent_kafka import Consumer, TopicPartition
 
 from connectors.kafka_io import BoundedProducer, ensure_topics
+from connectors.synthetic import SyntheticMarket
 from flows.settings import Topics
 from tests.topics import topic_name
 
@@ -43,6 +45,23 @@ def produce(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, b
         n += 1
     producer.flush()
     return n
+
+
+def produce_market(bootstrap: str, topic: str, market: SyntheticMarket) -> int:
+    """Every wire message of a synthetic session, stamped with its event time."""
+    return produce(
+        bootstrap, topic, ((m.key, m.value, m.timestamp_ms) for m in market.raw_messages())
+    )
+
+
+def cli_env(pg_dsn: str, kafka_bootstrap: str, topics: Topics) -> dict[str, str]:
+    """The environment a ``scalpflow`` subprocess reads its database, broker and topics from."""
+    return {
+        **os.environ,
+        "SCALPFLOW_PG_DSN": pg_dsn,
+        "SCALPFLOW_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        **{f"SCALPFLOW_TOPIC_{k.upper()}": v for k, v in topics.model_dump().items()},
+    }
 
 
 def consume_all(bootstrap: str, topic: str, timeout: timedelta = timedelta(seconds=20)) -> list:

@@ -15,7 +15,12 @@ from connectors.synthetic import SyntheticConfig, SyntheticMarket
 from flows.accounts import AccountsFile, parse_accounts
 from flows.pipeline import PipelineConfig, build_flow, kafka_source, run_flow
 from operators.sessions import IST
-from tests.integration.helpers import consume_all, create_topics, produce, unique_topics
+from tests.integration.helpers import (
+    consume_all,
+    create_topics,
+    produce_market,
+    unique_topics,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
@@ -87,11 +92,7 @@ def test_three_accounts_one_halted_one_failing_plugin_match_their_solo_runs(
     )
     topics = unique_topics("it-accounts")
     create_topics(kafka_bootstrap, topics)
-    produce(
-        kafka_bootstrap,
-        topics.ticks,
-        ((m.key, m.value, m.timestamp_ms) for m in market.raw_messages()),
-    )
+    produce_market(kafka_bootstrap, topics.ticks, market)
     instruments = {i.token: i for i in market.instruments()}
     parsed: AccountsFile = parse_accounts(ACCOUNTS)
     tag = uuid.uuid4().hex[:8]

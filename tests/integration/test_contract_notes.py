@@ -21,7 +21,7 @@ from flows.pipeline import PipelineConfig, build_flow, kafka_source, run_flow
 from flows.settings import Topics
 from operators.cost_ledger import note_from_fills
 from operators.sessions import session_close
-from tests.integration.helpers import create_topics, produce, unique_topics
+from tests.integration.helpers import create_topics, produce_market, unique_topics
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
@@ -42,11 +42,7 @@ def session(kafka_bootstrap: str, pg_dsn: str, topics: Topics) -> str:
     market = SyntheticMarket(
         SyntheticConfig(seed=7, date=DAY, tick_rate_scale=0.05, index_tick_rate_scale=0.3)
     )
-    produce(
-        kafka_bootstrap,
-        topics.ticks,
-        ((m.key, m.value, m.timestamp_ms) for m in market.raw_messages()),
-    )
+    produce_market(kafka_bootstrap, topics.ticks, market)
     run_id = f"it-note-{uuid.uuid4().hex[:8]}"
     config = PipelineConfig(
         run_id=run_id, pg_dsn=pg_dsn, kafka_bootstrap=kafka_bootstrap, topics=topics

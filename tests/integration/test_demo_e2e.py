@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from decimal import Decimal
 
 import psycopg
 import pytest
@@ -53,5 +54,21 @@ def test_demo_headless_leaves_candles_signals_and_fills(tmp_path) -> None:
             assert count("signals") >= 1
             assert count("fills") >= 1
             assert count("regimes") >= 1
+            # the summary it ended with: P&L per account as journaled, where, what next
+            pnl = conn.execute(
+                "SELECT account, sum(net) FROM positions WHERE run_id = %s GROUP BY account",
+                (run_id,),
+            ).fetchall()
+            assert pnl
+            for account, net in pnl:
+                assert f"session P&L {account}: ₹{Decimal(net):,.2f}" in done.stdout
+            kills = conn.execute(
+                "SELECT count(*) FROM risk_events WHERE run_id = %s AND kind = 'KILL_SWITCH'",
+                (run_id,),
+            ).fetchone()
+            assert kills is not None
+            assert done.stdout.count("kill switch") == max(1, kills[0])
+            assert f"data: embedded PostgreSQL in {tmp_path / 'data' / 'pg'}" in done.stdout
+            assert "next: scalpflow monitor  (the monitor on this data" in done.stdout
     finally:
         server.cleanup()

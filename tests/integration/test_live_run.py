@@ -4,7 +4,6 @@ it stalled and the kill switch fires, without any further tick arriving."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from connectors.kafka_io import BoundedProducer
 from connectors.serde import encode
 from connectors.synthetic import SyntheticConfig, SyntheticMarket
 from operators.events import Tick
-from tests.integration.helpers import create_topics, unique_topics
+from tests.integration.helpers import cli_env, create_topics, unique_topics
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
@@ -30,12 +29,7 @@ def test_live_run_detects_a_silent_feed_by_wall_clock(kafka_bootstrap, pg_dsn, p
     topics = unique_topics("it-live")
     create_topics(kafka_bootstrap, topics)
     run_id = f"live-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "SCALPFLOW_PG_DSN": pg_dsn,
-        "SCALPFLOW_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        **{f"SCALPFLOW_TOPIC_{k.upper()}": v for k, v in topics.model_dump().items()},
-    }
+    env = cli_env(pg_dsn, kafka_bootstrap, topics)
     proc = subprocess.Popen(
         [sys.executable, "-m", "flows.cli", "run", "--tail", "--run-id", run_id],
         env=env,

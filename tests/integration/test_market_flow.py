@@ -15,7 +15,13 @@ from connectors.synthetic import FaultConfig, SyntheticConfig, SyntheticMarket
 from flows.pipeline import PipelineConfig, build_flow, kafka_source, run_flow
 from operators.candles import window_start
 from operators.events import Tick
-from tests.integration.helpers import consume_all, create_topics, produce, unique_topics
+from tests.integration.helpers import (
+    consume_all,
+    create_topics,
+    produce,
+    produce_market,
+    unique_topics,
+)
 
 INDICATOR_ROWS = (
     "SELECT token, interval, ts, values::text FROM indicators WHERE run_id = %s ORDER BY 1, 2, 3"
@@ -212,11 +218,7 @@ def test_stored_indicator_snapshots_equal_offline_computation(
     )
     topics = unique_topics("it-ind")
     create_topics(kafka_bootstrap, topics)
-    produce(
-        kafka_bootstrap,
-        topics.ticks,
-        ((m.key, m.value, m.timestamp_ms) for m in market.raw_messages()),
-    )
+    produce_market(kafka_bootstrap, topics.ticks, market)
     run_id = f"it-{uuid.uuid4().hex[:8]}"
     _run_market(kafka_bootstrap, pg_dsn, topics, run_id, market.instruments())
 

@@ -11,7 +11,12 @@ import pytest
 
 from connectors.synthetic import SyntheticConfig, SyntheticMarket
 from flows.pipeline import PipelineConfig, build_flow, kafka_source, run_flow
-from tests.integration.helpers import consume_all, create_topics, produce, unique_topics
+from tests.integration.helpers import (
+    consume_all,
+    create_topics,
+    produce_market,
+    unique_topics,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
@@ -36,11 +41,7 @@ def test_trading_flow_journals_orders_and_fills_and_rerun_is_idempotent(
     market = SyntheticMarket(SyntheticConfig(seed=7, date=date(2026, 7, 7), duration_minutes=30))
     topics = unique_topics("it-trade")
     create_topics(kafka_bootstrap, topics)
-    produce(
-        kafka_bootstrap,
-        topics.ticks,
-        ((m.key, m.value, m.timestamp_ms) for m in market.raw_messages()),
-    )
+    produce_market(kafka_bootstrap, topics.ticks, market)
     run_id = f"it-{uuid.uuid4().hex[:8]}"
     config = PipelineConfig(
         run_id=run_id, pg_dsn=pg_dsn, kafka_bootstrap=kafka_bootstrap, topics=topics
