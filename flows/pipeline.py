@@ -22,14 +22,16 @@ from bytewax.inputs import Source
 from bytewax.run import cli_main
 
 from connectors.kafka_sink import AsyncKafkaSink, message_key
-from connectors.pg_sink import PostgresSink, db_key
+from connectors.pg_sink import PostgresSink, RetryPolicy, db_key
 from connectors.serde import encode, ts_millis
 from flows.accounts import AccountSpec, Isolation, from_config
 from flows.accounts import record as record_accounts
 from flows.adapters import key_by
+from flows.arrivals import ArrivalClock
 from flows.gc_tuning import streaming_gc, tune_for_streaming
 from flows.market import market_stage
-from flows.settings import Topics
+from flows.outage import stop_process
+from flows.settings import Settings, Topics
 from operators.candles import CandleConfig
 from operators.events import Bar, DeadLetter, Instrument
 from operators.regime import RegimeModel
@@ -62,6 +64,10 @@ class PipelineConfig:
     db_partitions: int = 1
     # Prometheus bookkeeping; only worth its cost where a /metrics endpoint serves it
     metrics: bool = False
+    # PostgreSQL outages: ridden out this long (Settings.pg_retry_budget_s), then the run
+    # stops; ``exit_on_outage``: as a clean process exit (the run process), not an exception
+    pg_retry_budget_s: float = 600.0
+    exit_on_outage: bool = False
 
 
 def kafka_source(bootstrap: str, topic: str, *, tail: bool, batch_size: int = 1000) -> Source[Any]:
@@ -115,7 +121,10 @@ def build_flow(
     flow_id: str = "scalpflow",
 ) -> Dataflow:
     flow = Dataflow(flow_id)
-    raw = op.input("ticks_in", flow, source)
+    # every batch's arrival is stamped on the process clock (the live heartbeat's measure of
+    # silence, flows.arrivals); transient broker errors are dropped there, not dead-lettered
+    arrivals = ArrivalClock()
+    raw = op.flat_map_batch("arrivals", op.input("ticks_in", flow, source), arrivals.stamp)
     market = market_stage(raw, instruments or None, config.candle, config.metrics)
 
     to_db: list[Stream[Any]] = [market.bars, market.dead_letters]
@@ -134,7 +143,7 @@ def build_flow(
     if config.trading:
         from flows.trading import trading_stage
 
-        trading = trading_stage(market.ticks, market.bars, instruments, config)
+        trading = trading_stage(market.ticks, market.bars, instruments, config, arrivals)
         to_db.extend(trading.to_db)
         if config.kafka_bootstrap:
             to_kafka.extend(trading.to_kafka)
@@ -145,7 +154,14 @@ def build_flow(
         op.output(
             "postgres",
             db_rows,
-            PostgresSink(config.pg_dsn, config.run_id, partitions=config.db_partitions),
+            PostgresSink(
+                config.pg_dsn,
+                config.run_id,
+                RetryPolicy(budget_s=config.pg_retry_budget_s),
+                on_wait=arrivals.excuse,  # the flow's own backpressure is not a silent feed
+                on_outage=stop_process if config.exit_on_outage else None,
+                partitions=config.db_partitions,
+            ),
         )
     if to_kafka and config.kafka_bootstrap:
         kafka_msgs = key_by("kafka_keyed", op.merge("kafka_msgs", *to_kafka), message_key)
@@ -193,6 +209,8 @@ def flow_from_env() -> Dataflow:
         heartbeat=timedelta(seconds=1) if spec.get("tail", False) else None,
         db_partitions=int(spec.get("processes", 1)),
         metrics=metrics_port != 0,
+        pg_retry_budget_s=Settings().pg_retry_budget_s,
+        exit_on_outage=True,
     )
     instruments = load_instruments(spec["pg_dsn"]) if spec.get("pg_dsn") else {}
     if spec.get("pg_dsn") and config.trading:  # every process: an idempotent upsert
