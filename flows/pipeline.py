@@ -168,7 +168,11 @@ def build_flow(
         op.output(
             "kafka",
             kafka_msgs,
-            AsyncKafkaSink(config.kafka_bootstrap, partitions=config.db_partitions),
+            AsyncKafkaSink(
+                config.kafka_bootstrap,
+                partitions=config.db_partitions,
+                on_outage=stop_process if config.exit_on_outage else None,
+            ),
         )
     return flow
 
