@@ -4,11 +4,13 @@ ended while no heartbeat could run is still reported."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
 from confluent_kafka import KafkaError as ConfluentError
 
+from flows.adapters import _Adapter
 from flows.arrivals import ArrivalClock
 
 
@@ -94,3 +96,44 @@ def test_transient_broker_errors_are_dropped_and_are_no_arrival() -> None:
     bad = error(ConfluentError.UNKNOWN_TOPIC_OR_PART, topic="md.ticks")
     assert clock.stamp([*down, "tick", bad]) == ["tick", bad]  # a real error stays visible
     assert clock.last == t.t
+
+
+class Recorder:
+    """A keyed logic that records what its heartbeat is told."""
+
+    def __init__(self) -> None:
+        self.beats: list[Any] = []
+
+    def new_state(self) -> list[Any]:
+        return []
+
+    def on_item(self, state: list[Any], item: Any) -> list[Any]:
+        return []
+
+    def on_eof(self, state: list[Any]) -> list[Any]:
+        return []
+
+    def on_wall_clock(self, state: list[Any], now: datetime, silence: Any = None) -> list[Any]:
+        self.beats.append(silence)
+        return []
+
+
+def test_the_heartbeat_hands_the_stage_the_quiet_spell_since_its_previous_beat() -> None:
+    t = FakeTime()
+    clock = ArrivalClock(t)
+    logic = Recorder()
+    adapter = _Adapter(logic, logic.new_state(), timedelta(seconds=1), clock)
+    adapter.on_notify()
+    assert logic.beats == [None]  # nothing arrived yet
+    clock.stamp(["x"])
+    t.t += 12
+    adapter.on_notify()
+    t.t += 1
+    clock.stamp(["y"])  # input resumes
+    t.t += 0.5
+    adapter.on_notify()  # the spell ended after the previous beat: told whole, same start
+    t.t += 1
+    adapter.on_notify()  # then only the current, short one
+    spells = [(b.since, b.seconds) for b in logic.beats[1:]]
+    assert [s for _, s in spells] == [12, 13, 1.5]
+    assert spells[0][0] == spells[1][0] != spells[2][0]  # the stage reports a spell once
