@@ -44,17 +44,19 @@ class ArrivalClock:
     def __init__(self, clock: Callable[[], float] = time.time, keep: int = 64) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self.last: float | None = None
-        self._spells: deque[tuple[float, float]] = deque(maxlen=keep)  # (start, end)
+        self.last: float | None = None  # the last arrival: it names the current spell
+        self._excused = 0.0  # seconds of the current spell the flow itself held input back
+        self._spells: deque[tuple[float, float]] = deque(maxlen=keep)  # (start, end) ended
 
     def arrived(self) -> None:
         """Input arrived now."""
         now = self._clock()
         with self._lock:
             last = self.last
-            if last is not None and now - last >= MIN_SPELL_S:
-                self._spells.append((last, now))
+            if last is not None and now - last - self._excused >= MIN_SPELL_S:
+                self._spells.append((last, now - self._excused))
             self.last = now
+            self._excused = 0.0
 
     def excuse(self, seconds: float) -> None:
         """The flow itself held input back for ``seconds`` (a sink's backpressure)."""
@@ -62,7 +64,7 @@ class ArrivalClock:
             return
         with self._lock:
             if self.last is not None:
-                self.last = min(self.last + seconds, self._clock())
+                self._excused = min(self._excused + seconds, self._clock() - self.last)
 
     def now(self) -> float:
         return self._clock()
@@ -74,11 +76,11 @@ class ArrivalClock:
         with self._lock:
             if self.last is None:
                 return None
-            start, end = self.last, now
+            start, length = self.last, now - self.last - self._excused
             for s, e in self._spells:
-                if e > since and e - s > end - start:
-                    start, end = s, e
-        return Silence(datetime.fromtimestamp(start, UTC), end - start)
+                if e > since and e - s > length:
+                    start, length = s, e - s
+        return Silence(datetime.fromtimestamp(start, UTC), length)
 
     def stamp(self, batch: list[Any]) -> list[Any]:
         """Pass-through step after the source: record the arrival, drop transient broker

@@ -59,6 +59,12 @@ def test_time_a_sink_held_the_flow_back_is_not_silence() -> None:
     s = clock.silence(since=t.t - 1)
     assert s is not None
     assert s.seconds == 3
+    t.t += 1
+    clock.excuse(0.5)  # more waits: the same spell (same start), shorter by what they took
+    again = clock.silence(since=t.t - 1)
+    assert again is not None
+    assert again.since == s.since
+    assert again.seconds == 3.5
     clock.stamp(["backlog"])
     t.t += 1
     s = clock.silence(since=t.t - 1)
