@@ -21,20 +21,23 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import psycopg
 import pytest
 
 from connectors.db import scratch_database
 from connectors.instruments import save_instruments
 from connectors.kafka_io import BoundedProducer
+from connectors.serde import encode
 from connectors.synthetic import SyntheticConfig, SyntheticMarket
 from flows.settings import Topics
+from operators.events import Tick
 from tests.conftest import REPO
-from tests.integration.helpers import create_topics, unique_topics
+from tests.integration.helpers import create_topics, produce, unique_topics
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
@@ -104,9 +107,19 @@ def private_pg() -> Iterator[tuple[str, Any]]:
         _script("infra/postgres/pg.sh", "stop", env)
 
 
-def _publish(bootstrap: str, topic: str, messages: list[Any], seconds: float) -> None:
+def _publish(
+    bootstrap: str,
+    topic: str,
+    messages: list[Any],
+    seconds: float,
+    last_tick: Tick,
+    published: threading.Event,
+    stop: threading.Event,
+) -> None:
     """``messages`` at an even pace over ``seconds`` (a producer that buffers through a
-    broker outage, as the feed publisher does)."""
+    broker outage, as the feed publisher does); then, until ``stop``, a quote of the last
+    instrument every 0.2 s after the session's end (the feed stays alive, as a live one
+    does; the tables are compared before the session's last minute)."""
     producer = BoundedProducer(bootstrap)
     start = time.monotonic()
     chunk = max(1, len(messages) // int(seconds * 20))
@@ -117,6 +130,15 @@ def _publish(bootstrap: str, topic: str, messages: list[Any], seconds: float) ->
         if ahead > 0:
             time.sleep(ahead)
     producer.flush(timeout=300)
+    published.set()
+    n = 0
+    while not stop.wait(0.2):
+        n += 1
+        ts = last_tick.ts_event + timedelta(seconds=n)
+        tick = msgspec.structs.replace(last_tick, ts_event=ts, ts_recv=ts, seq=last_tick.seq + n)
+        producer.produce(topic, encode(tick), key=tick.token.encode(),
+                         timestamp_ms=int(ts.timestamp() * 1000))  # fmt: skip
+        producer.flush(timeout=300)
 
 
 def _run(run_id: str, env: dict[str, str], *, tail: bool) -> subprocess.Popen[str]:
@@ -166,6 +188,10 @@ def test_a_live_run_survives_a_postgres_and_a_kafka_outage(
     messages = list(market.raw_messages())
     topics: Topics = unique_topics("it-outage")
     create_topics(bootstrap, topics, tick_partitions=1)
+    ref_topics: Topics = unique_topics("it-outage-ref")
+    create_topics(bootstrap, ref_topics, tick_partitions=1)
+    last_tick = list(market.ticks())[-1]
+    published, stop = threading.Event(), threading.Event()
     env = {
         **os.environ,
         "SCALPFLOW_PG_DSN": dsn,
@@ -178,32 +204,30 @@ def test_a_live_run_survives_a_postgres_and_a_kafka_outage(
     reader = _drain(live, log)
     try:
         publish_s = PG_OUTAGE_S + KAFKA_OUTAGE_S + 30
-        publisher = threading.Thread(
-            target=_publish, args=(bootstrap, topics.ticks, messages, publish_s), daemon=True
-        )
+        args = (bootstrap, topics.ticks, messages, publish_s, last_tick, published, stop)
+        publisher = threading.Thread(target=_publish, args=args, daemon=True)
         publisher.start()
         _wait_until_writing(dsn, live_id, live, log)
         pg("stop")
         time.sleep(PG_OUTAGE_S)
         pg("start")
+        pg_back = datetime.now(UTC)
         time.sleep(5)
         assert live.poll() is None, "".join(log)
         kafka("stop")
         time.sleep(KAFKA_OUTAGE_S)
         kafka("start")
-        publisher.join()
+        published.wait(timeout=600)
         assert live.poll() is None, "".join(log)
 
-        reference = _run(ref_id, env, tail=False)
+        # the uninterrupted reference: the same session replayed alone (its own topic)
+        ref_env = {**env, "SCALPFLOW_TOPIC_TICKS": ref_topics.ticks}
+        produce(bootstrap, ref_topics.ticks, ((m.key, m.value, m.timestamp_ms) for m in messages))
+        reference = _run(ref_id, ref_env, tail=False)
         out, _ = reference.communicate(timeout=300)
         assert reference.returncode == 0, out
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            last = conn.execute(
-                "SELECT max(ts) FROM candles WHERE run_id = %s AND interval = '1m'", (ref_id,)
-            ).fetchone()
-        assert last is not None
-        assert last[0] is not None
-        before = last[0]  # the last minute stays open in a tailing run: compare before it
+        # the last minute stays open in a tailing run: compare before it
+        before = last_tick.ts_event.replace(second=0, microsecond=0)
         want = _tables(dsn, MARKET, ref_id, before)
         assert want["candles"], "the reference run wrote no candle"
         assert want["signals"], "the session produced no signal: nothing to compare"
@@ -225,11 +249,14 @@ def test_a_live_run_survives_a_postgres_and_a_kafka_outage(
         assert [s[0] for s in stalls] == [live_id], stalls  # the Kafka outage, once
         silent_s = float(stalls[0][2].split("no input arrived for ")[1].split("s")[0])
         assert silent_s >= 10.0, stalls
+        quiet_from = datetime.fromisoformat(stalls[0][2].split("last arrival ")[1].rstrip(")"))
+        assert quiet_from > pg_back, stalls  # the spell began after the PostgreSQL outage
         stalled_at = stalls[0][1]
         assert _tables(dsn, ACCOUNT, live_id, stalled_at) == _tables(
             dsn, ACCOUNT, ref_id, stalled_at
         )
     finally:
+        stop.set()
         live.send_signal(signal.SIGINT)
         try:
             live.wait(timeout=30)
