@@ -449,6 +449,7 @@ class _Writer(threading.Thread):
         self._submitted = 0  # queue entries handed over
         self._done = 0  # queue entries written (an epoch end: committed)
         self._stopping = False
+        self._dirty = False  # batches handed over since the last epoch end
         self._error: DatabaseError | None = None
         self.rows = 0  # table rows committed
         self.written = 0  # table rows written, committed or not
@@ -463,12 +464,16 @@ class _Writer(threading.Thread):
             self._queue.append(items)
             self._queued += len(items)
             self._submitted += 1
+            self._dirty = True
             self._cond.notify_all()
 
     def flush(self) -> None:
         """Commit the epoch: return once every batch handed over so far is committed."""
         with self._cond:
             self._raise_error()
+            if not self._dirty:  # nothing handed over since the last epoch end
+                return
+            self._dirty = False
             self._queue.append(None)
             self._submitted += 1
             target = self._submitted
@@ -555,6 +560,9 @@ class _Writer(threading.Thread):
         self._epoch.append(staged)
 
     def _commit(self) -> None:
+        if not self._epoch:  # nothing written in this epoch: no transaction to commit
+            return
+
         def commit() -> None:
             if self._open:
                 assert self._conn is not None
