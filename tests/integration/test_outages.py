@@ -64,7 +64,7 @@ MARKET = {
 }
 # the account journal: compared up to the first FEED_STALLED
 ACCOUNT = {
-    "fills": "SELECT fill_id, ts, instrument, side, qty, price FROM fills "
+    "fills": "SELECT fill_id, ts, token, side, qty, price FROM fills "
     "WHERE run_id = %s AND ts < %s ORDER BY 1",
     "risk_decisions": "SELECT order_id, ts, decision, qty, reason FROM risk_decisions "
     "WHERE run_id = %s AND ts < %s ORDER BY 1",
