@@ -113,6 +113,7 @@ def _publish(
     messages: list[Any],
     seconds: float,
     last_tick: Tick,
+    started: threading.Event,
     published: threading.Event,
     stop: threading.Event,
 ) -> None:
@@ -121,6 +122,7 @@ def _publish(
     instrument every 0.2 s after the session's end (the feed stays alive, as a live one
     does; the tables are compared before the session's last minute)."""
     producer = BoundedProducer(bootstrap)
+    started.wait(timeout=600)  # the outages must fall inside the publishing
     start = time.monotonic()
     chunk = max(1, len(messages) // int(seconds * 20))
     for i in range(0, len(messages), chunk):
@@ -191,7 +193,7 @@ def test_a_live_run_survives_a_postgres_and_a_kafka_outage(
     ref_topics: Topics = unique_topics("it-outage-ref")
     create_topics(bootstrap, ref_topics, tick_partitions=1)
     last_tick = list(market.ticks())[-1]
-    published, stop = threading.Event(), threading.Event()
+    started, published, stop = threading.Event(), threading.Event(), threading.Event()
     env = {
         **os.environ,
         "SCALPFLOW_PG_DSN": dsn,
@@ -204,10 +206,15 @@ def test_a_live_run_survives_a_postgres_and_a_kafka_outage(
     reader = _drain(live, log)
     try:
         publish_s = PG_OUTAGE_S + KAFKA_OUTAGE_S + 30
-        args = (bootstrap, topics.ticks, messages, publish_s, last_tick, published, stop)
+        warmup = 5_000  # the run's first minute and a half, then the paced rest
+        first = ((m.key, m.value, m.timestamp_ms) for m in messages[:warmup])
+        produce(bootstrap, topics.ticks, first)
+        args = (bootstrap, topics.ticks, messages[warmup:], publish_s, last_tick, started,
+                published, stop)  # fmt: skip
         publisher = threading.Thread(target=_publish, args=args, daemon=True)
         publisher.start()
         _wait_until_writing(dsn, live_id, live, log)
+        started.set()
         pg("stop")
         time.sleep(PG_OUTAGE_S)
         pg("start")
