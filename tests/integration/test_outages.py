@@ -87,8 +87,8 @@ def private_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
         "KAFKA_RUN_DIR": str(root / "run"),
         "KAFKA_PARTITIONS": "1",
     }
-    _script("infra/kafka/kafka.sh", "start", env)
-    try:
+    try:  # stopped also when starting failed half-way
+        _script("infra/kafka/kafka.sh", "start", env)
         yield f"127.0.0.1:{KAFKA_PORT}", lambda action: _script("infra/kafka/kafka.sh", action, env)
     finally:
         _script("infra/kafka/kafka.sh", "stop", env)
@@ -97,8 +97,8 @@ def private_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
 @pytest.fixture(scope="module")
 def private_pg() -> Iterator[tuple[str, Any]]:
     env = {"PG_PORT": str(PG_PORT), "SCALPFLOW_PG_TIMESCALEDB": "0"}
-    _script("infra/postgres/pg.sh", "start", env)
     try:
+        _script("infra/postgres/pg.sh", "start", env)
         with scratch_database(
             f"postgresql://scalpflow@127.0.0.1:{PG_PORT}/scalpflow", "outage"
         ) as dsn:
@@ -190,8 +190,6 @@ def test_a_live_run_survives_a_postgres_and_a_kafka_outage(
     messages = list(market.raw_messages())
     topics: Topics = unique_topics("it-outage")
     create_topics(bootstrap, topics, tick_partitions=1)
-    ref_topics: Topics = unique_topics("it-outage-ref")
-    create_topics(bootstrap, ref_topics, tick_partitions=1)
     last_tick = list(market.ticks())[-1]
     started, published, stop = threading.Event(), threading.Event(), threading.Event()
     env = {
@@ -227,10 +225,10 @@ def test_a_live_run_survives_a_postgres_and_a_kafka_outage(
         published.wait(timeout=600)
         assert live.poll() is None, "".join(log)
 
-        # the uninterrupted reference: the same session replayed alone (its own topic)
-        ref_env = {**env, "SCALPFLOW_TOPIC_TICKS": ref_topics.ticks}
-        produce(bootstrap, ref_topics.ticks, ((m.key, m.value, m.timestamp_ms) for m in messages))
-        reference = _run(ref_id, ref_env, tail=False)
+        # the uninterrupted reference: a replay of the very records the live run read (the
+        # publisher's producer may have repeated a few across the broker restart: at least
+        # once, and the flow does not drop repeated ticks)
+        reference = _run(ref_id, env, tail=False)
         out, _ = reference.communicate(timeout=300)
         assert reference.returncode == 0, out
         # the last minute stays open in a tailing run: compare before it
