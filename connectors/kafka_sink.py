@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,9 +46,16 @@ class KafkaSinkConfig:
 
 
 class _Partition(StatefulSinkPartition[KafkaSinkMessage[Any, Any], None]):
-    def __init__(self, bootstrap: str, config: KafkaSinkConfig, name: str) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        config: KafkaSinkConfig,
+        name: str,
+        on_outage: Callable[[KafkaDeliveryError], None] | None = None,
+    ) -> None:
         self._config = config
         self._name = name
+        self._on_outage = on_outage
         self._producer = Producer(
             client_config(
                 bootstrap,
@@ -132,7 +140,10 @@ class _Partition(StatefulSinkPartition[KafkaSinkMessage[Any, Any], None]):
                     f"Kafka did not acknowledge {remaining} record(s) from {self._name} "
                     f"within {self._config.outage_budget_s:.0f} s; is the broker up?"
                 )
-                raise KafkaDeliveryError(msg)
+                error = KafkaDeliveryError(msg)
+                if self._on_outage is not None:
+                    self._on_outage(error)  # e.g. a clear stop of the run process
+                raise error
             if now - last_warn >= self._config.warn_every_s:
                 last_warn = now
                 log.warning(
@@ -157,7 +168,12 @@ class AsyncKafkaSink(FixedPartitionedSink[KafkaSinkMessage[Any, Any], None]):
     """
 
     def __init__(
-        self, bootstrap: str, *, partitions: int = 1, config: KafkaSinkConfig | None = None
+        self,
+        bootstrap: str,
+        *,
+        partitions: int = 1,
+        config: KafkaSinkConfig | None = None,
+        on_outage: Callable[[KafkaDeliveryError], None] | None = None,
     ) -> None:
         if partitions < 1:
             msg = f"partitions must be >= 1, got {partitions}"
@@ -165,12 +181,14 @@ class AsyncKafkaSink(FixedPartitionedSink[KafkaSinkMessage[Any, Any], None]):
         self._bootstrap = bootstrap
         self._partitions = partitions
         self._config = config or KafkaSinkConfig()
+        self._on_outage = on_outage
 
     def list_parts(self) -> list[str]:
         return [str(i) for i in range(self._partitions)]
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _Partition:
-        return _Partition(self._bootstrap, self._config, f"{step_id}-kafka-{for_part}")
+        name = f"{step_id}-kafka-{for_part}"
+        return _Partition(self._bootstrap, self._config, name, self._on_outage)
 
 
 def message_key(message: KafkaSinkMessage[Any, Any]) -> str:

@@ -4,9 +4,12 @@ Every table has a natural key (DESIGN invariant 6), so a window or an epoch emit
 Bytewax's at-least-once output leaves the tables unchanged. The flow thread only hands batches
 to a writer thread (bounded queue); the writer COPYs bars and option analytics into staging
 tables and upserts them with one statement per table, the small tables with ``executemany``,
-all in one transaction per flush. Every epoch end (``snapshot``) and ``close`` wait until
-everything handed over is committed. A broken connection is retried with backoff, then fails
-with a clear ``DatabaseError`` on the next call: losing rows silently is not an option.
+all in one transaction per *epoch*: chunks go into an open transaction as they arrive and
+every epoch end (``snapshot``) and ``close`` commit it and wait, so a reader never sees part
+of an epoch. A broken connection (PostgreSQL down or restarting) is retried with capped
+backoff for as long as the ``RetryPolicy`` budget allows (minutes by default) while the flow
+waits (backpressure); the epoch is then written again on a new connection. Past the budget
+the run stops with a clear ``DatabaseError``: losing rows silently is not an option.
 """
 
 from __future__ import annotations
@@ -324,14 +327,21 @@ def write_staged(conn: psycopg.Connection[Any], run_id: str, staged: Staged) -> 
         conn.execute(_STAGE_DDL)
         _staged.add(conn)
     params = {"run_id": run_id}
+    # Inside an open (epoch) transaction this is a savepoint, and the staging tables are not
+    # emptied by a commit before the next chunk: empty them here.
+    nested = conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
     with conn.transaction(), conn.cursor() as cur:
         if staged.bars:
             _copy(cur, _COPY_BARS, _BAR_TYPES, staged.bars)
             cur.execute(BULK_UPSERTS["candles"], params)
             cur.execute(BULK_UPSERTS["indicators"], params)
+            if nested:
+                cur.execute("TRUNCATE pg_temp.scalpflow_stage_bars")
         if staged.analytics:
             _copy(cur, _COPY_ANALYTICS, _ANALYTICS_TYPES, staged.analytics)
             cur.execute(BULK_UPSERTS["option_analytics"], params)
+            if nested:
+                cur.execute("TRUNCATE pg_temp.scalpflow_stage_analytics")
         for sql, rows in staged.other.items():
             cur.executemany(sql, rows)
     return staged.rows
@@ -368,52 +378,127 @@ def db_key(event: Any) -> str:
     return str(getattr(event, "token", ""))
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long the sink rides out a PostgreSQL outage before it stops the run.
+
+    Every failed attempt waits ``min(first_delay_s * 2**n, max_delay_s)``; once the server has
+    been unreachable for ``budget_s`` in a row the run stops with a ``DatabaseError`` (the
+    rows not written are still in Kafka). Meanwhile the flow thread waits: backpressure.
+    """
+
+    budget_s: float = 600.0
+    first_delay_s: float = 0.5
+    max_delay_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not (self.budget_s >= 0 and 0 < self.first_delay_s <= self.max_delay_s):
+            msg = f"retry policy needs budget_s >= 0 and 0 < first <= max delay: {self}"
+            raise ValueError(msg)
+
+    def delay(self, attempt: int) -> float:
+        return min(self.first_delay_s * 2 ** min(attempt, 30), self.max_delay_s)
+
+
+class PgOutageError(DatabaseError):
+    """PostgreSQL stayed unreachable for longer than the retry budget."""
+
+
+def _is_connection_error(exc: DatabaseError) -> bool:
+    """``connect`` failed (the server is down or refuses connections): worth retrying."""
+    return isinstance(exc.__cause__, psycopg.OperationalError)
+
+
+@dataclass
+class _Chunk:
+    """Events of one write inside the open epoch, kept until it commits (a reconnect writes
+    the epoch again); ``staged`` is None when some event could not be turned into rows."""
+
+    events: list[Any]
+    staged: Staged | None
+    rows: int = 0
+
+
 class _Writer(threading.Thread):
     """Writes handed-over batches on its own connection; the flow thread never waits on the
     server except in ``flush`` (epoch end) or when ``max_pending`` events are queued.
 
-    A failure (after ``retries`` reconnects with backoff, or any other error) is kept and
-    raised as ``DatabaseError`` by the next ``put``/``flush``: it is never swallowed.
+    One transaction per epoch: chunks are written into an open transaction as they come (the
+    server works while the flow runs) and ``flush`` commits it, so a reader sees an epoch's
+    rows in every table at once or not at all. The chunks of the open epoch are kept until
+    the commit: when the connection breaks, the writer reconnects (``RetryPolicy``) and
+    writes them again in a new transaction. A failure that outlasts the budget (or any
+    other error) is kept and raised as ``DatabaseError`` by the next ``put``/``flush``.
     """
 
     def __init__(
-        self, dsn: str, run_id: str, retries: int, max_pending: int, max_flush: int, name: str
+        self,
+        dsn: str,
+        run_id: str,
+        retry: RetryPolicy,
+        max_pending: int,
+        max_flush: int,
+        name: str,
+        on_wait: Callable[[float], None] | None = None,
+        on_outage: Callable[[PgOutageError], None] | None = None,
     ) -> None:
         super().__init__(name=name, daemon=True)
+        self._on_outage = on_outage
         self._dsn = dsn
         self._run_id = run_id
-        self._retries = retries
+        self._retry = retry
         self._max_pending = max_pending
         self._max_flush = max_flush
+        self._on_wait = on_wait
         self._conn: psycopg.Connection[Any] | None = None
+        self._open = False  # an epoch transaction is open on _conn
+        self._epoch: list[_Chunk] = []  # chunks written in the open transaction
         self._cond = threading.Condition()
-        self._queue: deque[list[Any]] = deque()
+        self._queue: deque[list[Any] | None] = deque()  # None: epoch end, commit here
         self._queued = 0  # events waiting in _queue or being written
-        self._submitted = 0  # batches handed over
-        self._done = 0  # batches committed
+        self._submitted = 0  # queue entries handed over
+        self._done = 0  # queue entries written (an epoch end: committed)
         self._stopping = False
+        self._dirty = False  # batches handed over since the last epoch end
         self._error: DatabaseError | None = None
-        self.rows = 0
+        self.rows = 0  # table rows committed
+        self.written = 0  # table rows written, committed or not
 
     # ---- flow thread
 
     def put(self, items: list[Any]) -> None:
         with self._cond:
-            while self._queued >= self._max_pending and self._error is None:
-                self._cond.wait()
+            if self._queued >= self._max_pending and self._error is None:
+                self._wait(lambda: self._queued < self._max_pending)
             self._raise_error()
             self._queue.append(items)
             self._queued += len(items)
             self._submitted += 1
+            self._dirty = True
             self._cond.notify_all()
 
     def flush(self) -> None:
-        """Return once every batch handed over so far is committed."""
+        """Commit the epoch: return once every batch handed over so far is committed."""
         with self._cond:
-            target = self._submitted
-            while self._done < target and self._error is None:
-                self._cond.wait()
             self._raise_error()
+            if not self._dirty:  # nothing handed over since the last epoch end
+                return
+            self._dirty = False
+            self._queue.append(None)
+            self._submitted += 1
+            target = self._submitted
+            self._cond.notify_all()
+            self._wait(lambda: self._done >= target)
+            self._raise_error()
+
+    def _wait(self, ready: Callable[[], bool]) -> None:
+        """Block the flow thread until ``ready()`` or a failure; report how long it waited
+        (e.g. so a heartbeat does not take the flow's own backpressure for a silent feed)."""
+        start = time.monotonic()
+        while not ready() and self._error is None:
+            self._cond.wait()
+        if self._on_wait is not None:
+            self._on_wait(time.monotonic() - start)
 
     def stop(self) -> None:
         """Flush, end the thread and close the connection; raise a pending failure."""
@@ -428,6 +513,8 @@ class _Writer(threading.Thread):
 
     def _raise_error(self) -> None:
         if self._error is not None:
+            if isinstance(self._error, PgOutageError) and self._on_outage is not None:
+                self._on_outage(self._error)  # e.g. a clear stop of the run process
             raise self._error
 
     # ---- writer thread
@@ -440,19 +527,28 @@ class _Writer(threading.Thread):
                         self._cond.wait()
                     if not self._queue:
                         return
-                    batches = [self._queue.popleft()]
-                    size = len(batches[0])
-                    while self._queue and size < self._max_flush:
-                        batches.append(self._queue.popleft())
-                        size += len(batches[-1])
+                    # one write: queued batches up to max_flush events, or to an epoch end
+                    events: list[Any] = []
+                    entries, epoch_end = 0, False
+                    while self._queue and len(events) < self._max_flush and not epoch_end:
+                        batch = self._queue.popleft()
+                        entries += 1
+                        if batch is None:
+                            epoch_end = True
+                        else:
+                            events.extend(batch)
+                    size = len(events)
                 if self._error is None:
                     try:
-                        self._write([e for b in batches for e in b])
+                        if events:
+                            self._write(events)
+                        if epoch_end:
+                            self._commit()
                     except BaseException as exc:
                         self._fail(exc)
                 with self._cond:
                     self._queued -= size
-                    self._done += len(batches)
+                    self._done += entries
                     self._cond.notify_all()
         finally:
             if self._conn is not None:
@@ -469,27 +565,98 @@ class _Writer(threading.Thread):
             self._error = error  # later batches are dropped: they stay in Kafka for replay
 
     def _write(self, events: list[Any]) -> None:
-        staged = pg_rejects.try_stage(self._run_id, events)
-        for attempt in range(self._retries + 1):
+        """Add one chunk to the open epoch transaction (opening it, reconnecting as needed)."""
+        chunk = _Chunk(events, pg_rejects.try_stage(self._run_id, events))
+        self._with_retry(lambda: self._write_chunk(chunk))
+        self._epoch.append(chunk)
+
+    def _commit(self) -> None:
+        if not self._epoch:  # nothing written in this epoch: no transaction to commit
+            return
+
+        def commit() -> None:
+            if self._open:
+                assert self._conn is not None
+                self._conn.execute("COMMIT")
+                self._open = False
+
+        self._with_retry(commit)
+        self.rows += sum(c.rows for c in self._epoch)
+        self._epoch.clear()
+
+    def _write_chunk(self, chunk: _Chunk) -> None:
+        """One chunk inside the epoch transaction, under its own savepoint: rows the server
+        refuses for their content are isolated into dead letters (``connectors.pg_rejects``,
+        savepoints again), leaving the epoch usable; a SQL error of ours stops the sink."""
+        conn = self._conn
+        assert conn is not None
+        assert self._open
+        try:
+            chunk.rows = pg_rejects.write(conn, self._run_id, chunk.events, chunk.staged)
+        except psycopg.ProgrammingError as exc:
+            msg = f"PostgreSQL refused a statement ({len(chunk.events)} events in the chunk): {exc}"
+            raise DatabaseError(msg) from exc
+        self.written += chunk.rows
+
+    def _with_retry(self, action: Callable[[], None]) -> None:
+        """Run ``action`` on a connection with the epoch open; on a broken connection, rebuild
+        the epoch on a new one and try again, for as long as the retry budget allows."""
+        retry = self._retry
+        failing_since: float | None = None
+        attempt = 0
+        while True:
             try:
-                if self._conn is None or self._conn.closed:
-                    self._conn = connect(self._dsn)
-                # rows refused for a data reason become dead letters (connectors.pg_rejects)
-                self.rows += pg_rejects.write(self._conn, self._run_id, events, staged)
+                if self._conn is None or self._conn.closed or not self._open:
+                    self._open_epoch()  # connection lost: the epoch so far is written again
+                action()
+                if failing_since is not None:
+                    down = time.monotonic() - failing_since
+                    log.warning("PostgreSQL back after %.1f s; the epoch was written again", down)
                 return
-            except (psycopg.OperationalError, DatabaseError) as exc:
-                if self._conn is not None:
-                    self._conn.close()
-                self._conn = None
-                if attempt == self._retries:
+            except (psycopg.OperationalError, psycopg.InterfaceError, DatabaseError) as exc:
+                if isinstance(exc, DatabaseError) and not _is_connection_error(exc):
+                    raise
+                self._drop_connection()
+                now = time.monotonic()
+                failing_since = now if failing_since is None else failing_since
+                down = now - failing_since
+                if down >= retry.budget_s:
+                    events = sum(c.rows for c in self._epoch)
                     msg = (
-                        f"PostgreSQL write failed after {self._retries + 1} attempts "
-                        f"({len(events)} events kept in Kafka for replay): {exc}"
+                        f"PostgreSQL unreachable for {down:.0f} s (retry budget "
+                        f"{retry.budget_s:.0f} s, SCALPFLOW_PG_RETRY_BUDGET_S): stopping; "
+                        f"{events} rows of the open epoch were not written and stay in Kafka "
+                        f"for replay. Last error: {exc}"
                     )
-                    raise DatabaseError(msg) from exc
-                delay = min(0.5 * 2**attempt, 10.0)
-                log.warning("PostgreSQL write failed (%s); retrying in %.1fs", exc, delay)
+                    raise PgOutageError(msg) from exc
+                delay = min(retry.delay(attempt), max(retry.budget_s - down, 0.0))
+                attempt += 1
+                log.warning(
+                    "PostgreSQL write failed (%s); retrying in %.1f s (down %.0f s of a %.0f s "
+                    "budget; the flow waits)",
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+                    delay,
+                    down,
+                    retry.budget_s,
+                )
                 time.sleep(delay)
+
+    def _open_epoch(self) -> None:
+        """Connect if needed, BEGIN, and write every chunk of the epoch so far."""
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self._dsn)
+            self._conn.execute(_STAGE_DDL)
+            _staged.add(self._conn)
+        self._conn.execute("BEGIN")
+        self._open = True
+        for chunk in self._epoch:  # after a reconnect: the epoch so far, again
+            self._write_chunk(chunk)
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
+        self._open = False
 
 
 class _PartitionWriter(StatefulSinkPartition[Any, None]):
@@ -522,14 +689,20 @@ class PostgresSink(FixedPartitionedSink[Any, None]):
     the ``partitions`` has one connection and one writer thread; Bytewax places every
     partition on exactly one worker and routes each key to one partition. Use one partition
     per worker of the run (the default 1 suits the single-process flow).
+
+    ``retry``: how long an outage is ridden out; ``on_wait(seconds)``: told how long the flow
+    thread waited for the server (backpressure); ``on_outage(error)``: called in the flow
+    thread before an outage past the budget is raised (the run process stops cleanly there).
     """
 
     def __init__(
         self,
         dsn: str,
         run_id: str,
-        retries: int = 5,
+        retry: RetryPolicy | None = None,
         *,
+        on_wait: Callable[[float], None] | None = None,
+        on_outage: Callable[[PgOutageError], None] | None = None,
         partitions: int = 1,
         max_pending: int = 100_000,
         max_flush: int = 50_000,
@@ -540,7 +713,9 @@ class PostgresSink(FixedPartitionedSink[Any, None]):
             raise ValueError(msg)
         self._dsn = dsn
         self._run_id = run_id
-        self._retries = retries
+        self._retry = retry or RetryPolicy()
+        self._on_wait = on_wait
+        self._on_outage = on_outage
         self._partitions = partitions
         self._max_pending = max_pending
         self._max_flush = max_flush
@@ -552,9 +727,11 @@ class PostgresSink(FixedPartitionedSink[Any, None]):
         writer = _Writer(
             self._dsn,
             self._run_id,
-            self._retries,
+            self._retry,
             self._max_pending,
             self._max_flush,
             name=f"{step_id}-pg-writer-{for_part}",
+            on_wait=self._on_wait,
+            on_outage=self._on_outage,
         )
         return _PartitionWriter(writer)

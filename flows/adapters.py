@@ -6,7 +6,9 @@ state, feeds it whole batches, flushes at end of input, and snapshots a deep cop
 Live runs may add a heartbeat: every ``heartbeat`` of wall-clock time the logic's
 ``on_wall_clock(state, now)`` is called, so event-time buffers still release and a silent feed
 is still noticed when no data arrives (DESIGN invariant 1: "live mode may add a bounded
-wall-clock wait"). Replays and backtests run without it, so their output depends on data only.
+wall-clock wait"). Given an ``ArrivalClock`` (``flows.arrivals``), the heartbeat also hands the
+logic the input's current quiet spell: ``on_wall_clock(state, now, silence)``. Replays and
+backtests run without it, so their output depends on data only.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Any, Generic, Protocol, TypeVar
 import bytewax.operators as op
 from bytewax.dataflow import Stream
 from bytewax.operators import KeyedStream, StatefulBatchLogic
+
+from flows.arrivals import ArrivalClock
 
 S = TypeVar("S")
 V = TypeVar("V")
@@ -39,11 +43,17 @@ class KeyedLogic(Protocol[S, V_contra, W_co]):
 
 class _Adapter(StatefulBatchLogic[V, W, S], Generic[S, V, W]):
     def __init__(
-        self, logic: KeyedLogic[S, V, W], state: S, heartbeat: timedelta | None = None
+        self,
+        logic: KeyedLogic[S, V, W],
+        state: S,
+        heartbeat: timedelta | None = None,
+        arrivals: ArrivalClock | None = None,
     ) -> None:
         self.logic = logic
         self.state = state
         self.heartbeat = heartbeat
+        self.arrivals = arrivals
+        self._since = arrivals.now() if arrivals is not None else 0.0  # the last heartbeat
         self._wake = datetime.now(UTC) + heartbeat if heartbeat is not None else None
 
     def notify_at(self) -> datetime | None:
@@ -54,8 +64,14 @@ class _Adapter(StatefulBatchLogic[V, W, S], Generic[S, V, W]):
         now = datetime.now(UTC)
         self._wake = now + self.heartbeat
         tick = getattr(self.logic, "on_wall_clock", None)
-        out = list(tick(self.state, now)) if tick is not None else []
-        return out, StatefulBatchLogic.RETAIN
+        if tick is None:
+            return [], StatefulBatchLogic.RETAIN
+        arrivals = self.arrivals
+        if arrivals is None:
+            return list(tick(self.state, now)), StatefulBatchLogic.RETAIN
+        silence = arrivals.silence(self._since)
+        self._since = arrivals.now()
+        return list(tick(self.state, now, silence)), StatefulBatchLogic.RETAIN
 
     def on_batch(self, values: list[V]) -> tuple[Iterable[W], bool]:
         out: list[W] = []
@@ -76,14 +92,16 @@ def run_keyed(
     up: KeyedStream[V],
     logic_for: Callable[[], KeyedLogic[S, V, W]],
     heartbeat: timedelta | None = None,
+    arrivals: ArrivalClock | None = None,
 ) -> KeyedStream[W]:
     """Run a pure keyed logic as a Bytewax stateful step (state resumed from snapshots);
-    ``heartbeat`` (live only) calls the logic's ``on_wall_clock`` that often."""
+    ``heartbeat`` (live only) calls the logic's ``on_wall_clock`` that often, with the
+    input's quiet spell when ``arrivals`` is given."""
     logic = logic_for()
 
     def builder(resume: S | None) -> _Adapter[S, V, W]:
         state = resume if resume is not None else logic.new_state()
-        return _Adapter(logic, state, heartbeat)
+        return _Adapter(logic, state, heartbeat, arrivals)
 
     return op.stateful_batch(step_id, up, builder)
 

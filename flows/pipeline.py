@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, cast
 
@@ -21,14 +21,16 @@ from bytewax.inputs import Source
 from bytewax.run import cli_main
 
 from connectors.kafka_sink import AsyncKafkaSink, message_key
-from connectors.pg_sink import PostgresSink, db_key
+from connectors.pg_sink import PostgresSink, RetryPolicy, db_key
 from connectors.serde import encode, ts_millis
 from flows.accounts import AccountSpec, Isolation
 from flows.accounts import record as record_accounts
 from flows.adapters import key_by
+from flows.arrivals import ArrivalClock
 from flows.controls import control_source
 from flows.gc_tuning import streaming_gc, tune_for_streaming
 from flows.market import market_stage
+from flows.outage import stop_process
 from flows.settings import Topics
 from operators.candles import CandleConfig
 from operators.events import Bar, DeadLetter, Instrument
@@ -67,6 +69,10 @@ class PipelineConfig:
     feed_lag_threshold_ms: float = 500.0
     # Plausibility limits on ticks (size, strictness, times, price band, duplicates)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
+    # PostgreSQL outages: ridden out this long (Settings.pg_retry_budget_s), then the run
+    # stops; ``exit_on_outage``: as a clean process exit (the run process), not an exception
+    pg_retry_budget_s: float = 600.0
+    exit_on_outage: bool = False
 
 
 def kafka_source(bootstrap: str, topic: str, *, tail: bool, batch_size: int = 1000) -> Source[Any]:
@@ -123,7 +129,10 @@ def build_flow(
 ) -> Dataflow:
     """``controls``: the operator control topic (``flows.controls``), live runs only."""
     flow = Dataflow(flow_id)
-    raw = op.input("ticks_in", flow, source)
+    # every batch's arrival is stamped on the process clock (the live heartbeat's measure of
+    # silence, flows.arrivals); transient broker errors are dropped there, not dead-lettered
+    arrivals = ArrivalClock()
+    raw = op.flat_map_batch("arrivals", op.input("ticks_in", flow, source), arrivals.stamp)
     market = market_stage(
         raw, instruments or None, config.candle, config.metrics, config.validation
     )
@@ -151,7 +160,7 @@ def build_flow(
 
             ids = [a.id for a in resolved_accounts(config)]
             commands = control_commands(flow, controls, ids)
-        trading = trading_stage(market.ticks, market.bars, instruments, config, commands)
+        trading = trading_stage(market.ticks, market.bars, instruments, config, commands, arrivals)
         to_db.extend(trading.to_db)
         if config.kafka_bootstrap:
             to_kafka.extend(trading.to_kafka)
@@ -162,14 +171,25 @@ def build_flow(
         op.output(
             "postgres",
             db_rows,
-            PostgresSink(config.pg_dsn, config.run_id, partitions=config.db_partitions),
+            PostgresSink(
+                config.pg_dsn,
+                config.run_id,
+                RetryPolicy(budget_s=config.pg_retry_budget_s),
+                on_wait=arrivals.excuse,  # the flow's own backpressure is not a silent feed
+                on_outage=stop_process if config.exit_on_outage else None,
+                partitions=config.db_partitions,
+            ),
         )
     if to_kafka and config.kafka_bootstrap:
         kafka_msgs = key_by("kafka_keyed", op.merge("kafka_msgs", *to_kafka), message_key)
         op.output(
             "kafka",
             kafka_msgs,
-            AsyncKafkaSink(config.kafka_bootstrap, partitions=config.db_partitions),
+            AsyncKafkaSink(
+                config.kafka_bootstrap,
+                partitions=config.db_partitions,
+                on_outage=stop_process if config.exit_on_outage else None,
+            ),
         )
     return flow
 
@@ -198,6 +218,7 @@ def flow_from_env() -> Dataflow:
     config = run.pipeline(
         regime_model=load_model_or_none(run.models_dir), metrics=metrics_port != 0
     )
+    config = replace(config, exit_on_outage=True)  # the run process: a clean exit, not a panic
     instruments = load_instruments(run.pg_dsn) if run.pg_dsn else {}
     if run.pg_dsn and config.trading:  # every process: an idempotent upsert
         record_accounts(run.pg_dsn, config.run_id, config)

@@ -60,6 +60,8 @@ class RunConfig(BaseModel):
     batch_size: int = Field(default=1000, ge=1)
     models_dir: str | None = None
     bind_address: str = "127.0.0.1"
+    # PostgreSQL outages are ridden out this long, then the run stops (not a decision: unhashed)
+    pg_retry_budget_s: float = Field(default=600.0, gt=0)
 
     # ------------------------------------------------------------------ serialisation
     def to_json(self) -> str:
@@ -119,6 +121,7 @@ class RunConfig(BaseModel):
             db_partitions=self.processes,
             metrics=metrics,
             feed_lag_threshold_ms=float(self.feed_lag_threshold_ms),
+            pg_retry_budget_s=self.pg_retry_budget_s,
         )
 
 
@@ -210,4 +213,5 @@ def build_run_config(
         batch_size=settings.source_batch_size,
         models_dir=str(settings.models_dir) if settings.models_dir else None,
         bind_address=settings.bind_address,
+        pg_retry_budget_s=settings.pg_retry_budget_s,
     )

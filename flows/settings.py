@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     feed_lag_threshold_ms: int = Field(default=500, ge=1)
     account: str = "paper"
     capital_rupees: float = Field(default=500_000.0, gt=0)
+    # How long a PostgreSQL outage is ridden out (the flow waits, then writes what it holds)
+    # before the run stops with a clear message; retries back off up to 10 s apart.
+    pg_retry_budget_s: float = Field(default=600.0, ge=0)
     ui_port: int = 8501
     # Interface the monitor and the /metrics endpoints listen on; 0.0.0.0 exposes them
     bind_address: str = "127.0.0.1"

@@ -35,6 +35,7 @@ from flows.accounts import (
     subscribers,
 )
 from flows.adapters import run_keyed, values
+from flows.arrivals import ArrivalClock
 from operators.account_stage import AccountConfig, AccountLogic, AccountRuntime
 from operators.adaptive import AdaptiveStateChanged
 from operators.candles import CandleConfig
@@ -47,6 +48,7 @@ from operators.events import (
     SignalGenerated,
     Tick,
 )
+from operators.feed_health import Silence
 from operators.orders import FillEvent, OrderEvent
 from operators.risk_limits import OrderApproved, OrderDenied
 from operators.strategies.base import signal_strategy_key
@@ -120,10 +122,12 @@ class _AccountStage:
             return []
         return self.logics[state.account].on_eof(state.runtime)
 
-    def on_wall_clock(self, state: _AccountHolder, now: datetime) -> Iterable[Any]:
+    def on_wall_clock(
+        self, state: _AccountHolder, now: datetime, silence: Silence | None = None
+    ) -> Iterable[Any]:
         if state.runtime is None:
             return []
-        return self.logics[state.account].on_wall_clock(state.runtime, now)
+        return self.logics[state.account].on_wall_clock(state.runtime, now, silence)
 
 
 def account_config(config: Any) -> AccountConfig:
@@ -209,6 +213,7 @@ def trading_stage(
     instruments: Mapping[str, Instrument],
     config: Any,
     commands: Stream[Any] | None = None,
+    arrivals: ArrivalClock | None = None,
 ) -> TradingStreams:
     """Wire the trading stage onto the market stage's ticks (see module doc).
 
@@ -252,6 +257,7 @@ def trading_stage(
             for_account,
             lambda: _AccountStage(logics),
             heartbeat=config.heartbeat,
+            arrivals=arrivals,  # stall = no input arrived, whatever the event times
         ),
     )
     decisions: Stream[Any] = op.flat_map_batch(

@@ -38,7 +38,7 @@ from operators.events import (
     Tick,
 )
 from operators.execution import ExecutionConfig, ExecutionLogic
-from operators.feed_health import FeedHealthConfig, FeedHealthLogic
+from operators.feed_health import FeedHealthConfig, FeedHealthLogic, Silence, silent_feed
 from operators.kill_switch import FlattenAccount
 from operators.orders import (
     CancelOrder,
@@ -115,7 +115,8 @@ class AccountRuntime:
     order_underlying: dict[str, str] = field(default_factory=dict)
     next_mark: datetime | None = None
     late_inputs: int = 0
-    wall_stalled: bool = False
+    # the quiet spell (its start) the live heartbeat last reported as FEED_STALLED
+    silence_reported: datetime | None = None
     squared_off_on: date | None = None
     ledger: CostLedger | None = None
     # earliest session close among the ledger's open days (a tick at or after it closes them)
@@ -168,7 +169,6 @@ class AccountLogic:
 
     # ------------------------------------------------------------------------ entry points
     def on_item(self, rt: AccountRuntime, item: AccountInput) -> list[AccountOutput]:
-        rt.wall_stalled = False
         reorder = rt.reorder
         late_before = reorder.late
         key = (
@@ -188,35 +188,27 @@ class AccountLogic:
         rt.late_inputs += reorder.late - late_before
         return out
 
-    def on_wall_clock(self, rt: AccountRuntime, now: datetime) -> list[AccountOutput]:
+    def on_wall_clock(
+        self, rt: AccountRuntime, now: datetime, silence: Silence | None = None
+    ) -> list[AccountOutput]:
         """Live heartbeat: release inputs older than ``now`` − lateness, and declare the feed
-        stalled when nothing has *arrived* for ``stall_after_s`` (arrivals, not releases: the
-        reorder buffer holds the newest inputs back by the lateness). ``now`` is the caller's
-        clock; replays never call this."""
+        stalled when ``silence`` (measured by the flows layer from input *arrivals*, not from
+        event time) lasted ``stall_after_s``; each quiet spell once. ``now`` and ``silence``
+        are the caller's clock; replays never call this."""
         out: list[AccountOutput] = []
         released_to = now - self.config.lateness
         for ready in self.buffer.advance(rt.reorder, released_to):
             out.extend(self._process(rt, ready))
         if released_to >= rt.ledger_close_at:  # same notes as a replay: ts = the close
             out.extend(self._close_days(rt, released_to))
-        last_arrival = rt.reorder.max_ts
-        limit = self.config.feed_health.stall_after_s
-        if last_arrival is not None and not rt.wall_stalled:
-            silent = (now - last_arrival).total_seconds()
-            if silent >= limit:
-                rt.wall_stalled = True
-                stalled = RiskEvent(
-                    ts_event=now,
-                    ts_recv=now,
-                    account="*",
-                    kind="FEED_STALLED",
-                    detail=(
-                        f"no input for {silent:.1f}s (limit {limit:.1f}s, wall clock, "
-                        f"last event {last_arrival.isoformat()})"
-                    ),
-                )
-                out.append(stalled)
-                out.extend(self._risk(rt, rt.risk.on_risk_event(stalled)))
+        last_event = rt.reorder.max_ts
+        if silence is None or last_event is None or silence.since == rt.silence_reported:
+            return out
+        stalled = silent_feed(silence, last_event, self.config.feed_health.stall_after_s)
+        if stalled is not None:
+            rt.silence_reported = silence.since
+            out.append(stalled)
+            out.extend(self._risk(rt, rt.risk.on_risk_event(stalled)))
         return out
 
     def on_eof(self, rt: AccountRuntime) -> list[AccountOutput]:

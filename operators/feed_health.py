@@ -14,6 +14,12 @@ Two questions, both answered without reading a clock (``now`` is passed in):
   (compared with the latest ``ts_event``; replays pass event time) or ``"recv"`` (compared with
   the latest ``ts_recv``; a live caller passes its own clock).
 
+- **Silent** — live only: ``silent_feed(silence, ts_event, limit_s)``. The flows layer stamps
+  every input's *arrival* with its process clock and hands the heartbeat a ``Silence`` (when
+  the current quiet spell began, how long it lasted); here it becomes one FEED_STALLED. This
+  never compares the wall clock with exchange time (DESIGN invariant 11): a backlog, an old
+  date replayed live or a skewed exchange clock is not silence.
+
 All events are feed-wide risk events: ``account="*"``; lag events name the instrument token.
 """
 
@@ -23,7 +29,7 @@ import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from mypy_extensions import mypyc_attr
@@ -202,4 +208,38 @@ class FeedHealthLogic:
         )
 
 
-_native.picklable(FeedHealthConfig, FeedHealthState, FeedHealthLogic)
+@mypyc_attr(allow_interpreted_subclasses=True)
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """A quiet spell of the input, measured by arrival (process clock, from the flows layer).
+
+    ``since``: when the last input before it arrived (it identifies the spell, so one spell is
+    reported once); ``seconds``: how long nothing arrived, up to now or to when input resumed.
+    """
+
+    since: datetime
+    seconds: float
+
+
+def silent_feed(silence: Silence, ts_event: datetime, limit_s: float) -> RiskEvent | None:
+    """FEED_STALLED for a quiet spell of at least ``limit_s``, else None.
+
+    ``ts_event`` is the event time the stall is journaled at (the latest input's: the stall
+    comes after it in market time; with a replayed date, "now" would be another day).
+    """
+    if silence.seconds < limit_s:
+        return None
+    detail = (
+        f"no input arrived for {silence.seconds:.1f}s (limit {limit_s:.1f}s, arrival clock, "
+        f"last arrival {silence.since.isoformat()})"
+    )
+    return RiskEvent(
+        ts_event=ts_event,
+        ts_recv=silence.since + timedelta(seconds=silence.seconds),
+        account=FEED_ACCOUNT,
+        kind="FEED_STALLED",
+        detail=detail,
+    )
+
+
+_native.picklable(FeedHealthConfig, FeedHealthState, FeedHealthLogic, Silence)

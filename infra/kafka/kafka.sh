@@ -4,7 +4,9 @@
 #   infra/kafka/kafka.sh install|start|stop|status|reset
 # Settings (env): SCALPFLOW_CACHE (default ~/.cache/scalpflow), KAFKA_PORT (9092),
 # KAFKA_CONTROLLER_PORT (9093), KAFKA_PARTITIONS (default partitions, 3), KAFKA_HEAP (512m),
-# SCALPFLOW_PYTHON (python with confluent-kafka for the admin round-trip check).
+# SCALPFLOW_PYTHON (python with confluent-kafka for the admin round-trip check),
+# KAFKA_DATA_DIR / KAFKA_RUN_DIR (log dirs; pid, log and config) for a second, private broker
+# beside the shared one (tests that stop a broker), sharing the installed jars.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -13,8 +15,8 @@ kafka_version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$her
 cache="${SCALPFLOW_CACHE:-$HOME/.cache/scalpflow}"
 home="$cache/kafka-$kafka_version"
 lib="$home/lib"
-data="$cache/kafka-data"
-run="$cache/run"
+data="${KAFKA_DATA_DIR:-$cache/kafka-data}"
+run="${KAFKA_RUN_DIR:-$cache/run}"
 pidfile="$run/kafka.pid"
 logfile="$run/kafka.log"
 port="${KAFKA_PORT:-9092}"

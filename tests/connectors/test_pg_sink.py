@@ -3,6 +3,7 @@ epoch ends and close wait for the commit, and failures surface as DatabaseError.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
@@ -16,7 +17,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSource, cluster_main, run_main
 
 from connectors.db import DatabaseError
-from connectors.pg_sink import PostgresSink, db_key, write_events
+from connectors.pg_sink import PgOutageError, PostgresSink, RetryPolicy, db_key, write_events
 from connectors.synthetic import SyntheticConfig, SyntheticMarket
 from operators.chain import ChainLogic
 from operators.events import Bar, DeadLetter, Instrument, OptionAnalytics, RiskEvent
@@ -67,6 +68,10 @@ def events() -> list[Any]:
     )
     mid = len(out) // 2
     return [*out[:mid], again, later, risk, *out[mid:], again, later]
+
+
+DEAD_DSN = "postgresql://nobody@127.0.0.1:1/none"
+NO_RETRY = RetryPolicy(budget_s=0)
 
 
 def run_id() -> str:
@@ -166,11 +171,9 @@ def test_snapshot_and_close_return_only_after_the_commit(
 
 
 def test_unreachable_database_fails_on_snapshot_write_and_close(events: list[Any]) -> None:
-    part = PostgresSink("postgresql://nobody@127.0.0.1:1/none", run_id(), retries=0).build_part(
-        "pg", "0", None
-    )
+    part = PostgresSink(DEAD_DSN, run_id(), NO_RETRY).build_part("pg", "0", None)
     part.write_batch(events[:10])  # handed over; the writer finds out
-    with pytest.raises(DatabaseError, match="after 1 attempts"):
+    with pytest.raises(PgOutageError, match="unreachable for 0 s"):
         part.snapshot()
     with pytest.raises(DatabaseError, match="cannot connect"):
         part.write_batch(events[10:20])
@@ -245,7 +248,7 @@ def write_one_by_one(part: Any, events: list[Any]) -> None:
 
 def test_a_failed_writer_never_blocks_the_flow_thread(events: list[Any]) -> None:
     """With a tiny queue bound and a dead database, writes fail instead of waiting forever."""
-    sink = PostgresSink("postgresql://nobody@127.0.0.1:1/none", run_id(), 0, max_pending=1)
+    sink = PostgresSink(DEAD_DSN, run_id(), NO_RETRY, max_pending=1)
     part = sink.build_part("pg", "0", None)
     with pytest.raises(DatabaseError):
         write_one_by_one(part, events[:100])
@@ -283,3 +286,74 @@ def test_db_key_routes_by_instrument_token(events: list[Any]) -> None:
     assert db_key(bar) == bar.candle.token
     assert db_key(analytics) == analytics.token
     assert db_key(DeadLetter(reason="r", raw=b"x")) == ""
+
+
+def test_retry_policy_backs_off_exponentially_up_to_its_cap() -> None:
+    policy = RetryPolicy(budget_s=60, first_delay_s=0.5, max_delay_s=10)
+    assert [policy.delay(n) for n in range(7)] == [0.5, 1, 2, 4, 8, 10, 10]
+    with pytest.raises(ValueError, match="retry policy"):
+        RetryPolicy(first_delay_s=5, max_delay_s=1)
+
+
+def test_an_outage_longer_than_the_budget_stops_with_a_clear_error(events: list[Any]) -> None:
+    """The writer keeps retrying (the flow thread waits in snapshot) until the budget is
+    spent, then names the budget and the setting that controls it."""
+    retry = RetryPolicy(budget_s=1.0, first_delay_s=0.1, max_delay_s=0.2)
+    waited: list[float] = []
+    part = PostgresSink(DEAD_DSN, run_id(), retry, on_wait=waited.append).build_part(
+        "pg", "0", None
+    )
+    part.write_batch(events[:10])
+    with pytest.raises(PgOutageError, match="SCALPFLOW_PG_RETRY_BUDGET_S") as info:
+        part.snapshot()
+    assert "stopping" in str(info.value)
+    assert "cannot connect" in str(info.value)
+    assert waited
+    assert waited[-1] >= retry.budget_s  # the flow thread was held for the whole budget
+    with pytest.raises(PgOutageError):
+        part.close()
+
+
+def wait_written(part: Any) -> None:
+    while part._writer.written == 0 and part._writer._error is None:
+        threading.Event().wait(0.01)
+
+
+def test_an_epoch_is_invisible_until_its_end_then_visible_in_every_table(
+    pg_dsn: str, pg_conn: psycopg.Connection[Any], events: list[Any]
+) -> None:
+    run = run_id()
+    part = PostgresSink(pg_dsn, run).build_part("pg", "0", None)
+    part.write_batch(events)
+    wait_written(part)  # written by the server, in the epoch's open transaction
+    assert part._writer.written > 0
+    assert count(pg_conn, run) == 0
+    assert not any(table_rows(pg_conn, run).values())
+    part.snapshot()
+    reference = run_id()
+    write_events(pg_conn, reference, events, bulk=False)
+    assert table_rows(pg_conn, run) == table_rows(pg_conn, reference)
+    part.close()
+
+
+def test_a_connection_lost_mid_epoch_is_rebuilt_and_the_epoch_written_again(
+    pg_dsn: str, pg_conn: psycopg.Connection[Any], events: list[Any]
+) -> None:
+    """The server ends the writer's session between two chunks of one epoch (as a restart
+    does): the writer reconnects, writes the first chunk again and commits both."""
+    run = run_id()
+    part = PostgresSink(pg_dsn, run).build_part("pg", "0", None)
+    half = len(events) // 2
+    part.write_batch(events[:half])
+    wait_written(part)
+    killed = pg_conn.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND pid <> pg_backend_pid() AND state = 'idle in transaction'"
+    ).fetchall()
+    assert killed == [(True,)]
+    part.write_batch(events[half:])
+    part.snapshot()
+    reference = run_id()
+    write_events(pg_conn, reference, events, bulk=False)
+    assert table_rows(pg_conn, run) == table_rows(pg_conn, reference)
+    part.close()

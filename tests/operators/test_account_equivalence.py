@@ -171,7 +171,7 @@ def fingerprint(outputs: list[Any], rt: AccountRuntime) -> str:
         "order_underlying": rt.order_underlying,
         "next_mark": rt.next_mark,
         "late_inputs": rt.late_inputs,
-        "wall_stalled": rt.wall_stalled,
+        "wall_stalled": rt.silence_reported is not None,  # the live heartbeat reported a stall
         "squared_off_on": rt.squared_off_on,
         "reorder": (
             rt.reorder.max_ts,

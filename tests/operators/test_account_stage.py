@@ -11,6 +11,7 @@ import msgspec
 from operators.account_stage import AccountConfig, AccountLogic
 from operators.adaptive import AdaptiveConfig
 from operators.events import Instrument, RiskEvent, SignalGenerated, Tick
+from operators.feed_health import Silence
 from operators.orders import OrderAccepted, OrderCancelled, OrderFilled
 from operators.portfolio import PositionChanged, TradeClosed
 from operators.risk_limits import OrderApproved, OrderDenied, RiskLimits
@@ -46,8 +47,10 @@ def make_logic(lateness_s: float = 10.0) -> AccountLogic:
     return AccountLogic(INSTRUMENTS, config)
 
 
-def tick(sec: float, bid: int, ask: int, cum: int, token: str = "901", seq: int = 0) -> Tick:
-    ts = T0 + timedelta(seconds=sec)
+def tick(
+    sec: float, bid: int, ask: int, cum: int, token: str = "901", seq: int = 0, t0: datetime = T0
+) -> Tick:
+    ts = t0 + timedelta(seconds=sec)
     return Tick(
         ts_event=ts,
         ts_recv=ts,
@@ -201,14 +204,77 @@ def test_wall_clock_heartbeat_notices_a_silent_feed_and_releases_buffered_inputs
     for s in range(5):
         out += logic.on_item(rt, tick(s, 10_000, 10_100, 1_000 + s, seq=s))
     assert not [e for e in out if isinstance(e, OrderFilled)]
-    # nothing arrives; the heartbeat at +8 s releases the buffered ticks (lateness 10 s → none
-    # yet), at +16 s the last tick is 12 s old: released and the feed is declared stalled.
-    assert logic.on_wall_clock(rt, T0 + timedelta(seconds=8)) == []
-    beat = logic.on_wall_clock(rt, T0 + timedelta(seconds=16))
+    # nothing arrives after the last tick (arrival clock = its event time here): the heartbeat
+    # at +8 s releases nothing yet (lateness 10 s), at +16 s the last tick is released and
+    # the 12 s quiet spell is declared a stall.
+    last = T0 + timedelta(seconds=4)
+    assert logic.on_wall_clock(rt, T0 + timedelta(seconds=8), Silence(last, 4.0)) == []
+    beat = logic.on_wall_clock(rt, T0 + timedelta(seconds=16), Silence(last, 12.0))
     kinds = [e.kind for e in beat if isinstance(e, RiskEvent)]
     assert kinds[0] == "FEED_STALLED"
     assert "KILL_SWITCH" in kinds
     assert rt.reorder.heap == []
+    stalled = next(e for e in beat if isinstance(e, RiskEvent) and e.kind == "FEED_STALLED")
+    assert stalled.ts_event == last  # journaled at the last input's event time
+    assert "no input arrived for 12.0s" in stalled.detail
+    # the same quiet spell is reported once, however many heartbeats see it
+    again = logic.on_wall_clock(rt, T0 + timedelta(seconds=17), Silence(last, 13.0))
+    assert [e for e in again if isinstance(e, RiskEvent) and e.kind == "FEED_STALLED"] == []
+
+
+OLD_DAY = datetime(2025, 1, 6, 4, 0, tzinfo=UTC)  # a replayed date, a year before "now"
+
+
+def live_heartbeats(
+    logic: AccountLogic, items: list[Any], wall: datetime, gaps: dict[int, float]
+) -> list[Any]:
+    """Feed ``items`` as a live run would: a heartbeat every 100 inputs, on a wall clock that
+    has nothing to do with the items' event time; ``gaps`` (index → seconds) are quiet
+    spells of the arrival clock before that item."""
+    rt = logic.new_runtime()
+    out: list[Any] = []
+    last_arrival = wall
+    for i, item in enumerate(items):
+        if i in gaps:  # the input goes quiet: heartbeats every second meanwhile
+            for s in range(1, int(gaps[i]) + 1):
+                now = last_arrival + timedelta(seconds=s)
+                out += logic.on_wall_clock(rt, now, Silence(last_arrival, float(s)))
+            wall = last_arrival + timedelta(seconds=gaps[i])
+        wall += timedelta(milliseconds=1)  # a backlog arrives fast
+        last_arrival = wall
+        out += logic.on_item(rt, item)
+        if i % 100 == 0:
+            out += logic.on_wall_clock(rt, wall, Silence(last_arrival, 0.0))
+    return out
+
+
+def stalls(out: list[Any]) -> list[str]:
+    kinds = ("FEED_STALLED", "KILL_SWITCH")
+    return [e.kind for e in out if isinstance(e, RiskEvent) and e.kind in kinds]
+
+
+def old_day_backlog() -> list[Any]:
+    items: list[Any] = [
+        tick(s / 2, 10_000, 10_100, 1_000 + s, seq=s, t0=OLD_DAY) for s in range(2_000)
+    ]
+    return items
+
+
+def test_live_mode_over_a_backlog_of_an_old_date_trips_no_kill_switch() -> None:
+    """A year-old session caught up at full speed (wall clock − event time ≈ a year, and
+    a skewed exchange clock looks the same): arrivals never pause, so nothing is stalled."""
+    out = live_heartbeats(make_logic(), old_day_backlog(), datetime.now(UTC), {})
+    assert stalls(out) == []
+
+
+def test_a_12_s_silent_feed_trips_the_kill_switch_once() -> None:
+    out = live_heartbeats(make_logic(), old_day_backlog(), datetime.now(UTC), {1_000: 12.0})
+    assert stalls(out) == ["FEED_STALLED", "KILL_SWITCH"]
+
+
+def test_a_9_s_pause_of_the_feed_is_not_a_stall() -> None:
+    out = live_heartbeats(make_logic(), old_day_backlog(), datetime.now(UTC), {1_000: 9.0})
+    assert stalls(out) == []
 
 
 def test_end_of_day_square_off_and_no_entries_after_the_cutoff() -> None:
