@@ -12,6 +12,7 @@ wall-clock wait"). Replays and backtests run without it, so their output depends
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
@@ -37,6 +38,20 @@ class KeyedLogic(Protocol[S, V_contra, W_co]):
     def on_eof(self, state: S) -> Iterable[W_co]: ...
 
 
+def _clock_offset() -> timedelta:
+    """``SCALPFLOW_CLOCK_OFFSET_MS``: shift the live heartbeat's clock, so a benchmark can feed
+    a session dated at market hours in real time whatever the hour (0 in production)."""
+    return timedelta(milliseconds=float(os.environ.get("SCALPFLOW_CLOCK_OFFSET_MS", "0")))
+
+
+CLOCK_OFFSET = _clock_offset()
+
+
+def wall_now() -> datetime:
+    """The heartbeat's clock: UTC now plus the configured offset."""
+    return datetime.now(UTC) + CLOCK_OFFSET
+
+
 class _Adapter(StatefulBatchLogic[V, W, S], Generic[S, V, W]):
     def __init__(
         self, logic: KeyedLogic[S, V, W], state: S, heartbeat: timedelta | None = None
@@ -51,10 +66,9 @@ class _Adapter(StatefulBatchLogic[V, W, S], Generic[S, V, W]):
 
     def on_notify(self) -> tuple[Iterable[W], bool]:
         assert self.heartbeat is not None
-        now = datetime.now(UTC)
-        self._wake = now + self.heartbeat
+        self._wake = datetime.now(UTC) + self.heartbeat  # Bytewax's clock: real UTC
         tick = getattr(self.logic, "on_wall_clock", None)
-        out = list(tick(self.state, now)) if tick is not None else []
+        out = list(tick(self.state, wall_now())) if tick is not None else []
         return out, StatefulBatchLogic.RETAIN
 
     def on_batch(self, values: list[V]) -> tuple[Iterable[W], bool]:
@@ -62,6 +76,9 @@ class _Adapter(StatefulBatchLogic[V, W, S], Generic[S, V, W]):
         extend, step, state = out.extend, self.logic.on_item, self.state  # hot loop: locals
         for value in values:
             extend(step(state, value))
+        after = getattr(self.logic, "after_batch", None)  # e.g. a watermark marker
+        if after is not None:
+            extend(after(state))
         return out, StatefulBatchLogic.RETAIN
 
     def on_eof(self) -> tuple[Iterable[W], bool]:

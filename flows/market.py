@@ -6,9 +6,11 @@ raw ─ parse/validate ─┬─ ticks ─ key by token ─ candles + indicators
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
@@ -96,11 +98,31 @@ class MarketStage:
         return self.logic.on_eof(state, ts_recv=last)
 
 
+#: A valid tick with where and when it was consumed: (source partition or None, wall-clock
+#: arrival in epoch seconds, tick). The partition is the input id of the trading stage's input
+#: watermarks (live Kafka only; a replay merges partitions itself); the arrival time feeds the
+#: tick → signal/fill latency metrics and never a decision.
+Sourced = tuple[int | None, float, Tick]
+
+
 @dataclass(frozen=True)
 class MarketStreams:
     ticks: KeyedStream[Tick]  # valid ticks keyed by instrument token, in arrival order
     bars: Stream[Bar]
     dead_letters: Stream[DeadLetter]
+    sourced: Stream[Sourced]  # the same ticks with their partition and arrival time
+
+
+def stamp_batch(msgs: Sequence[RawMessage], parsed: list[Tick | DeadLetter]) -> list[Any]:
+    """Ticks of a parsed source batch as ``Sourced`` (one wall-clock read per batch; only a
+    live Kafka message names its partition); dead letters unchanged."""
+    arrived = time.time()
+    return [
+        (m.partition if type(m) is KafkaSourceMessage else None, arrived, p)
+        if type(p) is Tick
+        else p
+        for m, p in zip(msgs, parsed, strict=True)
+    ]
 
 
 def parse_batch(
@@ -140,14 +162,19 @@ def market_stage(
     """Wire the market stage; ``observe_metrics`` off skips Prometheus bookkeeping in a
     process that serves no metrics (backtests, the embedded demo)."""
     parsed = op.flat_map_batch(
-        "parse", raw, lambda msgs: parse_batch(msgs, instruments, observe_metrics)
+        "parse",
+        raw,
+        lambda msgs: stamp_batch(msgs, parse_batch(msgs, instruments, observe_metrics)),
     )
     by_token: KeyedStream[Tick] = op.flat_map_batch(
-        "valid_by_token", parsed, lambda xs: [(x.token, x) for x in xs if isinstance(x, Tick)]
+        "valid_by_token", parsed, lambda xs: [(x[2].token, x[2]) for x in xs if type(x) is tuple]
+    )
+    sourced: Stream[Sourced] = op.flat_map_batch(
+        "sourced", parsed, lambda xs: [x for x in xs if type(x) is tuple]
     )
     rejected = of_type("rejected", parsed, DeadLetter)
     out = values("market_values", run_keyed("market", by_token, lambda: MarketStage(config)))
     bars = of_type("bars", out, Bar)
     late = op.flat_map_batch("late_to_dlq", out, lambda xs: late_batch(xs, observe_metrics))
     dead_letters = op.merge("dead_letters", rejected, late)
-    return MarketStreams(ticks=by_token, bars=bars, dead_letters=dead_letters)
+    return MarketStreams(ticks=by_token, bars=bars, dead_letters=dead_letters, sourced=sourced)

@@ -62,6 +62,9 @@ class PipelineConfig:
     db_partitions: int = 1
     # Prometheus bookkeeping; only worth its cost where a /metrics endpoint serves it
     metrics: bool = False
+    # Live Kafka sources: merging stages release by input watermarks (minimum over the
+    # partitions / underlyings), not behind a fixed lateness (see operators.reorder)
+    input_watermarks: bool = True
 
 
 def kafka_source(bootstrap: str, topic: str, *, tail: bool, batch_size: int = 1000) -> Source[Any]:
@@ -108,6 +111,17 @@ def event_message(topic: str, key: str, event: Any) -> KafkaSinkMessage[bytes, b
     )
 
 
+def source_partitions(source: Source[Any], config: PipelineConfig) -> tuple[int, ...]:
+    """The partitions of a live Kafka source: the inputs of the trading stage's input
+    watermarks (issue 19). Empty for other sources (a replay merges partitions itself) or
+    when ``config.input_watermarks`` is off (then the stages release by bounded lateness)."""
+    from flows.aligned_kafka import AlignedKafkaSource
+
+    if not config.input_watermarks or not isinstance(source, AlignedKafkaSource):
+        return ()
+    return tuple(sorted(int(part.split("-", 1)[0]) for part in source.list_parts()))
+
+
 def build_flow(
     source: Source[Any],
     instruments: Mapping[str, Instrument],
@@ -134,7 +148,9 @@ def build_flow(
     if config.trading:
         from flows.trading import trading_stage
 
-        trading = trading_stage(market.ticks, market.bars, instruments, config)
+        trading = trading_stage(
+            market.sourced, market.bars, instruments, config, source_partitions(source, config)
+        )
         to_db.extend(trading.to_db)
         if config.kafka_bootstrap:
             to_kafka.extend(trading.to_kafka)
