@@ -20,6 +20,7 @@ The flow's own tick → signal/fill histograms (``/metrics``) are printed too.
 from __future__ import annotations
 
 import argparse
+import heapq
 import os
 import signal
 import subprocess
@@ -41,20 +42,40 @@ from connectors.kafka_io import BoundedProducer, ensure_topics
 from connectors.synthetic import SyntheticConfig, SyntheticMarket
 
 TOPICS = ("dlq", "bars", "regime", "ai_state", "signals", "orders", "fills", "risk")
-BASE_RATE = 140.0  # ticks/s of the synthetic chain (10 strikes each side) at tick_rate_scale 1
+# Three underlyings (one synthetic chain holds at most ~1,750 ticks/s): (name, index token,
+# opening level, strike step)
+UNDERLYINGS = (
+    ("NIFTY", "26000", 26000.0, 50),
+    ("BANKNIFTY", "26009", 56000.0, 100),
+    ("FINNIFTY", "26037", 26500.0, 50),
+)
+STRIKES = 40
 
 
-def _market(minutes: int, rate: float, seed: int) -> SyntheticMarket:
+def _chain(i: int, minutes: int, scale: float, seed: int) -> SyntheticMarket:
+    name, token, level, step = UNDERLYINGS[i]
     return SyntheticMarket(
         SyntheticConfig(
-            seed=seed,
+            seed=seed + i,
             date=date(2026, 7, 7),
             start_time=dtime(9, 15),
             duration_minutes=minutes,
-            tick_rate_scale=rate / BASE_RATE,
+            strikes_each_side=STRIKES,
+            tick_rate_scale=scale,
             index_tick_rate_scale=1.0,  # the index ticks about once a second, as live
+            underlying=name,
+            index_token=token,
+            opening_level=level,
+            strike_step=step,
         )
     )
+
+
+def _markets(minutes: int, rate: float, seed: int) -> list[SyntheticMarket]:
+    """Three chains whose ticks add up to about ``rate`` per second."""
+    probe = sum(_chain(i, 1, 1.0, seed).raw_count for i in range(len(UNDERLYINGS))) / 60
+    scale = min(10.0, rate / probe)
+    return [_chain(i, minutes, scale, seed) for i in range(len(UNDERLYINGS))]
 
 
 class _Outputs(threading.Thread):
@@ -87,13 +108,15 @@ class _Outputs(threading.Thread):
         self.consumer.close()
 
 
-def _produce(market: SyntheticMarket, bootstrap: str, topic: str, sent: np.ndarray) -> int:
-    """Produce ``market`` paced by event time; ``sent[ms - start]`` = wall time of that ms."""
+def _produce(markets: list[SyntheticMarket], bootstrap: str, topic: str, sent: np.ndarray) -> int:
+    """Produce the markets merged and paced by event time; ``sent[ms - start]`` = wall time
+    that event-time millisecond was sent."""
     producer = BoundedProducer(bootstrap, linger_ms=1)
-    start_ms = int(market.start.timestamp() * 1000)
+    start_ms = int(markets[0].start.timestamp() * 1000)
     wall0 = time.time()
     count = 0
-    for msg in market.raw_messages():
+    merged = heapq.merge(*(m.raw_messages() for m in markets), key=lambda m: m.timestamp_ms)
+    for msg in merged:
         due = wall0 + (msg.timestamp_ms - start_ms) / 1000
         lag = due - time.time()
         if lag > 0.0005:
@@ -153,13 +176,19 @@ def main() -> None:
     ap.add_argument("--processes", type=int, default=1)
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--metrics-port", type=int, default=9419)
+    ap.add_argument(
+        "--lateness",
+        action="store_true",
+        help="baseline: release by bounded lateness (SCALPFLOW_INPUT_WATERMARKS=0), as before",
+    )
     args = ap.parse_args()
     server = os.environ.get("SCALPFLOW_PG_DSN")
     if not server:
         raise SystemExit("set SCALPFLOW_PG_DSN to a PostgreSQL server DSN (a scratch db is made)")
-    market = _market(args.minutes, args.rate, args.seed)
     print(f"generating {args.minutes} min at ~{args.rate:,.0f} ticks/s ...", flush=True)
-    total = market.raw_count
+    markets = _markets(args.minutes, args.rate, args.seed)
+    market = markets[0]
+    total = sum(m.raw_count for m in markets)
     run_id = f"lat-{uuid.uuid4().hex[:6]}"
     topics = {name: f"bench.{name}.{run_id}" for name in TOPICS} | {
         "ticks": f"bench.ticks.{run_id}"
@@ -169,12 +198,13 @@ def main() -> None:
     lead = 15.0  # seconds for the flow to start before the first tick
     offset_ms = (market.start - datetime.now(UTC)).total_seconds() * 1000 - lead * 1000
     with scratch_database(server, "bench_latency") as dsn:
-        save_instruments(dsn, market.instruments())
+        save_instruments(dsn, [i for m in markets for i in m.instruments()])
         env = {
             **os.environ,
             "SCALPFLOW_PG_DSN": dsn,
             "SCALPFLOW_KAFKA_BOOTSTRAP": args.bootstrap,
             "SCALPFLOW_CLOCK_OFFSET_MS": f"{offset_ms:.0f}",
+            "SCALPFLOW_INPUT_WATERMARKS": "0" if args.lateness else "1",
             **{f"SCALPFLOW_TOPIC_{k.upper()}": v for k, v in topics.items()},
         }
         cmd = [
@@ -192,7 +222,7 @@ def main() -> None:
                 time.sleep(0.5)
             time.sleep(max(0.0, deadline - time.time()))
             t0 = time.time()
-            produced = _produce(market, args.bootstrap, topics["ticks"], sent)
+            produced = _produce(markets, args.bootstrap, topics["ticks"], sent)
             dt = time.time() - t0
             time.sleep(3)  # the last outputs
             metrics = "\n".join(_scrape(args.metrics_port + i) for i in range(args.processes))
@@ -213,7 +243,8 @@ def main() -> None:
             lat[name].append(arrived - sent[i])
     print(
         f"produced {produced:,} of {total:,} ticks in {dt:.0f}s ({produced / dt:,.0f}/s);"
-        f" {args.processes} process(es), {args.partitions} partitions;"
+        f" {args.processes} process(es), {args.partitions} partitions,"
+        f" {'bounded lateness' if args.lateness else 'input watermarks'};"
         " 2-core machine shared with ~6 other sessions (contended)"
     )
     print(_percentiles("tick->signal (end to end, via Kafka)", lat["signals"]))

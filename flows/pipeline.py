@@ -115,11 +115,10 @@ def source_partitions(source: Source[Any], config: PipelineConfig) -> tuple[int,
     """The partitions of a live Kafka source: the inputs of the trading stage's input
     watermarks (issue 19). Empty for other sources (a replay merges partitions itself) or
     when ``config.input_watermarks`` is off (then the stages release by bounded lateness)."""
-    from flows.aligned_kafka import AlignedKafkaSource
-
-    if not config.input_watermarks or not isinstance(source, AlignedKafkaSource):
+    parts = getattr(source, "input_partitions", None)  # AlignedKafkaSource, in-memory benches
+    if not config.input_watermarks or parts is None:
         return ()
-    return tuple(sorted(int(part.split("-", 1)[0]) for part in source.list_parts()))
+    return tuple(sorted(parts()))
 
 
 def build_flow(
@@ -209,6 +208,9 @@ def flow_from_env() -> Dataflow:
         heartbeat=timedelta(seconds=1) if spec.get("tail", False) else None,
         db_partitions=int(spec.get("processes", 1)),
         metrics=metrics_port != 0,
+        # "0": release by bounded lateness as before issue 19 (a fallback, and the baseline
+        # of benchmarks/bench_live_latency.py)
+        input_watermarks=os.environ.get("SCALPFLOW_INPUT_WATERMARKS", "1") != "0",
     )
     instruments = load_instruments(spec["pg_dsn"]) if spec.get("pg_dsn") else {}
     if spec.get("pg_dsn") and config.trading:  # every process: an idempotent upsert
