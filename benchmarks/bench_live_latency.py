@@ -29,6 +29,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from datetime import time as dtime
 from pathlib import Path
@@ -36,7 +37,7 @@ from pathlib import Path
 import numpy as np
 from confluent_kafka import Consumer
 
-from connectors.db import scratch_database
+from connectors.db import connect, scratch_database
 from connectors.instruments import save_instruments
 from connectors.kafka_io import BoundedProducer, ensure_topics
 from connectors.synthetic import SyntheticConfig, SyntheticMarket
@@ -108,7 +109,13 @@ class _Outputs(threading.Thread):
         self.consumer.close()
 
 
-def _produce(markets: list[SyntheticMarket], bootstrap: str, topic: str, sent: np.ndarray) -> int:
+def _produce(
+    markets: list[SyntheticMarket],
+    bootstrap: str,
+    topic: str,
+    sent: np.ndarray,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Produce the markets merged and paced by event time; ``sent[ms - start]`` = wall time
     that event-time millisecond was sent."""
     producer = BoundedProducer(bootstrap, linger_ms=1)
@@ -116,7 +123,12 @@ def _produce(markets: list[SyntheticMarket], bootstrap: str, topic: str, sent: n
     wall0 = time.time()
     count = 0
     merged = heapq.merge(*(m.raw_messages() for m in markets), key=lambda m: m.timestamp_ms)
+    report = wall0 + 30
     for msg in merged:
+        if count % 1000 == 0 and time.time() >= report:
+            report += 30
+            if progress is not None:
+                progress(count)
         due = wall0 + (msg.timestamp_ms - start_ms) / 1000
         lag = due - time.time()
         if lag > 0.0005:
@@ -222,10 +234,33 @@ def main() -> None:
                 time.sleep(0.5)
             time.sleep(max(0.0, deadline - time.time()))
             t0 = time.time()
-            produced = _produce(markets, args.bootstrap, topics["ticks"], sent)
+
+            def progress(count: int) -> None:
+                text = "\n".join(_scrape(args.metrics_port + i) for i in range(args.processes))
+                consumed = sum(
+                    float(line.rsplit(" ", 1)[1])
+                    for line in text.splitlines()
+                    if line.startswith("scalpflow_ticks_total ")
+                )
+                kinds = [name for name, _, _ in outputs.seen]
+                print(
+                    f"  {time.time() - t0:5.0f}s: produced {count:,}, flow consumed"
+                    f" {consumed:,.0f}; seen {kinds.count('signals')} signals,"
+                    f" {kinds.count('fills')} fills",
+                    flush=True,
+                )
+
+            produced = _produce(markets, args.bootstrap, topics["ticks"], sent, progress)
             dt = time.time() - t0
             time.sleep(3)  # the last outputs
             metrics = "\n".join(_scrape(args.metrics_port + i) for i in range(args.processes))
+            with connect(dsn) as conn:
+                decisions = conn.execute(
+                    "SELECT split_part(reason, ':', 1), count(*) FROM risk_decisions"
+                    " WHERE run_id = %s GROUP BY 1 ORDER BY 2 DESC",
+                    (run_id,),
+                ).fetchall()
+            print(f"risk decisions by reason: {decisions}")
         finally:
             os.killpg(flow.pid, signal.SIGINT)
             try:

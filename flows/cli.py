@@ -272,6 +272,10 @@ def _flow_spec(
     }
 
 
+#: Epoch length of a live run: outputs reach Kafka and PostgreSQL at epoch ends (issue 19).
+LIVE_EPOCH_S = 0.2
+
+
 @app.command("run")
 def run(
     run_id: Annotated[str, typer.Option(help="Namespace of this run's rows.")] = "live",
@@ -324,6 +328,8 @@ def run(
     procs = []
     for i in range(processes):
         cmd = [sys.executable, "-m", "bytewax.run", "flows.pipeline:flow_from_env()"]
+        if tail:  # Bytewax writes sink output at epoch ends (default 10 s): live, keep it short
+            cmd += ["-s", str(LIVE_EPOCH_S)]
         if processes > 1:
             cmd += ["-i", str(i), "-a", addresses]
         port = str(metrics_port + i) if metrics_port else "0"

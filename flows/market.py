@@ -88,7 +88,18 @@ class MarketStage:
 
     def __init__(self, config: CandleConfig) -> None:
         self.logic = MarketLogic(config)
-        self.on_item = self.logic.on_tick  # called for every tick: no extra call layer
+        self._on_tick = self.logic.on_tick
+
+    def on_item(self, state: MarketState, ticks: list[Tick]) -> list[Bar | LateTick]:
+        """One source batch's ticks of this token (grouped: one exchange item per token and
+        batch, not per tick, when processes exchange them)."""
+        on_tick = self._on_tick
+        if len(ticks) == 1:
+            return on_tick(state, ticks[0])
+        out: list[Bar | LateTick] = []
+        for tick in ticks:
+            out.extend(on_tick(state, tick))
+        return out
 
     def new_state(self) -> MarketState:
         return MarketState()
@@ -107,10 +118,25 @@ Sourced = tuple[int | None, float, Tick]
 
 @dataclass(frozen=True)
 class MarketStreams:
-    ticks: KeyedStream[Tick]  # valid ticks keyed by instrument token, in arrival order
+    ticks: KeyedStream[list[Tick]]  # valid ticks by instrument token, a list per batch
     bars: Stream[Bar]
     dead_letters: Stream[DeadLetter]
     sourced: Stream[Sourced]  # the same ticks with their partition and arrival time
+
+
+def group_by_token(xs: list[Any]) -> list[tuple[str, list[Tick]]]:
+    """The ticks of a parsed batch as one ``(token, ticks in order)`` per token: Bytewax
+    routes and (across processes) pickles each item, so a list per key costs one item."""
+    groups: dict[str, list[Tick]] = {}
+    for x in xs:
+        if type(x) is tuple:
+            tick = x[2]
+            group = groups.get(tick.token)
+            if group is None:
+                groups[tick.token] = [tick]
+            else:
+                group.append(tick)
+    return list(groups.items())
 
 
 def stamp_batch(msgs: Sequence[RawMessage], parsed: list[Tick | DeadLetter]) -> list[Any]:
@@ -166,9 +192,7 @@ def market_stage(
         raw,
         lambda msgs: stamp_batch(msgs, parse_batch(msgs, instruments, observe_metrics)),
     )
-    by_token: KeyedStream[Tick] = op.flat_map_batch(
-        "valid_by_token", parsed, lambda xs: [(x[2].token, x[2]) for x in xs if type(x) is tuple]
-    )
+    by_token: KeyedStream[list[Tick]] = op.flat_map_batch("valid_by_token", parsed, group_by_token)
     sourced: Stream[Sourced] = op.flat_map_batch(
         "sourced", parsed, lambda xs: [x for x in xs if type(x) is tuple]
     )

@@ -92,23 +92,33 @@ class _ByUnderlying:
         self.underlyings = tuple(sorted(set(underlying_of.values())))
         self.markers = markers
 
-    def __call__(self, xs: list[Sourced]) -> list[tuple[str, Any]]:
+    def __call__(self, xs: list[Sourced]) -> list[tuple[str, list[Any]]]:
+        """One ``(underlying, items in order)`` per underlying in the batch (one exchange
+        item per key and batch, see ``flows.market.group_by_token``)."""
         get = self.underlying_of.get
-        out: list[tuple[str, Any]] = [(u, x) for x in xs if (u := get(x[2].token)) is not None]
-        if not self.markers:
-            return out
-        latest: dict[int, datetime] = {}
-        for source, _, tick in xs:
-            if source is not None:
-                at = latest.get(source)
-                if at is None or tick.ts_event > at:
-                    latest[source] = tick.ts_event
-        covered = {(u, x[0]) for u, x in out}
-        for source, ts in latest.items():
+        groups: dict[str, list[Any]] = {}
+        for x in xs:
+            u = get(x[2].token)
+            if u is not None:
+                group = groups.get(u)
+                if group is None:
+                    groups[u] = [x]
+                else:
+                    group.append(x)
+        if self.markers:
+            latest: dict[int, datetime] = {}
+            for source, _, tick in xs:
+                if source is not None:
+                    at = latest.get(source)
+                    if at is None or tick.ts_event > at:
+                        latest[source] = tick.ts_event
             for u in self.underlyings:
-                if (u, source) not in covered:
-                    out.append((u, _Progress(u, source, ts)))
-        return out
+                items = groups.get(u, [])
+                covered = {x[0] for x in items}
+                marks = [_Progress(u, s, ts) for s, ts in latest.items() if s not in covered]
+                if marks:
+                    groups[u] = items + marks
+        return list(groups.items())
 
 
 @dataclass
@@ -144,7 +154,15 @@ class _UnderlyingStage:
         runtime: UnderlyingRuntime = state.runtime
         return runtime
 
-    def on_item(self, state: _Holder, item: Sourced | _Progress) -> Iterable[Any]:
+    def on_item(self, state: _Holder, items: list[Sourced | _Progress]) -> Iterable[Any]:
+        if len(items) == 1:
+            return self._on_one(state, items[0])
+        out: list[Any] = []
+        for item in items:
+            out.extend(self._on_one(state, item))
+        return out
+
+    def _on_one(self, state: _Holder, item: Sourced | _Progress) -> list[Any]:
         runtime = self._runtime(state, item)
         if type(item) is _Progress:
             return self._stamp(state, self.logic.on_progress(runtime, item.source, item.ts))
@@ -219,7 +237,15 @@ class _AccountStage:
     def new_state(self) -> _AccountHolder:
         return _AccountHolder()
 
-    def on_item(self, state: _AccountHolder, item: AccountItem) -> Iterable[Any]:
+    def on_item(self, state: _AccountHolder, items: list[AccountItem]) -> Iterable[Any]:
+        if len(items) == 1:
+            return self._on_one(state, items[0])
+        out: list[Any] = []
+        for item in items:
+            out.extend(self._on_one(state, item))
+        return out
+
+    def _on_one(self, state: _AccountHolder, item: AccountItem) -> list[Any]:
         account, source, v, arrived = item
         runtime = state.runtime
         if runtime is None:
@@ -292,7 +318,19 @@ class _FanOut:
         self.accounts = tuple(accounts)
         self.subscribers = {k: tuple(v) for k, v in subscribers.items()}
 
-    def __call__(self, kvs: list[tuple[str, Any]]) -> list[tuple[str, AccountItem]]:
+    def __call__(self, kvs: list[tuple[str, Any]]) -> list[tuple[str, list[AccountItem]]]:
+        """One ``(account, items in order)`` per account in the batch (one exchange item per
+        key and batch)."""
+        groups: dict[str, list[AccountItem]] = {}
+        for account, item in self._route(kvs):
+            group = groups.get(account)
+            if group is None:
+                groups[account] = [item]
+            else:
+                group.append(item)
+        return list(groups.items())
+
+    def _route(self, kvs: list[tuple[str, Any]]) -> list[tuple[str, AccountItem]]:
         accounts = self.accounts
         out: list[tuple[str, AccountItem]] = []
         for u, v in kvs:

@@ -163,7 +163,7 @@ def test_signals_fan_out_only_to_accounts_running_that_strategy_instance() -> No
         ts_event=ts, ts_recv=ts, account="", kind="STRATEGY_FAILED", strategy=gamma, detail="x"
     )
     routed = fan([("NIFTY", failed)])
-    assert [(k, ev.account, ev.strategy) for k, (_, _, ev, _) in routed] == [
+    assert [(k, ev.account, ev.strategy) for k, [(_, _, ev, _)] in routed] == [
         ("asha", "asha", "gamma_scalp"),
         ("chitra", "chitra", "gamma_scalp"),
     ]
