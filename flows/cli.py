@@ -272,8 +272,7 @@ def _flow_spec(
     }
 
 
-#: Epoch length of a live run: outputs reach Kafka and PostgreSQL at epoch ends (issue 19).
-LIVE_EPOCH_S = 0.2
+FLOW = "flows.pipeline:flow_from_env()"
 
 
 @app.command("run")
@@ -327,9 +326,10 @@ def run(
     addresses = ";".join(f"127.0.0.1:{2101 + i}" for i in range(processes))
     procs = []
     for i in range(processes):
-        cmd = [sys.executable, "-m", "bytewax.run", "flows.pipeline:flow_from_env()"]
-        if tail:  # Bytewax writes sink output at epoch ends (default 10 s): live, keep it short
-            cmd += ["-s", str(LIVE_EPOCH_S)]
+        # live: a 200 ms epoch (Bytewax hands sink output over at epoch ends; bytewax.run's
+        # default is 10 s)
+        runner = ["-m", "flows.live_runner"] if tail else ["-m", "bytewax.run", FLOW]
+        cmd = [sys.executable, *runner]
         if processes > 1:
             cmd += ["-i", str(i), "-a", addresses]
         port = str(metrics_port + i) if metrics_port else "0"
