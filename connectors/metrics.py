@@ -78,6 +78,34 @@ FEED_LAG_HIST = BatchHistogram(
     "scalpflow_feed_lag_seconds", "ts_recv - ts_event per tick", LAG_BUCKETS
 )
 REGISTRY.register(FEED_LAG_HIST)  # a Collector by protocol (``collect``)
+LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    20.0,
+)
+TICK_TO_SIGNAL = BatchHistogram(
+    "scalpflow_tick_to_signal_seconds",
+    "Wall clock from consuming a tick to the strategy stage emitting the signal it caused",
+    LATENCY_BUCKETS,
+)
+TICK_TO_FILL = BatchHistogram(
+    "scalpflow_tick_to_fill_seconds",
+    "Wall clock from consuming a tick to the account stage emitting the fill made on it",
+    LATENCY_BUCKETS,
+)
+REGISTRY.register(TICK_TO_SIGNAL)
+REGISTRY.register(TICK_TO_FILL)
 EVENT_TIME = Gauge("scalpflow_event_time_seconds", "Latest ts_event seen (epoch seconds)")
 
 

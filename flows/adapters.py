@@ -14,6 +14,7 @@ backtests run without it, so their output depends on data only.
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
@@ -41,6 +42,20 @@ class KeyedLogic(Protocol[S, V_contra, W_co]):
     def on_eof(self, state: S) -> Iterable[W_co]: ...
 
 
+def _clock_offset() -> timedelta:
+    """``SCALPFLOW_CLOCK_OFFSET_MS``: shift the live heartbeat's clock, so a benchmark can feed
+    a session dated at market hours in real time whatever the hour (0 in production)."""
+    return timedelta(milliseconds=float(os.environ.get("SCALPFLOW_CLOCK_OFFSET_MS", "0")))
+
+
+CLOCK_OFFSET = _clock_offset()
+
+
+def wall_now() -> datetime:
+    """The heartbeat's clock: UTC now plus the configured offset."""
+    return datetime.now(UTC) + CLOCK_OFFSET
+
+
 class _Adapter(StatefulBatchLogic[V, W, S], Generic[S, V, W]):
     def __init__(
         self,
@@ -61,8 +76,8 @@ class _Adapter(StatefulBatchLogic[V, W, S], Generic[S, V, W]):
 
     def on_notify(self) -> tuple[Iterable[W], bool]:
         assert self.heartbeat is not None
-        now = datetime.now(UTC)
-        self._wake = now + self.heartbeat
+        self._wake = datetime.now(UTC) + self.heartbeat  # Bytewax's clock: real UTC
+        now = wall_now()
         tick = getattr(self.logic, "on_wall_clock", None)
         if tick is None:
             return [], StatefulBatchLogic.RETAIN
@@ -78,6 +93,9 @@ class _Adapter(StatefulBatchLogic[V, W, S], Generic[S, V, W]):
         extend, step, state = out.extend, self.logic.on_item, self.state  # hot loop: locals
         for value in values:
             extend(step(state, value))
+        after = getattr(self.logic, "after_batch", None)  # e.g. a watermark marker
+        if after is not None:
+            extend(after(state))
         return out, StatefulBatchLogic.RETAIN
 
     def on_eof(self) -> tuple[Iterable[W], bool]:

@@ -162,6 +162,11 @@ class AlignedKafkaSource(FixedPartitionedSource[Item, Any]):
     def list_parts(self) -> list[str]:
         return self.inner.list_parts()
 
+    def input_partitions(self) -> list[int]:
+        """Kafka partition numbers (parts are named ``"<partition>-<topic>"``): the inputs of
+        the trading stage's input watermarks."""
+        return [int(part.split("-", 1)[0]) for part in self.list_parts()]
+
     def build_part(self, step_id: str, for_part: str, resume_state: Any) -> _AlignedPartition:
         inner = self.inner.build_part(step_id, for_part, resume_state)
         return _AlignedPartition(

@@ -326,6 +326,9 @@ def live_run_config(
     )
 
 
+FLOW = "flows.pipeline:flow_from_env()"
+
+
 @app.command("run")
 def run(
     run_id: Annotated[str, typer.Option(help="Namespace of this run's rows.")] = "live",
@@ -395,7 +398,10 @@ def run(
     ports = [metrics_port + i for i in range(processes)] if metrics_port else free_ports(processes)
     procs = []
     for i in range(processes):
-        cmd = [sys.executable, "-m", "bytewax.run", "flows.pipeline:flow_from_env()"]
+        # live: a 200 ms epoch (Bytewax hands sink output over at epoch ends; bytewax.run's
+        # default is 10 s)
+        runner = ["-m", "flows.live_runner"] if tail else ["-m", "bytewax.run", FLOW]
+        cmd = [sys.executable, *runner]
         if processes > 1:
             cmd += ["-i", str(i), "-a", addresses]
         procs.append(subprocess.Popen(cmd, env={**env, "SCALPFLOW_METRICS_PORT": str(ports[i])}))

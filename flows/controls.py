@@ -80,17 +80,22 @@ def _decode(raw: bytes | None) -> RiskEvent | None:
     return ev if ev.kind == RESET else None
 
 
+CONTROL_INPUT = "ctl"
+
+
 def control_commands(flow: Any, source: Source[Any], accounts: Collection[str]) -> Stream[Any]:
-    """Reset commands for this run's accounts as ``(account, (account, command))`` pairs, the
-    shape of the account stage's other inputs; commands for other accounts are dropped."""
+    """Reset commands for this run's accounts as ``(account, [account item])``, the shape of
+    the account stage's other inputs; commands for other accounts are dropped."""
     known = frozenset(accounts)
     raw = op.input("controls_in", flow, source)
 
-    def keyed(msg: Any) -> list[tuple[str, tuple[str, RiskEvent]]]:
+    def keyed(msg: Any) -> list[tuple[str, list[tuple[str, str, RiskEvent, float]]]]:
         value = getattr(msg, "value", None)
         ev = _decode(value)
         if ev is None or ev.account not in known:
             return []
-        return [(ev.account, (ev.account, ev))]
+        # an account item (flows.trading.AccountItem) of an input of its own: not one of the
+        # account stage's watermark inputs, so it only waits for the data to pass its time
+        return [(ev.account, [(ev.account, CONTROL_INPUT, ev, 0.0)])]
 
     return op.flat_map("controls_keyed", raw, keyed)

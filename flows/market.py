@@ -15,9 +15,11 @@ snapshots: a resumed run starts a fresh band reference and duplicate window.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
@@ -167,7 +169,18 @@ class MarketStage:
 
     def __init__(self, config: CandleConfig) -> None:
         self.logic = MarketLogic(config)
-        self.on_item = self.logic.on_tick  # called for every tick: no extra call layer
+        self._on_tick = self.logic.on_tick
+
+    def on_item(self, state: MarketState, ticks: list[Tick]) -> list[Bar | LateTick]:
+        """One source batch's ticks of this token (grouped: one exchange item per token and
+        batch, not per tick, when processes exchange them)."""
+        on_tick = self._on_tick
+        if len(ticks) == 1:
+            return on_tick(state, ticks[0])
+        out: list[Bar | LateTick] = []
+        for tick in ticks:
+            out.extend(on_tick(state, tick))
+        return out
 
     def new_state(self) -> MarketState:
         return MarketState()
@@ -177,11 +190,46 @@ class MarketStage:
         return self.logic.on_eof(state, ts_recv=last)
 
 
+#: A valid tick with where and when it was consumed: (source partition or None, wall-clock
+#: arrival in epoch seconds, tick). The partition is the input id of the trading stage's input
+#: watermarks (live Kafka only; a replay merges partitions itself); the arrival time feeds the
+#: tick → signal/fill latency metrics and never a decision.
+Sourced = tuple[int | None, float, Tick]
+
+
 @dataclass(frozen=True)
 class MarketStreams:
-    ticks: KeyedStream[Tick]  # valid ticks keyed by instrument token, in arrival order
+    ticks: KeyedStream[list[Tick]]  # valid ticks by instrument token, a list per batch
     bars: Stream[Bar]
     dead_letters: Stream[DeadLetter]
+    sourced: Stream[Sourced]  # the same ticks with their partition and arrival time
+
+
+def group_by_token(xs: list[Any]) -> list[tuple[str, list[Tick]]]:
+    """The ticks of a parsed batch as one ``(token, ticks in order)`` per token: Bytewax
+    routes and (across processes) pickles each item, so a list per key costs one item."""
+    groups: dict[str, list[Tick]] = {}
+    for x in xs:
+        if type(x) is tuple:
+            tick = x[2]
+            group = groups.get(tick.token)
+            if group is None:
+                groups[tick.token] = [tick]
+            else:
+                group.append(tick)
+    return list(groups.items())
+
+
+def stamp_batch(msgs: Sequence[RawMessage], parsed: list[Tick | DeadLetter]) -> list[Any]:
+    """Ticks of a parsed source batch as ``Sourced`` (one wall-clock read per batch; only a
+    live Kafka message names its partition); dead letters unchanged."""
+    arrived = time.time()
+    return [
+        (m.partition if type(m) is KafkaSourceMessage else None, arrived, p)
+        if type(p) is Tick
+        else p
+        for m, p in zip(msgs, parsed, strict=True)
+    ]
 
 
 def parse_batch(
@@ -227,14 +275,17 @@ def market_stage(
     parsed = op.flat_map_batch(
         "parse",
         raw,
-        lambda msgs: parse_batch(msgs, instruments, observe_metrics, validation, plausibility),
+        lambda msgs: stamp_batch(
+            msgs, parse_batch(msgs, instruments, observe_metrics, validation, plausibility)
+        ),
     )
-    by_token: KeyedStream[Tick] = op.flat_map_batch(
-        "valid_by_token", parsed, lambda xs: [(x.token, x) for x in xs if isinstance(x, Tick)]
+    by_token: KeyedStream[list[Tick]] = op.flat_map_batch("valid_by_token", parsed, group_by_token)
+    sourced: Stream[Sourced] = op.flat_map_batch(
+        "sourced", parsed, lambda xs: [x for x in xs if type(x) is tuple]
     )
     rejected = of_type("rejected", parsed, DeadLetter)
     out = values("market_values", run_keyed("market", by_token, lambda: MarketStage(config)))
     bars = of_type("bars", out, Bar)
     late = op.flat_map_batch("late_to_dlq", out, lambda xs: late_batch(xs, observe_metrics))
     dead_letters = op.merge("dead_letters", rejected, late)
-    return MarketStreams(ticks=by_token, bars=bars, dead_letters=dead_letters)
+    return MarketStreams(ticks=by_token, bars=bars, dead_letters=dead_letters, sourced=sourced)

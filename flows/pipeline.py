@@ -73,6 +73,9 @@ class PipelineConfig:
     # stops; ``exit_on_outage``: as a clean process exit (the run process), not an exception
     pg_retry_budget_s: float = 600.0
     exit_on_outage: bool = False
+    # Live Kafka sources: merging stages release by input watermarks (minimum over the
+    # partitions / underlyings), not behind a fixed lateness (see operators.reorder)
+    input_watermarks: bool = True
 
 
 def kafka_source(bootstrap: str, topic: str, *, tail: bool, batch_size: int = 1000) -> Source[Any]:
@@ -119,6 +122,16 @@ def event_message(topic: str, key: str, event: Any) -> KafkaSinkMessage[bytes, b
     )
 
 
+def source_partitions(source: Source[Any], config: PipelineConfig) -> tuple[int, ...]:
+    """The partitions of a live Kafka source: the inputs of the trading stage's input
+    watermarks (issue 19). Empty for other sources (a replay merges partitions itself) or
+    when ``config.input_watermarks`` is off (then the stages release by bounded lateness)."""
+    parts = getattr(source, "input_partitions", None)  # AlignedKafkaSource, in-memory benches
+    if not config.input_watermarks or parts is None:
+        return ()
+    return tuple(sorted(parts()))
+
+
 def build_flow(
     source: Source[Any],
     instruments: Mapping[str, Instrument],
@@ -160,7 +173,15 @@ def build_flow(
 
             ids = [a.id for a in resolved_accounts(config)]
             commands = control_commands(flow, controls, ids)
-        trading = trading_stage(market.ticks, market.bars, instruments, config, commands, arrivals)
+        trading = trading_stage(
+            market.sourced,
+            market.bars,
+            instruments,
+            config,
+            commands,
+            arrivals,
+            source_partitions(source, config),
+        )
         to_db.extend(trading.to_db)
         if config.kafka_bootstrap:
             to_kafka.extend(trading.to_kafka)

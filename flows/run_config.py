@@ -52,6 +52,7 @@ class RunConfig(BaseModel):
     feed_lag_threshold_ms: int = Field(ge=1)
     trading: bool = True
     tail: bool = False  # live: keep consuming, with the wall-clock heartbeat
+    input_watermarks: bool = True  # live Kafka: release by input watermarks (operators.reorder)
     # where the run reads and writes: not hashed
     pg_dsn: str | None = None
     kafka_bootstrap: str | None = None  # None: no Kafka outputs (demo, backtest)
@@ -91,6 +92,7 @@ class RunConfig(BaseModel):
             "isolation": self.isolation.model_dump(mode="json"),
             "allowed_lateness_ms": self.allowed_lateness_ms,
             "feed_lag_threshold_ms": self.feed_lag_threshold_ms,
+            "input_watermarks": self.input_watermarks,
             "regime_model": model_version,
             "operator_defaults": operator_defaults(),
         }
@@ -122,6 +124,7 @@ class RunConfig(BaseModel):
             metrics=metrics,
             feed_lag_threshold_ms=float(self.feed_lag_threshold_ms),
             pg_retry_budget_s=self.pg_retry_budget_s,
+            input_watermarks=self.input_watermarks,
         )
 
 
@@ -214,4 +217,5 @@ def build_run_config(
         models_dir=str(settings.models_dir) if settings.models_dir else None,
         bind_address=settings.bind_address,
         pg_retry_budget_s=settings.pg_retry_budget_s,
+        input_watermarks=settings.input_watermarks,
     )

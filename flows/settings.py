@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     # How long a PostgreSQL outage is ridden out (the flow waits, then writes what it holds)
     # before the run stops with a clear message; retries back off up to 10 s apart.
     pg_retry_budget_s: float = Field(default=600.0, ge=0)
+    # live runs: release by input watermarks (issue 19); False: by bounded lateness, as before
+    input_watermarks: bool = True
     ui_port: int = 8501
     # Interface the monitor and the /metrics endpoints listen on; 0.0.0.0 exposes them
     bind_address: str = "127.0.0.1"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.dataflow import Stream
 from bytewax.operators import KeyedStream
 
+from connectors import metrics
 from connectors.serde import encode, ts_millis
 from flows.accounts import (
     Isolation,
@@ -36,6 +38,7 @@ from flows.accounts import (
 )
 from flows.adapters import run_keyed, values
 from flows.arrivals import ArrivalClock
+from flows.market import Sourced
 from operators.account_stage import AccountConfig, AccountLogic, AccountRuntime
 from operators.adaptive import AdaptiveStateChanged
 from operators.candles import CandleConfig
@@ -63,34 +66,155 @@ class TradingStreams:
     to_kafka: list[Stream[Any]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Progress:
+    """Marker: source partition ``source`` sends nothing for ``underlying`` before ``ts``."""
+
+    underlying: str
+    source: int
+    ts: datetime
+
+
+@dataclass(frozen=True)
+class _Floor:
+    """Marker: the strategy stage of ``underlying`` emits nothing more before ``ts``."""
+
+    underlying: str
+    ts: datetime
+
+
+class _ByUnderlying:
+    """Ticks → their underlying's strategy stage, as ``(underlying, Sourced)``; with input
+    watermarks, each partition in the batch also tells every underlying that got none of its
+    ticks how far it has got (a ``_Progress``), so a stage is never held back by a partition
+    that carries none of its instruments."""
+
+    def __init__(self, underlying_of: Mapping[str, str], markers: bool) -> None:
+        self.underlying_of = dict(underlying_of)
+        self.underlyings = tuple(sorted(set(underlying_of.values())))
+        self.markers = markers
+
+    def __call__(self, xs: list[Sourced]) -> list[tuple[str, list[Any]]]:
+        """One ``(underlying, items in order)`` per underlying in the batch (one exchange
+        item per key and batch, see ``flows.market.group_by_token``)."""
+        get = self.underlying_of.get
+        groups: dict[str, list[Any]] = {}
+        for x in xs:
+            u = get(x[2].token)
+            if u is not None:
+                group = groups.get(u)
+                if group is None:
+                    groups[u] = [x]
+                else:
+                    group.append(x)
+        if self.markers:
+            latest: dict[int, datetime] = {}
+            for source, _, tick in xs:
+                if source is not None:
+                    at = latest.get(source)
+                    if at is None or tick.ts_event > at:
+                        latest[source] = tick.ts_event
+            for u in self.underlyings:
+                items = groups.get(u, [])
+                covered = {x[0] for x in items}
+                marks = [_Progress(u, s, ts) for s, ts in latest.items() if s not in covered]
+                if marks:
+                    groups[u] = items + marks
+        return list(groups.items())
+
+
 @dataclass
 class _Holder:
     """Bytewax builds state without telling the key: the runtime is made on the first item."""
 
     runtime: Any = None
+    #: id(tick) -> arrival (wall clock) of ticks held in the reorder buffer (metrics only)
+    arrivals: dict[int, float] = field(default_factory=dict)
+    floor: datetime | None = None  # the last ``_Floor`` sent downstream
 
 
 class _UnderlyingStage:
-    def __init__(self, logic: UnderlyingLogic) -> None:
+    """The strategy stage of one underlying. Its outputs carry forwarded ticks as
+    ``(tick, arrival)``; with input watermarks each batch ends with a ``_Floor``."""
+
+    def __init__(self, logic: UnderlyingLogic, observe: bool = False) -> None:
         self.logic = logic
+        self.inputs = bool(logic.inputs)
+        self.observe = observe
 
     def new_state(self) -> _Holder:
         return _Holder()
 
-    def on_item(self, state: _Holder, item: Tick | Bar) -> Iterable[Any]:
+    def _runtime(self, state: _Holder, item: Sourced | _Progress) -> UnderlyingRuntime:
         if state.runtime is None:
-            token = item.candle.token if isinstance(item, Bar) else item.token
-            underlying = self.logic.underlying_of(token)
+            if type(item) is _Progress:
+                underlying: str | None = item.underlying
+            else:
+                underlying = self.logic.underlying_of(item[2].token)  # type: ignore[index]
             assert underlying is not None  # filtered upstream
             state.runtime = self.logic.new_runtime(underlying)
         runtime: UnderlyingRuntime = state.runtime
-        return self.logic.on_item(runtime, item)
+        return runtime
+
+    def on_item(self, state: _Holder, items: list[Sourced | _Progress]) -> Iterable[Any]:
+        if len(items) == 1:
+            return self._on_one(state, items[0])
+        out: list[Any] = []
+        for item in items:
+            out.extend(self._on_one(state, item))
+        return out
+
+    def _on_one(self, state: _Holder, item: Sourced | _Progress) -> list[Any]:
+        runtime = self._runtime(state, item)
+        if type(item) is _Progress:
+            return self._stamp(state, self.logic.on_progress(runtime, item.source, item.ts))
+        source, arrived, tick = item  # type: ignore[misc]
+        if self.observe:
+            state.arrivals[id(tick)] = arrived
+        if self.inputs:
+            return self._stamp(state, self.logic.on_item_from(runtime, source, tick))
+        return self._stamp(state, self.logic.on_item(runtime, tick))
+
+    def after_batch(self, state: _Holder) -> Iterable[Any]:
+        if not self.inputs or state.runtime is None:
+            return []
+        floor = self.logic.output_floor(state.runtime)
+        if floor is None or (state.floor is not None and floor <= state.floor):
+            return []
+        state.floor = floor
+        return [_Floor(state.runtime.underlying, floor)]
+
+    def _stamp(self, state: _Holder, out: list[Any]) -> list[Any]:
+        """Forwarded ticks as ``(tick, arrival)``; each signal's tick → signal latency."""
+        result: list[Any] = []
+        arrivals = state.arrivals
+        signals = 0
+        for v in out:
+            if type(v) is Tick:
+                arrived = arrivals.pop(id(v), 0.0)
+                if signals and arrived:  # a signal comes right before the tick it was made on
+                    lag = time.time() - arrived
+                    metrics.TICK_TO_SIGNAL.observe_many([lag] * signals)
+                signals = 0
+                result.append((v, arrived))
+            else:
+                if self.observe and type(v) is SignalGenerated:
+                    signals += 1
+                result.append(v)
+        return result
 
     def on_eof(self, state: _Holder) -> Iterable[Any]:
-        return [] if state.runtime is None else self.logic.on_eof(state.runtime)
+        return [] if state.runtime is None else self._stamp(state, self.logic.on_eof(state.runtime))
 
     def on_wall_clock(self, state: _Holder, now: datetime) -> Iterable[Any]:
-        return [] if state.runtime is None else self.logic.on_wall_clock(state.runtime, now)
+        if state.runtime is None:
+            return []
+        out = self._stamp(state, self.logic.on_wall_clock(state.runtime, now))
+        return [*out, *self.after_batch(state)]
+
+
+#: What the account stage gets: (account, source underlying, item, arrival of a tick or 0)
+AccountItem = tuple[str, str, Any, float]
 
 
 @dataclass
@@ -99,23 +223,69 @@ class _AccountHolder:
 
     account: str = ""
     runtime: AccountRuntime | None = None
+    #: (token, ts_event) -> arrival of held ticks, and their order (metrics only)
+    arrivals: dict[tuple[str, datetime], float] = field(default_factory=dict)
+    arrival_order: deque[tuple[datetime, tuple[str, datetime]]] = field(default_factory=deque)
 
 
 class _AccountStage:
-    """Every account's logic; items arrive as ``(account, input)`` pairs (see module doc)."""
+    """Every account's logic; items arrive as ``AccountItem`` (see module doc)."""
 
-    def __init__(self, logics: Mapping[str, AccountLogic]) -> None:
+    def __init__(self, logics: Mapping[str, AccountLogic], observe: bool = False) -> None:
         self.logics = dict(logics)
+        self.inputs = any(logic.inputs for logic in self.logics.values())
+        self.observe = observe
 
     def new_state(self) -> _AccountHolder:
         return _AccountHolder()
 
-    def on_item(self, state: _AccountHolder, item: tuple[str, Any]) -> Iterable[Any]:
+    def on_item(self, state: _AccountHolder, items: list[AccountItem]) -> Iterable[Any]:
+        if len(items) == 1:
+            return self._on_one(state, items[0])
+        out: list[Any] = []
+        for item in items:
+            out.extend(self._on_one(state, item))
+        return out
+
+    def _on_one(self, state: _AccountHolder, item: AccountItem) -> list[Any]:
+        account, source, v, arrived = item
         runtime = state.runtime
         if runtime is None:
-            state.account = item[0]
-            runtime = state.runtime = self.logics[item[0]].new_runtime()
-        return self.logics[state.account].on_item(runtime, item[1])
+            state.account = account
+            runtime = state.runtime = self.logics[account].new_runtime()
+        logic = self.logics[state.account]
+        if type(v) is _Floor:
+            out = logic.on_progress(runtime, source, v.ts)
+        elif self.inputs:
+            out = logic.on_item_from(runtime, source, v)
+        else:
+            out = logic.on_item(runtime, v)
+        if self.observe:
+            self._observe(state, runtime, v, arrived, out)
+        return out
+
+    @staticmethod
+    def _observe(
+        state: _AccountHolder, runtime: AccountRuntime, v: Any, arrived: float, out: list[Any]
+    ) -> None:
+        """Tick → fill latency: a fill's time and token are those of the tick it was made on."""
+        arrivals, order = state.arrivals, state.arrival_order
+        if arrived and type(v) is Tick:
+            key = (v.token, v.ts_event)
+            arrivals[key] = arrived
+            order.append((v.ts_event, key))
+        if out:
+            now = time.time()
+            lags = [
+                now - a
+                for e in out
+                if type(e) is FillEvent and (a := arrivals.get((e.token, e.ts_event))) is not None
+            ]
+            if lags:
+                metrics.TICK_TO_FILL.observe_many(lags)
+        released = runtime.reorder.released_ts
+        while order and released is not None and order[0][0] < released:
+            arrivals.pop(order.popleft()[1], None)
 
     def on_eof(self, state: _AccountHolder) -> Iterable[Any]:
         if state.runtime is None:
@@ -140,31 +310,49 @@ def account_config(config: Any) -> AccountConfig:
 
 
 class _FanOut:
-    """Strategy-stage outputs → the accounts they concern, as ``(account, (account, item))``.
+    """Strategy-stage outputs → the accounts they concern, as ``(account, AccountItem)``.
 
-    Market context (ticks, analytics, regimes) goes to every account; a signal to the accounts
-    that run its strategy instance (``signal_id`` prefix); a STRATEGY_FAILED/SLOW event to the
-    same accounts, rewritten as each account's own event with the strategy's name.
+    Market context (ticks, analytics, regimes) and ``_Floor`` markers go to every account; a
+    signal to the accounts that run its strategy instance (``signal_id`` prefix); a
+    STRATEGY_FAILED/SLOW event to the same accounts, rewritten as each account's own event
+    with the strategy's name.
     """
 
     def __init__(self, accounts: Sequence[str], subscribers: Mapping[str, Sequence[str]]) -> None:
         self.accounts = tuple(accounts)
         self.subscribers = {k: tuple(v) for k, v in subscribers.items()}
 
-    def __call__(self, kvs: list[tuple[str, Any]]) -> list[tuple[str, tuple[str, Any]]]:
+    def __call__(self, kvs: list[tuple[str, Any]]) -> list[tuple[str, list[AccountItem]]]:
+        """One ``(account, items in order)`` per account in the batch (one exchange item per
+        key and batch)."""
+        groups: dict[str, list[AccountItem]] = {}
+        for account, item in self._route(kvs):
+            group = groups.get(account)
+            if group is None:
+                groups[account] = [item]
+            else:
+                group.append(item)
+        return list(groups.items())
+
+    def _route(self, kvs: list[tuple[str, Any]]) -> list[tuple[str, AccountItem]]:
         accounts = self.accounts
-        out: list[tuple[str, tuple[str, Any]]] = []
-        for _, v in kvs:
-            if isinstance(v, SignalGenerated):
+        out: list[tuple[str, AccountItem]] = []
+        for u, v in kvs:
+            if type(v) is tuple:  # a forwarded tick and its arrival
+                tick, arrived = v
+                out.extend((a, (a, u, tick, arrived)) for a in accounts)
+            elif isinstance(v, SignalGenerated):
                 out.extend(
-                    (a, (a, v)) for a in self.subscribers.get(signal_strategy_key(v.signal_id), ())
+                    (a, (a, u, v, 0.0))
+                    for a in self.subscribers.get(signal_strategy_key(v.signal_id), ())
                 )
             elif isinstance(v, RiskEvent):
                 name = v.strategy.rpartition("-")[0] or v.strategy
                 for a in self.subscribers.get(v.strategy, ()):
-                    out.append((a, (a, msgspec.structs.replace(v, account=a, strategy=name))))
+                    event = msgspec.structs.replace(v, account=a, strategy=name)
+                    out.append((a, (a, u, event, 0.0)))
             else:
-                out.extend((a, (a, v)) for a in accounts)
+                out.extend((a, (a, u, v, 0.0)) for a in accounts)
         return out
 
 
@@ -208,12 +396,13 @@ def stage_configs(config: Any) -> tuple[UnderlyingConfig, dict[str, AccountConfi
 
 
 def trading_stage(
-    ticks: KeyedStream[Tick],
+    ticks: Stream[Sourced],
     bars: Stream[Bar],
     instruments: Mapping[str, Instrument],
     config: Any,
     commands: Stream[Any] | None = None,
     arrivals: ArrivalClock | None = None,
+    inputs: Sequence[int] = (),
 ) -> TradingStreams:
     """Wire the trading stage onto the market stage's ticks (see module doc).
 
@@ -221,8 +410,14 @@ def trading_stage(
     ticks and forwards those ticks to the account stage with its own outputs, so the order in
     which decisions meet market data does not depend on source batches or partitions (``bars``
     from the market stage are stored and published, not traded on). ``commands``: operator
-    commands as ``(account, (account, command))`` (``flows.controls``), merged into the
+    commands as ``(account, [account item])`` (``flows.controls``), merged into the
     account stage's inputs.
+
+    from the market stage are stored and published, not traded on).
+
+    ``inputs`` (the source's partitions, live Kafka only): both merging stages release by
+    input watermarks (``operators.reorder``): the strategy stage over the partitions, the
+    account stage over the underlyings; empty: by bounded lateness, as replays do.
     """
     accounts = resolved_accounts(config)
     underlying_config, account_cfgs = stage_configs(config)
@@ -231,18 +426,24 @@ def trading_stage(
         instruments,
         underlying_config,
         timer=time.perf_counter if budget is not None else None,
+        inputs=tuple(inputs),
     )
-    logics = {name: AccountLogic(instruments, cfg) for name, cfg in account_cfgs.items()}
     underlying_of = {token: inst.underlying for token, inst in instruments.items()}
-    by_underlying: KeyedStream[Tick] = op.flat_map_batch(
+    underlyings = sorted(set(underlying_of.values())) if inputs else []
+    logics = {
+        name: AccountLogic(instruments, cfg, inputs=underlyings)
+        for name, cfg in account_cfgs.items()
+    }
+    observe = bool(getattr(config, "metrics", False))
+    by_underlying: KeyedStream[Any] = op.flat_map_batch(
         "by_underlying",  # unknown tokens have no underlying stage to go to
         ticks,
-        lambda kts: [(underlying_of[k], t) for k, t in kts if k in underlying_of],
+        _ByUnderlying(underlying_of, markers=bool(inputs)),
     )
     underlying_out = run_keyed(
         "underlying",
         by_underlying,
-        lambda: _UnderlyingStage(underlying_logic),
+        lambda: _UnderlyingStage(underlying_logic, observe),
         heartbeat=config.heartbeat,
     )
     # ordered ticks + analytics, regimes and signals, re-keyed from underlying to account
@@ -255,7 +456,7 @@ def trading_stage(
         run_keyed(
             "account",
             for_account,
-            lambda: _AccountStage(logics),
+            lambda: _AccountStage(logics, observe),
             heartbeat=config.heartbeat,
             arrivals=arrivals,  # stall = no input arrived, whatever the event times
         ),
@@ -263,7 +464,9 @@ def trading_stage(
     decisions: Stream[Any] = op.flat_map_batch(
         "not_ticks",  # strategy events are journaled by each account they concern
         underlying_out,
-        lambda kvs: [v for _, v in kvs if not isinstance(v, Tick | RiskEvent)],
+        lambda kvs: [
+            v for _, v in kvs if type(v) is not tuple and not isinstance(v, RiskEvent | _Floor)
+        ],
     )
     results = op.merge("trading_results", decisions, account_out)
     to_db = op.flat_map_batch(

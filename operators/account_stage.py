@@ -18,7 +18,7 @@ Order of work on one released item:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -143,10 +143,18 @@ def sort_key(item: AccountInput) -> tuple[Any, ...]:
 
 @mypyc_attr(allow_interpreted_subclasses=True)
 class AccountLogic:
-    def __init__(self, instruments: Mapping[str, Instrument], config: AccountConfig) -> None:
+    def __init__(
+        self,
+        instruments: Mapping[str, Instrument],
+        config: AccountConfig,
+        inputs: Sequence[Hashable] = (),
+    ) -> None:
+        """``inputs`` (the strategy stage's keys, i.e. underlyings): release by input
+        watermarks (``on_item_from``, ``on_progress``; see ``operators.reorder``)."""
         self.instruments = dict(instruments)
         self.config = config
-        self.buffer: ReorderBuffer[AccountInput] = ReorderBuffer(config.lateness)
+        self.inputs = tuple(inputs)
+        self.buffer: ReorderBuffer[AccountInput] = ReorderBuffer(config.lateness, self.inputs)
         # (day start, next day start, square-off instant) of the last IST day asked about
         self._cutoff_day: tuple[datetime, datetime, datetime] = (_EPOCH, _EPOCH, _EPOCH)
 
@@ -188,6 +196,41 @@ class AccountLogic:
         rt.late_inputs += reorder.late - late_before
         return out
 
+    def on_item_from(
+        self, rt: AccountRuntime, source: Hashable, item: AccountInput
+    ) -> list[AccountOutput]:
+        """``on_item`` for an item of input ``source`` (input watermarks)."""
+        reorder = rt.reorder
+        late_before = reorder.late
+        key = (
+            (4, item.token, item.seq, item.ltp, item.cum_volume)
+            if type(item) is Tick
+            else sort_key(item)
+        )
+        # progress from the strategy stage's markers only: its bars close behind its ticks
+        released = self.buffer.push_from(reorder, source, item.ts_event, key, item, False)
+        if not released:
+            return []
+        out = self._released(rt, released)
+        rt.late_inputs += reorder.late - late_before
+        return out
+
+    def on_progress(
+        self, rt: AccountRuntime, source: Hashable, ts: datetime
+    ) -> list[AccountOutput]:
+        """Input ``source`` sends nothing before ``ts`` (a marker from the strategy stage)."""
+        released = self.buffer.progress(rt.reorder, source, ts)
+        return self._released(rt, released) if released else []
+
+    def _released(self, rt: AccountRuntime, released: list[AccountInput]) -> list[AccountOutput]:
+        out: list[AccountOutput] = []
+        for ready in released:
+            if type(ready) is Tick:
+                self._on_tick(rt, ready, out)
+            else:
+                out.extend(self._process(rt, ready))
+        return out
+
     def on_wall_clock(
         self, rt: AccountRuntime, now: datetime, silence: Silence | None = None
     ) -> list[AccountOutput]:
@@ -197,8 +240,11 @@ class AccountLogic:
         are the caller's clock; replays never call this."""
         out: list[AccountOutput] = []
         released_to = now - self.config.lateness
-        for ready in self.buffer.advance(rt.reorder, released_to):
-            out.extend(self._process(rt, ready))
+        if self.inputs:  # input watermarks: the heartbeat only counts toward idle inputs
+            out.extend(self._released(rt, self.buffer.beat(rt.reorder)))
+        else:
+            for ready in self.buffer.advance(rt.reorder, released_to):
+                out.extend(self._process(rt, ready))
         if released_to >= rt.ledger_close_at:  # same notes as a replay: ts = the close
             out.extend(self._close_days(rt, released_to))
         last_event = rt.reorder.max_ts

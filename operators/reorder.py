@@ -1,10 +1,22 @@
 """Event-time reordering for stages that merge several streams (DESIGN invariant 8).
 
 Items are held back and released in ``(ts_event, tie-break)`` order once a data-driven
-watermark — the largest event time seen minus a bounded lateness — has passed them. Which
-worker or partition delivered an item first therefore no longer matters, as long as no item is
-later than the lateness; an item that is (its time is before what was already released) is
-released at once and counted in ``late`` so the monitor can show it.
+watermark has passed them. Which worker or partition delivered an item first therefore no
+longer matters; an item that comes after its place was released is released at once and
+counted in ``late`` so the monitor can show it.
+
+Two watermarks (issue 19):
+- **Input watermarks** (a buffer built with ``inputs``): the stage knows its inputs (Kafka
+  partitions of the source, the upstream stage's keys) and each input is in event-time order,
+  so once every input has reported, everything *before* the minimum over inputs of their
+  progress is released: no input can still send anything earlier, so the release order is
+  exactly the sorted order and no fixed delay is added. ``push_from``/``progress`` report an
+  input's progress (an item's time, or a marker from an input with nothing for this key). A
+  live heartbeat (``beat``) counts heartbeats without arrivals per input: an input quiet for
+  ``idle_beats`` of them is idle and no longer holds the others back (its next item rejoins
+  it, possibly late). Until every non-idle input has reported, items are held.
+- **Bounded lateness** (no ``inputs``: replays, offline use): the largest event time seen
+  minus ``lateness``; an item later than that is late.
 
 Arrivals are almost always already in order (a replay merges partitions by event time, a live
 feed is nearly monotone), so an item at or after the newest held one is appended to a queue
@@ -17,6 +29,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -44,10 +57,16 @@ class ReorderState:
     late: int = 0
     #: held items that arrived in order: ascending by (ts, tie, arrival)
     queue: deque[Entry[Any]] = field(default_factory=deque)
+    #: input watermarks only: each input's progress (its next item is at or after it)
+    progress: dict[Any, datetime] = field(default_factory=dict)
+    #: input watermarks only: heartbeats since each input's last arrival
+    quiet: dict[Any, int] = field(default_factory=dict)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """Snapshots pickled before ``queue`` existed restore with an empty one."""
+        """Snapshots pickled before ``queue``/``progress`` existed restore with empty ones."""
         state.setdefault("queue", deque())
+        state.setdefault("progress", {})
+        state.setdefault("quiet", {})
         _native.restore(self, state)
 
 
@@ -55,10 +74,92 @@ class ReorderState:
 class ReorderBuffer(Generic[T]):
     """``push`` returns the items the watermark releases; ``flush`` returns the rest."""
 
-    def __init__(self, lateness: timedelta) -> None:
+    def __init__(
+        self, lateness: timedelta, inputs: Sequence[Hashable] = (), idle_beats: int = 2
+    ) -> None:
+        """``inputs`` (e.g. source partitions): use input watermarks (module doc); empty:
+        bounded lateness only."""
         self.lateness = lateness
+        self.inputs = tuple(inputs)
+        self.idle_beats = idle_beats
 
     def push(self, state: ReorderState, ts: datetime, tie: SortKey, item: T) -> list[T]:
+        held = self._hold(state, ts, tie, item)
+        if held is not None:
+            return held
+        max_ts = state.max_ts
+        assert max_ts is not None
+        return self._release(state, max_ts - self.lateness)
+
+    def push_from(
+        self,
+        state: ReorderState,
+        source: Hashable,
+        ts: datetime,
+        tie: SortKey,
+        item: T,
+        advance: bool = True,
+    ) -> list[T]:
+        """``push`` an item of input ``source`` (input watermarks): that input is at ``ts``
+        (``advance`` off: an input whose items are not in order, whose progress comes from
+        ``progress`` markers only)."""
+        if not self.inputs:
+            return self.push(state, ts, tie, item)
+        if advance:
+            progress = state.progress
+            last = progress.get(source)
+            if last is None or ts > last:
+                progress[source] = ts
+        state.quiet[source] = 0
+        held = self._hold(state, ts, tie, item)
+        if held is not None:
+            return held
+        return self._release_inputs(state)
+
+    def progress(self, state: ReorderState, source: Hashable, ts: datetime) -> list[T]:
+        """Input ``source`` will send nothing before ``ts`` (a marker, not an item)."""
+        progress = state.progress
+        last = progress.get(source)
+        if last is None or ts > last:
+            progress[source] = ts
+        state.quiet[source] = 0
+        return self._release_inputs(state)
+
+    def beat(self, state: ReorderState) -> list[T]:
+        """A live heartbeat (input watermarks): count it against every input, then release
+        what the inputs that are not idle allow."""
+        quiet = state.quiet
+        for source in self.inputs:
+            quiet[source] = quiet.get(source, 0) + 1
+        return self._release_inputs(state)
+
+    def floor(self, state: ReorderState) -> datetime | None:
+        """Input watermarks: the time before which everything is released and nothing more
+        will come (None: not every input has reported yet)."""
+        quiet, progress, idle = state.quiet, state.progress, self.idle_beats
+        mark: datetime | None = None
+        active = False
+        for source in self.inputs:
+            if quiet.get(source, 0) >= idle:
+                continue
+            active = True
+            at = progress.get(source)
+            if at is None:
+                return None
+            if mark is None or at < mark:
+                mark = at
+        if not active:  # every input idle: nothing holds the buffer back
+            return state.max_ts + _MICRO if state.max_ts is not None else None
+        return mark
+
+    def _release_inputs(self, state: ReorderState) -> list[T]:
+        mark = self.floor(state)
+        if mark is None:
+            return []
+        return self._release(state, mark - _MICRO)  # strictly before: ties may still come
+
+    def _hold(self, state: ReorderState, ts: datetime, tie: SortKey, item: T) -> list[T] | None:
+        """Queue ``item``; a late one is returned at once (in a list), else None."""
         released = state.released_ts
         if released is not None and ts < released:
             state.late += 1
@@ -79,8 +180,8 @@ class ReorderBuffer(Generic[T]):
             queue.append(entry)
         max_ts = state.max_ts
         if max_ts is None or ts > max_ts:
-            state.max_ts = max_ts = ts
-        return self._release(state, max_ts - self.lateness)
+            state.max_ts = ts
+        return None
 
     def advance(self, state: ReorderState, watermark: datetime) -> list[T]:
         """Release everything up to ``watermark`` (e.g. a heartbeat in live mode)."""
@@ -123,5 +224,7 @@ class ReorderBuffer(Generic[T]):
             out.append(entry[3])
         return out
 
+
+_MICRO = timedelta(microseconds=1)
 
 _native.picklable(ReorderState, ReorderBuffer)

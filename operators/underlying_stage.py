@@ -12,7 +12,7 @@ price, ATR and the option's delta so the account stage can size the order).
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -149,13 +149,19 @@ class UnderlyingLogic:
         instruments: Mapping[str, Instrument],
         config: UnderlyingConfig | None = None,
         timer: Timer | None = None,
+        inputs: Sequence[Hashable] = (),
     ) -> None:
         """``timer`` (seconds, e.g. ``time.perf_counter``) is only read when the config sets
-        a strategy budget; it is injected so this module never reads a clock itself."""
+        a strategy budget; it is injected so this module never reads a clock itself.
+        ``inputs`` (the source's partitions): release by input watermarks (``on_item_from``,
+        ``on_progress``; see ``operators.reorder``) instead of the bounded lateness."""
         self.instruments = dict(instruments)
         self._drivers = driver_tokens(self.instruments.values())
         self.config = config or UnderlyingConfig()
-        self.buffer: ReorderBuffer[UnderlyingInput] = ReorderBuffer(self.config.lateness)
+        self.inputs = tuple(inputs)
+        self.buffer: ReorderBuffer[UnderlyingInput] = ReorderBuffer(
+            self.config.lateness, self.inputs
+        )
         self.market = MarketLogic(self.config.candle)
         self._bars_from_ticks = self.config.bars_from_ticks
         self._forward_ticks = self.config.forward_ticks
@@ -218,12 +224,49 @@ class UnderlyingLogic:
             out.extend(self._process(rt, each))
         return out
 
+    def on_item_from(
+        self, rt: UnderlyingRuntime, source: Hashable, item: UnderlyingInput
+    ) -> list[UnderlyingOutput]:
+        """``on_item`` for an item of input ``source`` (input watermarks)."""
+        if type(item) is Tick:
+            tie: tuple[Any, ...] = (_TICK, item.token, item.seq, item.ltp, item.cum_volume)
+        else:
+            tie = sort_key(item)
+        return self._process_all(
+            rt, self.buffer.push_from(rt.reorder, source, item.ts_event, tie, item)
+        )
+
+    def on_progress(
+        self, rt: UnderlyingRuntime, source: Hashable, ts: datetime
+    ) -> list[UnderlyingOutput]:
+        """Input ``source`` sends nothing for this underlying before ``ts``."""
+        return self._process_all(rt, self.buffer.progress(rt.reorder, source, ts))
+
+    def output_floor(self, rt: UnderlyingRuntime) -> datetime | None:
+        """Input watermarks: nothing this stage emits from now on is before this time (the
+        input watermark, or the end of a 1-minute bar that is due but not yet closed)."""
+        mark = self.buffer.floor(rt.reorder)
+        pending = rt.bars.candles.next_end
+        if mark is not None and pending is not None and pending < mark:
+            return pending
+        return mark
+
     def on_wall_clock(self, rt: UnderlyingRuntime, now: datetime) -> list[UnderlyingOutput]:
-        """Live heartbeat: release what is older than ``now`` − lateness (replays never call
-        this, so their output depends on data only)."""
+        """Live heartbeat: with input watermarks, count it toward idle inputs; else release
+        what is older than ``now`` − lateness (replays never call this, so their output
+        depends on data only)."""
+        if self.inputs:
+            return self._process_all(rt, self.buffer.beat(rt.reorder))
+        return self._process_all(rt, self.buffer.advance(rt.reorder, now - self.config.lateness))
+
+    def _process_all(
+        self, rt: UnderlyingRuntime, ready: list[UnderlyingInput]
+    ) -> list[UnderlyingOutput]:
+        if len(ready) == 1:
+            return self._process(rt, ready[0])
         out: list[UnderlyingOutput] = []
-        for ready in self.buffer.advance(rt.reorder, now - self.config.lateness):
-            out.extend(self._process(rt, ready))
+        for each in ready:
+            out.extend(self._process(rt, each))
         return out
 
     def on_eof(self, rt: UnderlyingRuntime) -> list[UnderlyingOutput]:

@@ -158,12 +158,12 @@ def test_signals_fan_out_only_to_accounts_running_that_strategy_instance() -> No
     )
     assert [k for k, _ in fan([("NIFTY", signal)])] == ["asha", "chitra"]
     tick = Tick(ts_event=ts, ts_recv=ts, token="1", exchange="NFO", ltp=1, bid=1, ask=2)
-    assert [k for k, _ in fan([("NIFTY", tick)])] == ["asha", "bala", "chitra"]
+    assert [k for k, _ in fan([("NIFTY", (tick, 0.0))])] == ["asha", "bala", "chitra"]
     failed = RiskEvent(
         ts_event=ts, ts_recv=ts, account="", kind="STRATEGY_FAILED", strategy=gamma, detail="x"
     )
     routed = fan([("NIFTY", failed)])
-    assert [(k, ev.account, ev.strategy) for k, (_, ev) in routed] == [
+    assert [(k, ev.account, ev.strategy) for k, [(_, _, ev, _)] in routed] == [
         ("asha", "asha", "gamma_scalp"),
         ("chitra", "chitra", "gamma_scalp"),
     ]

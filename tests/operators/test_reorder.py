@@ -176,3 +176,80 @@ def test_a_state_pickled_before_the_queue_existed_restores_with_an_empty_one() -
     buf: ReorderBuffer[str] = ReorderBuffer(timedelta(seconds=1))
     assert buf.push(restored, T0, (0,), "a") == []
     assert buf.flush(restored) == ["a"]
+
+
+# ---------------------------------------------------------------- input watermarks (issue 19)
+def _inputs_buffer(*inputs: str) -> ReorderBuffer[str]:
+    return ReorderBuffer(timedelta(seconds=5), inputs=inputs)
+
+
+def test_input_watermark_releases_before_the_slowest_input_without_waiting_lateness() -> None:
+    buf, state = _inputs_buffer("p0", "p1"), ReorderState()
+    s = timedelta(seconds=1)
+    assert buf.push_from(state, "p0", T0, (0,), "a0") == []  # p1 has not reported yet
+    assert buf.push_from(state, "p0", T0 + 60 * s, (0,), "a60") == []
+    # p1 reports T0 + 1 s: everything of p0 strictly before that is released, not 5 s later
+    assert buf.push_from(state, "p1", T0 + s, (0,), "b1") == ["a0"]
+    assert buf.progress(state, "p1", T0 + 61 * s) == ["b1"]  # p0 may still send more at 60 s
+    assert buf.progress(state, "p0", T0 + 61 * s) == ["a60"]
+    assert state.late == 0
+
+
+def test_input_watermark_holds_equal_times_until_every_input_is_past_them() -> None:
+    buf, state = _inputs_buffer("p0", "p1"), ReorderState()
+    assert buf.push_from(state, "p0", T0, (2,), "x") == []
+    assert buf.push_from(state, "p1", T0, (3,), "y") == []  # both at T0: a tie may still come
+    assert buf.push_from(state, "p0", T0, (1,), "w") == []
+    assert buf.progress(state, "p0", T0 + timedelta(microseconds=1)) == []
+    assert buf.progress(state, "p1", T0 + timedelta(microseconds=1)) == ["w", "x", "y"]
+
+
+def test_an_idle_input_stops_holding_the_others_after_idle_beats() -> None:
+    buf, state = _inputs_buffer("p0", "p1"), ReorderState()
+    assert buf.push_from(state, "p0", T0, (0,), "a") == []
+    assert buf.push_from(state, "p0", T0 + timedelta(seconds=1), (0,), "b") == []
+    assert buf.beat(state) == []  # p1 never reported: quiet for one heartbeat
+    buf.progress(state, "p0", T0 + timedelta(seconds=1))  # p0 is alive
+    assert buf.beat(state) == ["a"]  # p1 quiet for two: idle; p0's watermark alone
+    # p1 comes back behind what was released: late (released at once, counted)
+    assert buf.push_from(state, "p1", T0 - timedelta(seconds=1), (0,), "old") == ["old"]
+    assert state.late == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 2), st.integers(0, 400), st.integers(0, 3)),
+        min_size=1,
+        max_size=120,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_any_interleaving_of_in_order_inputs_gives_the_sorted_order(raw, rnd) -> None:
+    """However far apart the inputs run (no lateness bound), the output is the sorted one."""
+    per_input: dict[int, list[tuple[datetime, tuple[int, int], str]]] = {0: [], 1: [], 2: []}
+    for n, (source, ms, tie) in enumerate(raw):
+        per_input[source].append((T0 + timedelta(milliseconds=ms), (tie, n), f"{source}:{n}"))
+    for items in per_input.values():
+        items.sort()
+    expected = [name for _, _, name in sorted(x for xs in per_input.values() for x in xs)]
+    buf: ReorderBuffer[str] = ReorderBuffer(timedelta(0), inputs=(0, 1, 2))
+    state = ReorderState()
+    heads = {s: deque(xs) for s, xs in per_input.items()}
+    out: list[str] = []
+    while any(heads.values()):
+        source = rnd.choice([s for s, q in heads.items() if q])
+        ts, tie, name = heads[source].popleft()
+        out += buf.push_from(state, source, ts, tie, name)
+        if not heads[source]:  # an exhausted input: it reports it is past everything
+            out += buf.progress(state, source, T0 + timedelta(days=1))
+    assert out + buf.flush(state) == expected
+    assert state.late == 0
+
+
+def test_input_state_pickles_and_restores() -> None:
+    buf, state = _inputs_buffer("p0", "p1"), ReorderState()
+    buf.push_from(state, "p0", T0, (0,), "a")
+    buf.progress(state, "p0", T0 + timedelta(seconds=2))
+    restored = pickle.loads(pickle.dumps(state))
+    assert buf.push_from(restored, "p1", T0 + timedelta(seconds=1), (0,), "b") == ["a"]

@@ -1,0 +1,295 @@
+"""Tick → signal and tick → fill wall-clock latency of a live ``scalpflow run --tail`` (issue 19).
+
+    SCALPFLOW_PG_DSN=postgresql://scalpflow@127.0.0.1:54339/scalpflow \
+        .venv/bin/python -m benchmarks.bench_live_latency --minutes 5 --rate 5000
+
+A synthetic session is produced *in real time* (paced by its event times, about ``--rate``
+ticks/s) into a fresh ticks topic while ``scalpflow run --tail`` trades it into a scratch
+database and run-scoped output topics. A consumer here reads the signals and fills topics as
+they are written; each record's latency is the wall time it arrived here minus the wall time
+its causing tick was produced (a signal's and a fill's event time is its tick's event time,
+and the producer records when it sent each event-time millisecond). So the figure covers the
+whole path: broker in, flow, broker out.
+
+The session is dated at market hours (09:15 IST) whatever the hour the benchmark runs, so the
+flow's live heartbeat clock is shifted by the same offset (``SCALPFLOW_CLOCK_OFFSET_MS``): its
+stall detection and wall-clock release then see the feed as real time, as they would live.
+The flow's own tick → signal/fill histograms (``/metrics``) are printed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from datetime import time as dtime
+from pathlib import Path
+
+import numpy as np
+from confluent_kafka import Consumer
+
+from connectors.db import connect, scratch_database
+from connectors.instruments import save_instruments
+from connectors.kafka_io import BoundedProducer, ensure_topics
+from connectors.synthetic import SyntheticConfig, SyntheticMarket
+
+TOPICS = ("dlq", "bars", "regime", "ai_state", "signals", "orders", "fills", "risk")
+# Three underlyings (one synthetic chain holds at most ~1,750 ticks/s): (name, index token,
+# opening level, strike step)
+UNDERLYINGS = (
+    ("NIFTY", "26000", 26000.0, 50),
+    ("BANKNIFTY", "26009", 56000.0, 100),
+    ("FINNIFTY", "26037", 26500.0, 50),
+)
+STRIKES = 40
+
+
+def _chain(i: int, minutes: int, scale: float, seed: int) -> SyntheticMarket:
+    name, token, level, step = UNDERLYINGS[i]
+    return SyntheticMarket(
+        SyntheticConfig(
+            seed=seed + i,
+            date=date(2026, 7, 7),
+            start_time=dtime(9, 15),
+            duration_minutes=minutes,
+            strikes_each_side=STRIKES,
+            tick_rate_scale=scale,
+            index_tick_rate_scale=1.0,  # the index ticks about once a second, as live
+            underlying=name,
+            index_token=token,
+            opening_level=level,
+            strike_step=step,
+        )
+    )
+
+
+def _markets(minutes: int, rate: float, seed: int) -> list[SyntheticMarket]:
+    """Three chains whose ticks add up to about ``rate`` per second."""
+    probe = sum(_chain(i, 1, 1.0, seed).raw_count for i in range(len(UNDERLYINGS))) / 60
+    scale = min(10.0, rate / probe)
+    return [_chain(i, minutes, scale, seed) for i in range(len(UNDERLYINGS))]
+
+
+class _Outputs(threading.Thread):
+    """Reads the signals and fills topics; keeps (topic, event ms, arrival wall time)."""
+
+    def __init__(self, bootstrap: str, topics: dict[str, str]) -> None:
+        super().__init__(daemon=True)
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"bench-lat-{uuid.uuid4().hex}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+                "fetch.wait.max.ms": 5,
+            }
+        )
+        self.names = {v: k for k, v in topics.items()}
+        self.consumer.subscribe(list(topics.values()))
+        self.seen: list[tuple[str, int, float]] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            msg = self.consumer.poll(0.05)
+            now = time.time()
+            if msg is None or msg.error():
+                continue
+            ts = msg.timestamp()[1]
+            self.seen.append((self.names[msg.topic() or ""], ts, now))
+        self.consumer.close()
+
+
+def _produce(
+    markets: list[SyntheticMarket],
+    bootstrap: str,
+    topic: str,
+    sent: np.ndarray,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Produce the markets merged and paced by event time; ``sent[ms - start]`` = wall time
+    that event-time millisecond was sent."""
+    producer = BoundedProducer(bootstrap, linger_ms=1)
+    start_ms = int(markets[0].start.timestamp() * 1000)
+    wall0 = time.time()
+    count = 0
+    merged = heapq.merge(*(m.raw_messages() for m in markets), key=lambda m: m.timestamp_ms)
+    report = wall0 + 30
+    for msg in merged:
+        if count % 1000 == 0 and time.time() >= report:
+            report += 30
+            if progress is not None:
+                progress(count)
+        due = wall0 + (msg.timestamp_ms - start_ms) / 1000
+        lag = due - time.time()
+        if lag > 0.0005:
+            time.sleep(lag)
+        producer.produce(topic, msg.value, key=msg.key, timestamp_ms=msg.timestamp_ms)
+        i = msg.timestamp_ms - start_ms
+        if 0 <= i < len(sent):
+            sent[i] = time.time()
+        count += 1
+    producer.flush()
+    return count
+
+
+def _percentiles(name: str, values: list[float]) -> str:
+    if not values:
+        return f"{name}: none observed"
+    a = np.array(values) * 1000
+    return (
+        f"{name}: n={len(a)} p50={np.percentile(a, 50):.0f} ms p99={np.percentile(a, 99):.0f} ms"
+        f" max={a.max():.0f} ms"
+    )
+
+
+def _scrape(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+            text: str = r.read().decode()
+            return text
+    except OSError:
+        return ""
+
+
+def _histogram_quantile(text: str, name: str, q: float) -> float | None:
+    """Prometheus-style quantile (upper bound of the bucket holding it) from /metrics text."""
+    buckets: list[tuple[float, float]] = []
+    for line in text.splitlines():
+        if line.startswith(f"{name}_bucket"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float(le), float(line.rsplit(" ", 1)[1])))
+    if not buckets or buckets[-1][1] == 0:
+        return None
+    total = buckets[-1][1]
+    for bound, cum in buckets:
+        if cum >= q * total:
+            return bound
+    return None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--bootstrap", default=os.environ.get("SCALPFLOW_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    )
+    ap.add_argument("--minutes", type=int, default=5)
+    ap.add_argument("--rate", type=float, default=5000.0, help="ticks/s of the feed")
+    ap.add_argument("--partitions", type=int, default=3)
+    ap.add_argument("--processes", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--metrics-port", type=int, default=9419)
+    ap.add_argument(
+        "--lateness",
+        action="store_true",
+        help="baseline: release by bounded lateness (SCALPFLOW_INPUT_WATERMARKS=0), as before",
+    )
+    args = ap.parse_args()
+    server = os.environ.get("SCALPFLOW_PG_DSN")
+    if not server:
+        raise SystemExit("set SCALPFLOW_PG_DSN to a PostgreSQL server DSN (a scratch db is made)")
+    print(f"generating {args.minutes} min at ~{args.rate:,.0f} ticks/s ...", flush=True)
+    markets = _markets(args.minutes, args.rate, args.seed)
+    market = markets[0]
+    total = sum(m.raw_count for m in markets)
+    run_id = f"lat-{uuid.uuid4().hex[:6]}"
+    topics = {name: f"bench.{name}.{run_id}" for name in TOPICS} | {
+        "ticks": f"bench.ticks.{run_id}"
+    }
+    ensure_topics(args.bootstrap, {topics["ticks"]: args.partitions})
+    ensure_topics(args.bootstrap, {topics[n]: 1 for n in TOPICS})
+    lead = 15.0  # seconds for the flow to start before the first tick
+    offset_ms = (market.start - datetime.now(UTC)).total_seconds() * 1000 - lead * 1000
+    with scratch_database(server, "bench_latency") as dsn:
+        save_instruments(dsn, [i for m in markets for i in m.instruments()])
+        env = {
+            **os.environ,
+            "SCALPFLOW_PG_DSN": dsn,
+            "SCALPFLOW_KAFKA_BOOTSTRAP": args.bootstrap,
+            "SCALPFLOW_CLOCK_OFFSET_MS": f"{offset_ms:.0f}",
+            "SCALPFLOW_INPUT_WATERMARKS": "0" if args.lateness else "1",
+            **{f"SCALPFLOW_TOPIC_{k.upper()}": v for k, v in topics.items()},
+        }
+        cmd = [
+            str(Path(sys.executable).with_name("scalpflow")),
+            "run", "--tail", "--run-id", run_id, "--processes", str(args.processes),
+            "--metrics-port", str(args.metrics_port),
+        ]  # fmt: skip
+        flow = subprocess.Popen(cmd, env=env, start_new_session=True)
+        outputs = _Outputs(args.bootstrap, {"signals": topics["signals"], "fills": topics["fills"]})
+        outputs.start()
+        sent = np.zeros(args.minutes * 60_000 + 1000)
+        try:
+            deadline = time.time() + lead
+            while time.time() < deadline and not _scrape(args.metrics_port):
+                time.sleep(0.5)
+            time.sleep(max(0.0, deadline - time.time()))
+            t0 = time.time()
+
+            def progress(count: int) -> None:
+                text = "\n".join(_scrape(args.metrics_port + i) for i in range(args.processes))
+                consumed = sum(
+                    float(line.rsplit(" ", 1)[1])
+                    for line in text.splitlines()
+                    if line.startswith("scalpflow_ticks_total ")
+                )
+                kinds = [name for name, _, _ in outputs.seen]
+                print(
+                    f"  {time.time() - t0:5.0f}s: produced {count:,}, flow consumed"
+                    f" {consumed:,.0f}; seen {kinds.count('signals')} signals,"
+                    f" {kinds.count('fills')} fills",
+                    flush=True,
+                )
+
+            produced = _produce(markets, args.bootstrap, topics["ticks"], sent, progress)
+            dt = time.time() - t0
+            time.sleep(3)  # the last outputs
+            metrics = "\n".join(_scrape(args.metrics_port + i) for i in range(args.processes))
+            with connect(dsn) as conn:
+                decisions = conn.execute(
+                    "SELECT split_part(reason, ':', 1), count(*) FROM risk_decisions"
+                    " WHERE run_id = %s GROUP BY 1 ORDER BY 2 DESC",
+                    (run_id,),
+                ).fetchall()
+            print(f"risk decisions by reason: {decisions}")
+        finally:
+            os.killpg(flow.pid, signal.SIGINT)
+            try:
+                flow.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(flow.pid, signal.SIGKILL)
+                flow.wait()
+            outputs.stop.set()
+            outputs.join(10)
+    start_ms = int(market.start.timestamp() * 1000)
+    lat: dict[str, list[float]] = {"signals": [], "fills": []}
+    for name, ts, arrived in outputs.seen:
+        i = ts - start_ms
+        if 0 <= i < len(sent) and sent[i] > 0:
+            lat[name].append(arrived - sent[i])
+    print(
+        f"produced {produced:,} of {total:,} ticks in {dt:.0f}s ({produced / dt:,.0f}/s);"
+        f" {args.processes} process(es), {args.partitions} partitions,"
+        f" {'bounded lateness' if args.lateness else 'input watermarks'};"
+        " 2-core machine shared with ~6 other sessions (contended)"
+    )
+    print(_percentiles("tick->signal (end to end, via Kafka)", lat["signals"]))
+    print(_percentiles("tick->fill   (end to end, via Kafka)", lat["fills"]))
+    for metric in ("scalpflow_tick_to_signal_seconds", "scalpflow_tick_to_fill_seconds"):
+        p50 = _histogram_quantile(metrics, metric, 0.5)
+        p99 = _histogram_quantile(metrics, metric, 0.99)
+        if p50 is not None:
+            print(f"{metric} (flow's /metrics, bucket bounds): p50<={p50}s p99<={p99}s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""``python -m flows.live_runner [-i N -a "host:port;..."]``: one live flow process.
+
+Like ``python -m bytewax.run "flows.pipeline:flow_from_env()"``, with a sub-second epoch:
+Bytewax hands sink output over at epoch ends, and ``bytewax.run`` only takes whole seconds
+(default 10 s), which put seconds between a decision and its Kafka record (issue 19).
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import timedelta
+
+from bytewax.run import cli_main
+
+from flows.pipeline import flow_from_env
+
+#: Epoch length of a live run: outputs reach Kafka and PostgreSQL at epoch ends.
+LIVE_EPOCH = timedelta(milliseconds=200)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-i", "--process-id", type=int, default=None)
+    ap.add_argument("-a", "--addresses", default=None)
+    args = ap.parse_args()
+    addresses = args.addresses.split(";") if args.addresses else None
+    cli_main(
+        flow_from_env(),
+        workers_per_process=1,
+        process_id=args.process_id,
+        addresses=addresses,
+        epoch_interval=LIVE_EPOCH,
+    )
+
+
+if __name__ == "__main__":
+    main()
