@@ -20,6 +20,8 @@ import bytewax.operators as op
 from bytewax.dataflow import Stream
 from bytewax.operators import KeyedStream, StatefulBatchLogic
 
+from flows import stopping
+
 S = TypeVar("S")
 V = TypeVar("V")
 W = TypeVar("W")
@@ -65,6 +67,8 @@ class _Adapter(StatefulBatchLogic[V, W, S], Generic[S, V, W]):
         return out, StatefulBatchLogic.RETAIN
 
     def on_eof(self) -> tuple[Iterable[W], bool]:
+        if stopping.requested():  # not the end of the session: keep the state as it is
+            return [], StatefulBatchLogic.RETAIN
         return list(self.logic.on_eof(self.state)), StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> S:

@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from flows.recovery import RecoveryArgs
 from flows.settings import Settings
 
 if TYPE_CHECKING:
@@ -284,9 +285,27 @@ def run(
         int, typer.Option(help="Prometheus /metrics on this port (+1 per extra process); 0 = off.")
     ] = 0,
     accounts: AccountsOption = None,
+    recovery_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Recovery store (snapshots of offsets and state); default"
+            " SCALPFLOW_DATA_DIR/recovery/<run-id>, created on first use."
+        ),
+    ] = None,
+    snapshot_interval: Annotated[
+        int | None,
+        typer.Option(help="Seconds between snapshots (default SCALPFLOW_SNAPSHOT_INTERVAL_S)."),
+    ] = None,
+    fresh: Annotated[
+        bool, typer.Option(help="Discard the recovery store and start from the first offset.")
+    ] = False,
+    max_restarts: Annotated[
+        int, typer.Option(help="Restarts after a worker crash within 10 minutes, then give up.")
+    ] = 5,
     verbose: bool = False,
 ) -> None:
-    """Run the dataflow over Kafka md.ticks into Kafka topics and PostgreSQL."""
+    """Run the dataflow over Kafka md.ticks into Kafka topics and PostgreSQL; resumes from
+    its recovery store after a crash or a stop, restarting crashed workers itself."""
     _setup_logging(verbose)
     settings = Settings()
     accounts_spec = _accounts(accounts)
@@ -318,25 +337,67 @@ def run(
         **accounts_spec,
         "processes": processes,
     }
-    record_run(dsn, run_id, "live", {k: v for k, v in spec.items() if k != "pg_dsn"})
+    digest = record_run(dsn, run_id, "live", {k: v for k, v in spec.items() if k != "pg_dsn"})
+    recovery = _recovery(
+        settings, run_id, recovery_dir, snapshot_interval, digest, processes, fresh
+    )
     env = {**os.environ, ENV_CONFIG: json.dumps(spec)}
+    console.print(f"run_id={run_id}, tail={tail}")
+    _supervise(env, processes, metrics_port, recovery.bytewax_args(), max_restarts)
+
+
+def _recovery(
+    settings: Settings,
+    run_id: str,
+    directory: Path | None,
+    interval_s: int | None,
+    config_hash: str,
+    processes: int,
+    fresh: bool,
+) -> RecoveryArgs:
+    """The run's recovery store, made on first use, refused (one line) if incompatible."""
+    from datetime import timedelta
+
+    from flows.recovery import IncompatibleStoreError, default_dir, expected_stamp, prepare
+
+    store = directory or settings.recovery_dir or default_dir(settings.data_dir, run_id)
+    try:
+        made = prepare(store, expected_stamp(config_hash, processes), fresh=fresh)
+    except IncompatibleStoreError as exc:
+        _fail(str(exc))
+    interval = timedelta(seconds=interval_s or settings.snapshot_interval_s)
+    console.print(f"recovery store {store} ({'new' if made else 'resuming'})")
+    return RecoveryArgs(store, interval)
+
+
+def _supervise(
+    env: dict[str, str], processes: int, metrics_port: int, flags: list[str], max_restarts: int
+) -> None:
+    """Run the worker processes under ``flows.supervisor`` until done or stopped."""
+    from flows.supervisor import RESTARTS_ENV, Outcome, RestartPolicy, Supervisor
+
     addresses = ";".join(f"127.0.0.1:{2101 + i}" for i in range(processes))
-    procs = []
-    for i in range(processes):
-        cmd = [sys.executable, "-m", "bytewax.run", "flows.pipeline:flow_from_env()"]
+
+    def launch(i: int, restarts: int) -> subprocess.Popen[bytes]:
+        cmd = [sys.executable, "-m", "bytewax.run", "flows.pipeline:flow_from_env()", *flags]
         if processes > 1:
             cmd += ["-i", str(i), "-a", addresses]
         port = str(metrics_port + i) if metrics_port else "0"
-        procs.append(subprocess.Popen(cmd, env={**env, "SCALPFLOW_METRICS_PORT": port}))
-    console.print(f"running {processes} process(es), run_id={run_id}, tail={tail}")
-    try:
-        codes = [p.wait() for p in procs]
-    except KeyboardInterrupt:
-        for p in procs:
-            p.send_signal(signal.SIGINT)
-        codes = [p.wait() for p in procs]
-    if any(codes):
-        _fail(f"flow processes exited with {codes}")
+        extra = {"SCALPFLOW_METRICS_PORT": port, RESTARTS_ENV: str(restarts)}
+        return subprocess.Popen(cmd, env={**env, **extra})
+
+    supervisor = Supervisor(launch, processes, RestartPolicy(max_restarts=max_restarts))
+    supervisor.install_signal_handlers()
+    console.print(f"running {processes} process(es) under supervision (pid {os.getpid()})")
+    result = supervisor.run()
+    if result.outcome is Outcome.GAVE_UP:
+        _fail(f"flow processes kept failing ({result.restarts} restarts, last {result.codes})")
+    if result.outcome is Outcome.STOP_TIMED_OUT:
+        _fail("flow processes did not stop within 5 s and were killed (last snapshot kept)")
+    if result.outcome is Outcome.STOPPED:
+        console.print("stopped cleanly after a final snapshot")
+        return
+    console.print(f"done ({result.restarts} restart(s))")
 
 
 # ----------------------------------------------------------------------------------------- demo

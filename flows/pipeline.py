@@ -174,9 +174,13 @@ def flow_from_env() -> Dataflow:
 
     spec = json.loads(os.environ[ENV_CONFIG])
     from connectors import metrics
+    from flows import stopping
+    from flows.supervisor import RESTARTS_ENV
 
     metrics_port = int(os.environ.get("SCALPFLOW_METRICS_PORT", "0"))
     metrics.serve(metrics_port)
+    metrics.FLOW_RESTARTS.inc(int(os.environ.get(RESTARTS_ENV, "0")))
+    stopping.install()  # SIGINT/SIGTERM: end the input, final snapshot, exit (flows.stopping)
     config = PipelineConfig(
         run_id=spec["run_id"],
         pg_dsn=spec.get("pg_dsn"),
