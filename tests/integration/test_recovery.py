@@ -67,7 +67,7 @@ def _end_offset(bootstrap: str, topic: str) -> int:
         consumer.close()
 
 
-def _tables(conn: psycopg.Connection, run_id: str) -> dict[str, list[tuple[object, ...]]]:
+def _tables(conn: psycopg.Connection, run_id: str) -> dict[str, list[tuple[str, ...]]]:
     """Every table with a ``run_id`` column: the run's rows, run id blanked, sorted."""
     names = [r[0] for r in conn.execute(
         "SELECT table_name FROM information_schema.columns WHERE column_name = 'run_id'"
@@ -80,7 +80,7 @@ def _tables(conn: psycopg.Connection, run_id: str) -> dict[str, list[tuple[objec
             (name,))]  # fmt: skip
         select = ", ".join(f'"{c}"::text' for c in cols)
         rows = conn.execute(
-            f'SELECT {select} FROM "{name}" WHERE run_id = %s',  # noqa: S608 (catalog names)
+            f'SELECT {select} FROM "{name}" WHERE run_id = %s',  # names from the catalog
             (run_id,),
         ).fetchall()
         out[name] = sorted(tuple(str(v).replace(run_id, "RUN") for v in r) for r in rows)
@@ -103,9 +103,7 @@ def test_kill_9_twice_and_restarts_leave_tables_equal_and_lose_no_output(
     save_instruments(pg_dsn, market.instruments())
     base_topics = unique_topics("it-recover-base")
     create_topics(kafka_bootstrap, base_topics)
-    crash_topics = unique_topics("it-recover-crash").model_copy(
-        update={"ticks": base_topics.ticks}
-    )
+    crash_topics = unique_topics("it-recover-crash").model_copy(update={"ticks": base_topics.ticks})
     create_topics(kafka_bootstrap, crash_topics)
     produce(kafka_bootstrap, base_topics.ticks,
             ((m.key, m.value, m.timestamp_ms) for m in market.raw_messages()))  # fmt: skip
@@ -144,12 +142,12 @@ def test_kill_9_twice_and_restarts_leave_tables_equal_and_lose_no_output(
             proc.kill()
     assert proc.returncode == 0, out
     assert "done (2 restart(s))" in out, out
-    assert out.count("restart ") >= 2 and "killed by SIGKILL" in out, out
+    assert out.count("killed by SIGKILL; restart") == 2, out
 
     assert _tables(pg_conn, crash_id) == _tables(pg_conn, base_id)
     base_out = _outputs(kafka_bootstrap, base_topics, base_id)
     crash_out = _outputs(kafka_bootstrap, crash_topics, crash_id)
-    assert base_out["fills"] and base_out["orders"], "the session traded nothing"
+    assert base_out["fills"], "the session traded nothing"
     duplicates = {}
     for name, records in base_out.items():
         assert set(crash_out[name]) == set(records), name  # every output present, none foreign
@@ -157,12 +155,12 @@ def test_kill_9_twice_and_restarts_leave_tables_equal_and_lose_no_output(
     # Resumed from the last snapshot, not offset 0: only the epoch in flight is sent again,
     # i.e. far fewer bars than were out before the first kill (a restart from 0 re-sends all).
     bars = crash_out["bars"]
-    seen: set[bytes] = set()
+    first_at: dict[bytes, int] = {}
     first_copy_at = {}
     for offset, value in enumerate(bars):
-        if value in seen and value not in first_copy_at:
-            first_copy_at[value] = bars.index(value)
-        seen.add(value)
+        if value in first_at:
+            first_copy_at[value] = first_at[value]
+        first_at.setdefault(value, offset)
     assert duplicates["bars"] < killed_at[0] / 2, (duplicates, killed_at)
     # each re-sent bar had first been sent shortly before a kill
     for offset in first_copy_at.values():
