@@ -175,11 +175,11 @@ def flow_from_env() -> Dataflow:
     spec = json.loads(os.environ[ENV_CONFIG])
     from connectors import metrics
     from flows import stopping
-    from flows.supervisor import RESTARTS_ENV
+    from flows.supervisor import observe_restarts
 
     metrics_port = int(os.environ.get("SCALPFLOW_METRICS_PORT", "0"))
     metrics.serve(metrics_port)
-    metrics.FLOW_RESTARTS.inc(int(os.environ.get(RESTARTS_ENV, "0")))
+    observe_restarts(os.environ)
     stopping.install()  # SIGINT/SIGTERM: end the input, final snapshot, exit (flows.stopping)
     config = PipelineConfig(
         run_id=spec["run_id"],

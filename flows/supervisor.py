@@ -20,7 +20,7 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from types import FrameType
@@ -28,6 +28,13 @@ from types import FrameType
 log = logging.getLogger(__name__)
 
 RESTARTS_ENV = "SCALPFLOW_FLOW_RESTARTS"  # restarts before this start, for the metric
+
+
+def observe_restarts(env: Mapping[str, str]) -> None:
+    """In a worker: count the restarts before this start (``RESTARTS_ENV``) in the metric."""
+    from connectors import metrics
+
+    metrics.FLOW_RESTARTS.inc(int(env.get(RESTARTS_ENV, "0")))
 
 
 @dataclass(frozen=True)

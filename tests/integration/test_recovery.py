@@ -144,7 +144,11 @@ def test_kill_9_twice_and_restarts_leave_tables_equal_and_lose_no_output(
     assert "done (2 restart(s))" in out, out
     assert out.count("killed by SIGKILL; restart") == 2, out
 
-    assert _tables(pg_conn, crash_id) == _tables(pg_conn, base_id)
+    crash_tables, base_tables = _tables(pg_conn, crash_id), _tables(pg_conn, base_id)
+    for name, rows in base_tables.items():
+        extra = sorted(set(crash_tables[name]) - set(rows))[:3]
+        missing = sorted(set(rows) - set(crash_tables[name]))[:3]
+        assert crash_tables[name] == rows, (name, len(rows), killed_at, extra, missing)
     base_out = _outputs(kafka_bootstrap, base_topics, base_id)
     crash_out = _outputs(kafka_bootstrap, crash_topics, crash_id)
     assert base_out["fills"], "the session traded nothing"
