@@ -19,6 +19,7 @@ import bytewax.operators as op
 from bytewax.connectors.kafka import OFFSET_BEGINNING, KafkaSinkMessage, KafkaSource
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
+from bytewax.recovery import RecoveryConfig
 from bytewax.run import cli_main
 
 from connectors.kafka_sink import AsyncKafkaSink, message_key
@@ -157,11 +158,22 @@ def build_flow(
     return flow
 
 
-def run_flow(flow: Dataflow, *, epoch_interval: timedelta = timedelta(seconds=5)) -> None:
+def run_flow(
+    flow: Dataflow,
+    *,
+    epoch_interval: timedelta = timedelta(seconds=5),
+    recovery: RecoveryConfig | None = None,
+) -> None:
     """Run in this process with one worker until the source ends (with the garbage
-    collector tuned for streaming, see ``flows.gc_tuning``)."""
+    collector tuned for streaming, see ``flows.gc_tuning``); ``recovery`` (a store made by
+    ``flows.recovery.prepare``) snapshots every epoch, as ``scalpflow run`` does."""
     with streaming_gc():
-        cli_main(flow, workers_per_process=1, epoch_interval=epoch_interval)
+        cli_main(
+            flow,
+            workers_per_process=1,
+            epoch_interval=epoch_interval,
+            recovery_config=recovery,
+        )
 
 
 ENV_CONFIG = "SCALPFLOW_FLOW_CONFIG"
