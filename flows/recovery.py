@@ -29,6 +29,7 @@ import argparse
 import ast
 import hashlib
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -222,10 +223,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("directory", type=Path)
     parser.add_argument("--partitions", type=int, required=True)
     parser.add_argument("--config-hash", default="")
+    parser.add_argument(
+        "--config-env", default=None, help="hash this environment variable's JSON run config"
+    )
     parser.add_argument("--keep", type=int, default=None, help="keep only this partition")
     parser.add_argument("--fresh", action="store_true")
     args = parser.parse_args(argv)
-    want = expected_stamp(args.config_hash, args.partitions)
+    digest = args.config_hash
+    if args.config_env:
+        from connectors.runs import config_hash
+
+        spec = json.loads(os.environ[args.config_env])
+        digest = config_hash({k: v for k, v in spec.items() if k != "pg_dsn"})
+    want = expected_stamp(digest, args.partitions)
     try:
         made = prepare(args.directory, want, fresh=args.fresh, keep=args.keep)
     except IncompatibleStoreError as exc:

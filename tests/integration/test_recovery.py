@@ -5,6 +5,7 @@ on Kafka are only the re-sent outputs of the epoch in flight at each kill (count
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -13,6 +14,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from connectors.instruments import save_instruments
 from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from flows.recovery import STAMP
 from flows.settings import Topics
 from tests.integration.helpers import consume_all, create_topics, produce, unique_topics
 
@@ -96,30 +99,63 @@ def _outputs(bootstrap: str, topics: Topics, run_id: str) -> dict[str, list[byte
     }
 
 
-def test_kill_9_twice_and_restarts_leave_tables_equal_and_lose_no_output(
-    kafka_bootstrap, pg_dsn, pg_conn, tmp_path
-) -> None:
-    market = SyntheticMarket(SyntheticConfig(seed=7, date=date(2026, 7, 7), duration_minutes=30))
+@dataclass(frozen=True)
+class Session:
+    """A session in a ticks topic, and what an uninterrupted run made of it."""
+
+    bootstrap: str
+    pg_dsn: str
+    ticks: str
+    bars: int
+    tables: dict[str, list[tuple[str, ...]]]
+    outputs: dict[str, list[bytes]]
+
+    def topics(self, prefix: str) -> Topics:
+        topics = unique_topics(prefix).model_copy(update={"ticks": self.ticks})
+        create_topics(self.bootstrap, topics)
+        return topics
+
+
+@pytest.fixture(scope="module")
+def session(kafka_bootstrap, pg_dsn, pg_conn, tmp_path_factory) -> Session:
+    market = SyntheticMarket(SyntheticConfig(seed=7, date=date(2026, 7, 7), duration_minutes=20))
     save_instruments(pg_dsn, market.instruments())
-    base_topics = unique_topics("it-recover-base")
-    create_topics(kafka_bootstrap, base_topics)
-    crash_topics = unique_topics("it-recover-crash").model_copy(update={"ticks": base_topics.ticks})
-    create_topics(kafka_bootstrap, crash_topics)
-    produce(kafka_bootstrap, base_topics.ticks,
+    topics = unique_topics("it-recover-base")
+    create_topics(kafka_bootstrap, topics)
+    produce(kafka_bootstrap, topics.ticks,
             ((m.key, m.value, m.timestamp_ms) for m in market.raw_messages()))  # fmt: skip
-    tag = uuid.uuid4().hex[:6]
-    base_id, crash_id = f"rb-{tag}", f"rc-{tag}"
+    run_id = f"rb-{uuid.uuid4().hex[:6]}"
+    store = tmp_path_factory.mktemp("base") / "store"
+    subprocess.run(_run_cmd(run_id, store), check=True,
+                   env=_env(pg_dsn, kafka_bootstrap, topics), capture_output=True)  # fmt: skip
+    outputs = _outputs(kafka_bootstrap, topics, run_id)
+    assert outputs["fills"], "the session traded nothing"
+    bars = _end_offset(kafka_bootstrap, topics.bars)
+    assert bars > 1000
+    tables = _tables(pg_conn, run_id)
+    return Session(kafka_bootstrap, pg_dsn, topics.ticks, bars, tables, outputs)
 
-    subprocess.run(_run_cmd(base_id, tmp_path / "base"), check=True,
-                   env=_env(pg_dsn, kafka_bootstrap, base_topics), capture_output=True)  # fmt: skip
-    base_bars = _end_offset(kafka_bootstrap, base_topics.bars)
-    assert base_bars > 1000
 
+def _assert_tables_equal(session: Session, conn: psycopg.Connection, run_id: str) -> None:
+    tables = _tables(conn, run_id)
+    assert sorted(tables) == sorted(session.tables)
+    for name, rows in session.tables.items():
+        extra = sorted(set(tables[name]) - set(rows))[:3]
+        missing = sorted(set(rows) - set(tables[name]))[:3]
+        assert tables[name] == rows, (name, len(rows), extra, missing)
+
+
+def test_kill_9_twice_and_restarts_leave_tables_equal_and_lose_no_output(
+    session, pg_conn, tmp_path
+) -> None:
+    bootstrap = session.bootstrap
+    topics = session.topics("it-recover-crash")
+    run_id = f"rc-{uuid.uuid4().hex[:6]}"
     rng = random.Random(SEED)
-    kill_at = sorted(int(base_bars * rng.uniform(0.15, 0.85)) for _ in range(2))
+    kill_at = sorted(int(session.bars * rng.uniform(0.15, 0.85)) for _ in range(2))
     proc = subprocess.Popen(
-        _run_cmd(crash_id, tmp_path / "crash"),
-        env=_env(pg_dsn, kafka_bootstrap, crash_topics),
+        _run_cmd(run_id, tmp_path / "store"),
+        env=_env(session.pg_dsn, bootstrap, topics),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -127,13 +163,13 @@ def test_kill_9_twice_and_restarts_leave_tables_equal_and_lose_no_output(
     killed_at = []
     try:
         for target in kill_at:
-            while _end_offset(kafka_bootstrap, crash_topics.bars) < target:
+            while _end_offset(bootstrap, topics.bars) < target:
                 assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
                 time.sleep(0.05)
             workers = _children(proc.pid)
             assert len(workers) == 1, workers
             os.kill(workers[0], signal.SIGKILL)
-            killed_at.append(_end_offset(kafka_bootstrap, crash_topics.bars))
+            killed_at.append(_end_offset(bootstrap, topics.bars))
             while workers[0] in _children(proc.pid):  # reaped before the restart
                 time.sleep(0.05)
         out, _ = proc.communicate(timeout=120)
@@ -144,21 +180,16 @@ def test_kill_9_twice_and_restarts_leave_tables_equal_and_lose_no_output(
     assert "done (2 restart(s))" in out, out
     assert out.count("killed by SIGKILL; restart") == 2, out
 
-    crash_tables, base_tables = _tables(pg_conn, crash_id), _tables(pg_conn, base_id)
-    for name, rows in base_tables.items():
-        extra = sorted(set(crash_tables[name]) - set(rows))[:3]
-        missing = sorted(set(rows) - set(crash_tables[name]))[:3]
-        assert crash_tables[name] == rows, (name, len(rows), killed_at, extra, missing)
-    base_out = _outputs(kafka_bootstrap, base_topics, base_id)
-    crash_out = _outputs(kafka_bootstrap, crash_topics, crash_id)
-    assert base_out["fills"], "the session traded nothing"
+    _assert_tables_equal(session, pg_conn, run_id)
+    outputs = _outputs(bootstrap, topics, run_id)
     duplicates = {}
-    for name, records in base_out.items():
-        assert set(crash_out[name]) == set(records), name  # every output present, none foreign
-        duplicates[name] = sum((Counter(crash_out[name]) - Counter(records)).values())
+    for name, records in session.outputs.items():
+        assert set(outputs[name]) == set(records), name  # every output present, none foreign
+        duplicates[name] = sum((Counter(outputs[name]) - Counter(records)).values())
     # Resumed from the last snapshot, not offset 0: only the epoch in flight is sent again,
-    # i.e. far fewer bars than were out before the first kill (a restart from 0 re-sends all).
-    bars = crash_out["bars"]
+    # far fewer bars than were out before the first kill (a restart from 0 re-sends them all),
+    # and each re-sent bar had first been sent shortly before a kill.
+    bars = outputs["bars"]
     first_at: dict[bytes, int] = {}
     first_copy_at = {}
     for offset, value in enumerate(bars):
@@ -166,7 +197,52 @@ def test_kill_9_twice_and_restarts_leave_tables_equal_and_lose_no_output(
             first_copy_at[value] = first_at[value]
         first_at.setdefault(value, offset)
     assert duplicates["bars"] < killed_at[0] / 2, (duplicates, killed_at)
-    # each re-sent bar had first been sent shortly before a kill
     for offset in first_copy_at.values():
         assert any(k - duplicates["bars"] <= offset < k for k in killed_at), (offset, killed_at)
     print(f"kill points (bars out): {killed_at}; duplicates per topic: {duplicates}")
+
+
+def test_sigterm_stops_after_a_final_snapshot_and_the_other_form_resumes_it(
+    session, pg_conn, tmp_path
+) -> None:
+    """A graceful stop (compiled operators) and its resumption (pure-Python operators):
+    nothing is lost and, the final snapshot being taken at the stop, nothing is sent twice."""
+    bootstrap = session.bootstrap
+    topics = session.topics("it-recover-stop")
+    run_id = f"rs-{uuid.uuid4().hex[:6]}"
+    store = tmp_path / "store"
+    env = _env(session.pg_dsn, bootstrap, topics)
+    proc = subprocess.Popen(_run_cmd(run_id, store), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        while _end_offset(bootstrap, topics.bars) < session.bars * 0.3:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert "stopped cleanly after a final snapshot" in out, out  # within its 5 s bound
+    stopped_at = _end_offset(bootstrap, topics.bars)
+    assert stopped_at < session.bars  # stopped mid-session
+
+    resumed = subprocess.run(_run_cmd(run_id, store), env={**env, "SCALPFLOW_NATIVE": "0"},
+                             capture_output=True, text=True, check=False)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stderr
+    _assert_tables_equal(session, pg_conn, run_id)
+    outputs = _outputs(bootstrap, topics, run_id)
+    for name, records in session.outputs.items():
+        assert Counter(outputs[name]) == Counter(records), name  # no record twice
+
+    stamp = json.loads((store / STAMP).read_text())
+    (store / STAMP).write_text(json.dumps({**stamp, "schema": "0" * 16}))
+    refused = subprocess.run(_run_cmd(run_id, store), env=env, capture_output=True, text=True,
+                             check=False)  # fmt: skip
+    assert refused.returncode == 1
+    assert "Traceback" not in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert "incompatible build" in refused.stderr
+    assert "--fresh" in refused.stderr
