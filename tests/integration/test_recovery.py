@@ -153,18 +153,22 @@ def test_kill_9_twice_and_restarts_leave_tables_equal_and_lose_no_output(
     run_id = f"rc-{uuid.uuid4().hex[:6]}"
     rng = random.Random(SEED)
     kill_at = sorted(int(session.bars * rng.uniform(0.15, 0.85)) for _ in range(2))
-    proc = subprocess.Popen(
-        _run_cmd(run_id, tmp_path / "store"),
-        env=_env(session.pg_dsn, bootstrap, topics),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    killed_at = []
+    log = tmp_path / "run.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            _run_cmd(run_id, tmp_path / "store"),
+            env=_env(session.pg_dsn, bootstrap, topics),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    killed_at: list[int] = []
     try:
         for target in kill_at:
+            guard = time.monotonic() + 300  # a hung run fails with its log, not a test timeout
             while _end_offset(bootstrap, topics.bars) < target:
-                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < guard, (killed_at, target, log.read_text()[-3000:])
                 time.sleep(0.05)
             workers = _children(proc.pid)
             assert len(workers) == 1, workers
@@ -172,10 +176,11 @@ def test_kill_9_twice_and_restarts_leave_tables_equal_and_lose_no_output(
             killed_at.append(_end_offset(bootstrap, topics.bars))
             while workers[0] in _children(proc.pid):  # reaped before the restart
                 time.sleep(0.05)
-        out, _ = proc.communicate(timeout=120)
+        proc.wait(timeout=300)
     finally:
         if proc.poll() is None:
             proc.kill()
+    out = log.read_text()
     assert proc.returncode == 0, out
     assert "done (2 restart(s))" in out, out
     assert out.count("killed by SIGKILL; restart") == 2, out
