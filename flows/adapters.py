@@ -49,6 +49,8 @@ class _Adapter(StatefulBatchLogic[V, W, S], Generic[S, V, W]):
         self._wake = datetime.now(UTC) + heartbeat if heartbeat is not None else None
 
     def notify_at(self) -> datetime | None:
+        if stopping.requested():  # a pending heartbeat would keep the stopped flow alive
+            return None
         return self._wake
 
     def on_notify(self) -> tuple[Iterable[W], bool]:

@@ -395,7 +395,7 @@ def _supervise(
     if result.outcome is Outcome.STOP_TIMED_OUT:
         _fail("flow processes did not stop within 5 s and were killed (last snapshot kept)")
     if result.outcome is Outcome.STOPPED:
-        console.print("stopped cleanly after a final snapshot")
+        console.print(f"stopped cleanly after a final snapshot ({result.stop_s:.1f} s)")
         return
     console.print(f"done ({result.restarts} restart(s))")
 

@@ -64,6 +64,7 @@ class Result:
     outcome: Outcome
     restarts: int
     codes: list[int]
+    stop_s: float = 0.0  # from the stop request until every worker had exited
 
 
 Launch = Callable[[int, int], subprocess.Popen[bytes]]  # (process index, restarts) -> process
@@ -124,9 +125,11 @@ class Supervisor:
         procs = self._start()
         while True:
             if self._stop.wait(0.1):
+                asked = time.monotonic()
                 clean = self._stop_all(procs)
                 outcome = Outcome.STOPPED if clean else Outcome.STOP_TIMED_OUT
-                return Result(outcome, self.restarts, self._codes(procs))
+                took = time.monotonic() - asked
+                return Result(outcome, self.restarts, self._codes(procs), took)
             polled = [p.poll() for p in procs]
             failed = [(i, c) for i, c in enumerate(polled) if c not in (None, 0)]
             if not failed:
