@@ -48,16 +48,20 @@ def _day(i: int, minutes: int, strikes: int) -> SyntheticMarket:
 
 
 def _topics(tag: str, ticks: str) -> Topics:
-    return Topics(**{k: f"bench.recovery.{tag}.{k}" for k in Topics().model_dump()}, ticks=ticks)
+    names = {k: f"bench.recovery.{tag}.{k}" for k in Topics().model_dump()}
+    return Topics(**{**names, "ticks": ticks})
 
 
 def _end(bootstrap: str, topic: str) -> int:
     return sum(p.end for p in topic_summary(bootstrap, [topic]).get(topic, []))
 
 
-def _history(bootstrap: str, days: int, minutes: int, strikes: int, partitions: int) -> str:
-    """A topic holding ``days`` sessions (reused when it already holds exactly them)."""
-    topic = f"bench.recovery.d{days}.m{minutes}.s{strikes}.p{partitions}.md.ticks"
+def _history(
+    bootstrap: str, days: int, minutes: int, strikes: int, partitions: int, tag: str = ""
+) -> str:
+    """A topic holding ``days`` sessions (reused when it already holds exactly them; ``tag``
+    makes a new one, for a run that appends to it)."""
+    topic = f"bench.recovery.d{days}.m{minutes}.s{strikes}.p{partitions}{tag}.md.ticks"
     markets = [_day(i, minutes, strikes) for i in range(days)]
     total = sum(m.raw_count for m in markets)
     ensure_topics(bootstrap, {topic: partitions})
@@ -102,11 +106,11 @@ def _wait_caught_up(bootstrap: str, topic: str, quiet_s: float) -> float:
 
 
 def restart_time(args: argparse.Namespace, dsn: str, days: int) -> None:
-    history = _history(args.bootstrap, days, args.minutes, args.strikes, args.partitions)
+    tag = uuid.uuid4().hex[:8]  # the next session is appended: a topic of this run's own
+    history = _history(args.bootstrap, days, args.minutes, args.strikes, args.partitions, tag)
     next_day = _day(days, args.minutes, args.strikes)
     for i in range(days + 1):
         save_instruments(dsn, _day(i, args.minutes, args.strikes).instruments())
-    tag = uuid.uuid4().hex[:8]
     topics = _topics(tag, history)
     ensure_topics(args.bootstrap, {t: 1 for k, t in topics.model_dump().items() if k != "ticks"})
     data = Path(tempfile.mkdtemp(prefix="bench-recovery-"))
