@@ -165,10 +165,8 @@ def test_kill_9_twice_and_restarts_leave_tables_equal_and_lose_no_output(
     killed_at: list[int] = []
     try:
         for target in kill_at:
-            guard = time.monotonic() + 300  # a hung run fails with its log, not a test timeout
             while _end_offset(bootstrap, topics.bars) < target:
                 assert proc.poll() is None, log.read_text()
-                assert time.monotonic() < guard, (killed_at, target, log.read_text()[-3000:])
                 time.sleep(0.05)
             workers = _children(proc.pid)
             assert len(workers) == 1, workers
