@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from connectors.instruments import save_instruments
 from connectors.synthetic import SyntheticConfig, SyntheticMarket
@@ -63,8 +63,16 @@ def _children(pid: int) -> list[int]:
 
 
 def _end_offset(bootstrap: str, topic: str) -> int:
+    """End offset of ``topic``'s partition 0 (asked again while a new topic has no leader)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"t-{uuid.uuid4().hex}"})
     try:
+        for _ in range(50):
+            try:
+                return consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1]
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.NOT_LEADER_FOR_PARTITION:
+                    raise
+                time.sleep(0.2)
         return consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1]
     finally:
         consumer.close()
