@@ -32,6 +32,10 @@ SINK_REJECTED = Counter(
     "Events PostgreSQL refused for a data reason, kept in dead_letters (the epoch goes on)",
     ["table"],
 )
+FLOW_RESTARTS = Counter(
+    "scalpflow_flow_restarts_total",
+    "Restarts of the flow's worker processes by the `scalpflow run` supervisor (each logged)",
+)
 FEED_LAG = Gauge("scalpflow_feed_lag_ms", "ts_recv - ts_event of the last tick", ["token"])
 LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 

@@ -23,6 +23,7 @@ import bytewax.operators as op
 from bytewax.dataflow import Stream
 from bytewax.operators import KeyedStream, StatefulBatchLogic
 
+from flows import stopping
 from flows.arrivals import ArrivalClock
 
 S = TypeVar("S")
@@ -72,6 +73,8 @@ class _Adapter(StatefulBatchLogic[V, W, S], Generic[S, V, W]):
         self._wake = datetime.now(UTC) + heartbeat if heartbeat is not None else None
 
     def notify_at(self) -> datetime | None:
+        if stopping.requested():  # a pending heartbeat would keep the stopped flow alive
+            return None
         return self._wake
 
     def on_notify(self) -> tuple[Iterable[W], bool]:
@@ -99,6 +102,8 @@ class _Adapter(StatefulBatchLogic[V, W, S], Generic[S, V, W]):
         return out, StatefulBatchLogic.RETAIN
 
     def on_eof(self) -> tuple[Iterable[W], bool]:
+        if stopping.requested():  # not the end of the session: keep the state as it is
+            return [], StatefulBatchLogic.RETAIN
         return list(self.logic.on_eof(self.state)), StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> S:

@@ -31,6 +31,8 @@ from typing import Any
 from bytewax.connectors.kafka import KafkaError, KafkaSource, KafkaSourceMessage
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
+from flows import stopping
+
 Item = KafkaSourceMessage[Any, Any] | KafkaError[Any, Any]
 NEVER = -(2**62)
 
@@ -115,6 +117,9 @@ class _AlignedPartition(StatefulSourcePartition[Item, Any]):
         return ts
 
     def next_batch(self) -> list[Item]:
+        if stopping.requested():  # a graceful stop: end the input here (see flows.stopping)
+            self._clock.done.add(self._name)
+            raise StopIteration
         if not self._buffer:
             self._refill()
         out: list[Item] = []
@@ -131,9 +136,12 @@ class _AlignedPartition(StatefulSourcePartition[Item, Any]):
         return out
 
     def snapshot(self) -> Any:
-        """The inner partition's resume offset, moved back to the first record not emitted."""
-        if self._buffer:
-            return _offset(self._buffer[0])
+        """The inner partition's resume offset, moved back to the first record not emitted
+        (Bytewax stores it in the recovery store: a restart reads on from there)."""
+        for item in self._buffer:
+            offset = _offset(item)
+            if offset is not None:
+                return offset
         return self._inner.snapshot()
 
     def close(self) -> None:

@@ -28,6 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from flows.errors import OneLineErrors
+from flows.recovery import RecoveryArgs
 from flows.settings import Settings, Topics
 
 if TYPE_CHECKING:
@@ -352,9 +353,27 @@ def run(
             " k8s ConfigMap) and exit."
         ),
     ] = False,
+    recovery_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Recovery store (snapshots of offsets and state); default"
+            " SCALPFLOW_DATA_DIR/recovery/<run-id>, created on first use."
+        ),
+    ] = None,
+    snapshot_interval: Annotated[
+        int | None,
+        typer.Option(help="Seconds between snapshots (default SCALPFLOW_SNAPSHOT_INTERVAL_S)."),
+    ] = None,
+    fresh: Annotated[
+        bool, typer.Option(help="Discard the recovery store and start from the first offset.")
+    ] = False,
+    max_restarts: Annotated[
+        int, typer.Option(help="Restarts after a worker crash within 10 minutes, then give up.")
+    ] = 5,
     verbose: bool = False,
 ) -> None:
-    """Run the dataflow over Kafka md.ticks into Kafka topics and PostgreSQL."""
+    """Run the dataflow over Kafka md.ticks into Kafka topics and PostgreSQL; resumes from
+    its recovery store after a crash or a stop, restarting crashed workers itself."""
     _setup_logging(verbose)
     settings = Settings()
     dsn = _require_dsn(settings)
@@ -377,7 +396,7 @@ def run(
     from connectors.model_store import load_model_or_none
     from connectors.runs import record_run
     from flows.pipeline import ENV_CONFIG
-    from flows.run_status import TopicEnd, free_ports, watch
+    from flows.run_status import StatusTicker, TopicEnd, free_ports
 
     try:
         check_broker(settings.kafka_bootstrap)
@@ -391,38 +410,25 @@ def run(
         )
     ensure_topics(settings.kafka_bootstrap, run_topics(settings))
     model = load_model_or_none(config.models_dir)
-    record_run(dsn, run_id, "live", config.record(model.version if model is not None else None))
+    digest = record_run(
+        dsn, run_id, "live", config.record(model.version if model is not None else None)
+    )
+    recovery = _recovery(
+        settings, run_id, recovery_dir, snapshot_interval, digest, processes, fresh
+    )
     env = {**os.environ, ENV_CONFIG: config.to_json()}
-    addresses = ";".join(f"127.0.0.1:{2101 + i}" for i in range(processes))
     # /metrics on every process: the status line below reads ticks and event time from it.
     ports = [metrics_port + i for i in range(processes)] if metrics_port else free_ports(processes)
-    procs = []
-    for i in range(processes):
-        # live: a 200 ms epoch (Bytewax hands sink output over at epoch ends; bytewax.run's
-        # default is 10 s)
-        runner = ["-m", "flows.live_runner"] if tail else ["-m", "bytewax.run", FLOW]
-        cmd = [sys.executable, *runner]
-        if processes > 1:
-            cmd += ["-i", str(i), "-a", addresses]
-        procs.append(subprocess.Popen(cmd, env={**env, "SCALPFLOW_METRICS_PORT": str(ports[i])}))
-    console.print(f"running {processes} process(es), run_id={run_id}, tail={tail}")
+    console.print(f"run_id={run_id}, tail={tail}")
     topic_end = TopicEnd(settings.kafka_bootstrap, settings.topics.ticks)
+    emit = lambda s: console.print(s, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
     try:
-        codes = watch(
-            procs,
-            ports,
-            topic_end,
-            lambda s: console.print(s, markup=False, highlight=False, soft_wrap=True),
-        )
-    except KeyboardInterrupt:
-        for p in procs:
-            p.send_signal(signal.SIGINT)
-        codes = [p.wait() for p in procs]
+        with StatusTicker(ports, topic_end, emit).running():
+            stopped = _supervise(env, processes, ports, recovery, tail, max_restarts)
     finally:
         topic_end.close()
-    if any(codes):
-        _fail(f"flow processes exited with {codes}; rerun with --verbose for their log")
-    _print_summary(dsn, run_id, where=f"PostgreSQL {describe(dsn)}")
+    if not stopped:
+        _print_summary(dsn, run_id, where=f"PostgreSQL {describe(dsn)}")
 
 
 def _print_summary(dsn: str, run_id: str, *, where: str, embedded: bool = False) -> None:
@@ -504,6 +510,71 @@ def risk_reset(
     )
     publish(settings.kafka_bootstrap, topic, command)
     console.print(f"reset of {account} at {command.ts_event.isoformat()} sent to {topic}")
+
+
+def _recovery(
+    settings: Settings,
+    run_id: str,
+    directory: Path | None,
+    interval_s: int | None,
+    config_hash: str,
+    processes: int,
+    fresh: bool,
+) -> RecoveryArgs:
+    """The run's recovery store, made on first use, refused (one line) if incompatible."""
+    from datetime import timedelta
+
+    from flows.recovery import IncompatibleStoreError, default_dir, expected_stamp, prepare
+
+    store = directory or settings.recovery_dir or default_dir(settings.data_dir, run_id)
+    try:
+        made = prepare(store, expected_stamp(config_hash, processes), fresh=fresh)
+    except IncompatibleStoreError as exc:
+        _fail(str(exc))
+    interval = timedelta(seconds=interval_s or settings.snapshot_interval_s)
+    console.print(f"recovery store {store} ({'new' if made else 'resuming'})")
+    return RecoveryArgs(store, interval)
+
+
+def _supervise(
+    env: dict[str, str],
+    processes: int,
+    ports: list[int],
+    recovery: RecoveryArgs,
+    tail: bool,
+    max_restarts: int,
+) -> bool:
+    """Run the worker processes under ``flows.supervisor`` until done (False) or stopped by a
+    signal (True). Live runs use ``flows.live_runner`` (its epoch is the snapshot interval
+    with a recovery store, as in ``bytewax.run``); replays ``bytewax.run``."""
+    from flows.supervisor import RESTARTS_ENV, Outcome, RestartPolicy, Supervisor
+
+    addresses = ";".join(f"127.0.0.1:{2101 + i}" for i in range(processes))
+    runner = ["-m", "flows.live_runner"] if tail else ["-m", "bytewax.run", FLOW]
+
+    def launch(i: int, restarts: int) -> subprocess.Popen[bytes]:
+        cmd = [sys.executable, *runner, *recovery.bytewax_args()]
+        if processes > 1:
+            cmd += ["-i", str(i), "-a", addresses]
+        extra = {"SCALPFLOW_METRICS_PORT": str(ports[i]), RESTARTS_ENV: str(restarts)}
+        return subprocess.Popen(cmd, env={**env, **extra})
+
+    supervisor = Supervisor(launch, processes, RestartPolicy(max_restarts=max_restarts))
+    supervisor.install_signal_handlers()
+    console.print(f"running {processes} process(es) under supervision (pid {os.getpid()})")
+    result = supervisor.run()
+    if result.outcome is Outcome.GAVE_UP:
+        _fail(
+            f"flow processes kept failing ({result.restarts} restarts, last {result.codes});"
+            " rerun with --verbose for their log"
+        )
+    if result.outcome is Outcome.STOP_TIMED_OUT:
+        _fail("flow processes did not stop within 5 s and were killed (last snapshot kept)")
+    if result.outcome is Outcome.STOPPED:
+        console.print(f"stopped cleanly after a final snapshot ({result.stop_s:.1f} s)")
+        return True
+    console.print(f"done ({result.restarts} restart(s))")
+    return False
 
 
 # ----------------------------------------------------------------------------------------- demo

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 from datetime import timedelta
+from pathlib import Path
 
+from bytewax.recovery import RecoveryConfig
 from bytewax.run import cli_main
 
 from flows.pipeline import flow_from_env
@@ -22,14 +24,27 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-i", "--process-id", type=int, default=None)
     ap.add_argument("-a", "--addresses", default=None)
+    # the recovery store's flags, as bytewax.run takes them (flows.recovery.RecoveryArgs)
+    ap.add_argument("-r", "--recovery-directory", type=Path, default=None)
+    ap.add_argument("-s", "--snapshot-interval", type=float, default=None)
+    ap.add_argument("-b", "--backup-interval", type=float, default=0.0)
     args = ap.parse_args()
     addresses = args.addresses.split(";") if args.addresses else None
+    epoch, recovery = LIVE_EPOCH, None
+    if args.recovery_directory is not None:
+        # Bytewax snapshots at every epoch end: with a store the epoch is the snapshot
+        # interval (as in bytewax.run), the price of recovery in output latency
+        epoch = timedelta(seconds=args.snapshot_interval or 1.0)
+        recovery = RecoveryConfig(
+            str(args.recovery_directory), timedelta(seconds=args.backup_interval)
+        )
     cli_main(
         flow_from_env(),
         workers_per_process=1,
         process_id=args.process_id,
         addresses=addresses,
-        epoch_interval=LIVE_EPOCH,
+        epoch_interval=epoch,
+        recovery_config=recovery,
     )
 
 

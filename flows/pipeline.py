@@ -18,6 +18,7 @@ import bytewax.operators as op
 from bytewax.connectors.kafka import OFFSET_BEGINNING, KafkaSinkMessage, KafkaSource
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
+from bytewax.recovery import RecoveryConfig
 from bytewax.run import cli_main
 
 from connectors.kafka_sink import AsyncKafkaSink, message_key
@@ -215,11 +216,22 @@ def build_flow(
     return flow
 
 
-def run_flow(flow: Dataflow, *, epoch_interval: timedelta = timedelta(seconds=5)) -> None:
+def run_flow(
+    flow: Dataflow,
+    *,
+    epoch_interval: timedelta = timedelta(seconds=5),
+    recovery: RecoveryConfig | None = None,
+) -> None:
     """Run in this process with one worker until the source ends (with the garbage
-    collector tuned for streaming, see ``flows.gc_tuning``)."""
+    collector tuned for streaming, see ``flows.gc_tuning``); ``recovery`` (a store made by
+    ``flows.recovery.prepare``) snapshots every epoch, as ``scalpflow run`` does."""
     with streaming_gc():
-        cli_main(flow, workers_per_process=1, epoch_interval=epoch_interval)
+        cli_main(
+            flow,
+            workers_per_process=1,
+            epoch_interval=epoch_interval,
+            recovery_config=recovery,
+        )
 
 
 ENV_CONFIG = "SCALPFLOW_FLOW_CONFIG"
@@ -231,11 +243,15 @@ def flow_from_env() -> Dataflow:
     from connectors import metrics
     from connectors.instruments import load_instruments
     from connectors.model_store import load_model_or_none
+    from flows import stopping
     from flows.run_config import RunConfig
+    from flows.supervisor import observe_restarts
 
     run = RunConfig.from_json(os.environ[ENV_CONFIG])
     metrics_port = int(os.environ.get("SCALPFLOW_METRICS_PORT", "0"))
     metrics.serve(metrics_port, run.bind_address)
+    observe_restarts(os.environ)
+    stopping.install()  # SIGINT/SIGTERM: end the input, final snapshot, exit (flows.stopping)
     config = run.pipeline(
         regime_model=load_model_or_none(run.models_dir), metrics=metrics_port != 0
     )

@@ -9,11 +9,13 @@ CLI, not the dataflow, and nothing it measures reaches the journal.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -119,6 +121,57 @@ class TopicEnd:
             self._consumer = None
 
 
+class StatusTicker:
+    """Scrapes the processes' ``/metrics`` and emits a status line each ``interval`` seconds,
+    from a thread of its own while ``running()`` (the supervisor owns the processes, which
+    come and go across restarts)."""
+
+    def __init__(
+        self,
+        ports: Sequence[int],
+        topic_end: TopicEnd | None,
+        emit: Callable[[str], None],
+        interval: float = 5.0,
+    ) -> None:
+        self.ports = list(ports)
+        self.topic_end = topic_end
+        self.emit = emit
+        self.interval = interval
+        self._last_ticks, self._last_at = 0.0, time.monotonic()
+        self._done = threading.Event()
+
+    def once(self) -> None:
+        """One status line, if any process answers."""
+        scrapes = [s for s in (scrape(port) for port in self.ports) if s is not None]
+        if not scrapes:
+            return
+        total = Scrape(
+            ticks=sum(s.ticks for s in scrapes),
+            dead_letters=sum(s.dead_letters for s in scrapes),
+            event_time=max(s.event_time for s in scrapes),
+        )
+        now = time.monotonic()
+        rate = (total.ticks - self._last_ticks) / max(now - self._last_at, 1e-9)
+        self._last_ticks, self._last_at = total.ticks, now
+        on_topic = self.topic_end.messages() if self.topic_end is not None else None
+        lag = None if on_topic is None else max(0, on_topic - int(total.ticks + total.dead_letters))
+        self.emit(status_line(total, rate, lag))
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        thread = threading.Thread(target=self._loop, name="run-status", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            self._done.set()
+            thread.join(timeout=self.interval + 1)
+
+    def _loop(self) -> None:
+        while not self._done.wait(self.interval):
+            self.once()
+
+
 def watch(
     procs: Sequence[subprocess.Popen[bytes]],
     ports: Sequence[int],
@@ -127,24 +180,11 @@ def watch(
     interval: float = 5.0,
 ) -> list[int]:
     """Wait for ``procs``, emitting a status line every ``interval`` seconds; exit codes."""
-    last_ticks, last_at = 0.0, time.monotonic()
+    ticker = StatusTicker(ports, topic_end, emit, interval)
     while True:
         deadline = time.monotonic() + interval
         while time.monotonic() < deadline and any(p.poll() is None for p in procs):
             time.sleep(0.2)
         if all(p.poll() is not None for p in procs):
             return [int(p.returncode) for p in procs]
-        scrapes = [s for s in (scrape(port) for port in ports) if s is not None]
-        if not scrapes:
-            continue
-        total = Scrape(
-            ticks=sum(s.ticks for s in scrapes),
-            dead_letters=sum(s.dead_letters for s in scrapes),
-            event_time=max(s.event_time for s in scrapes),
-        )
-        now = time.monotonic()
-        rate = (total.ticks - last_ticks) / max(now - last_at, 1e-9)
-        last_ticks, last_at = total.ticks, now
-        on_topic = topic_end.messages() if topic_end is not None else None
-        lag = None if on_topic is None else max(0, on_topic - int(total.ticks + total.dead_letters))
-        emit(status_line(total, rate, lag))
+        ticker.once()

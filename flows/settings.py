@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     models_dir: Path = Field(
         default=Path("models"), description="Regime models from `scalpflow ai train`"
     )
+    recovery_dir: Path | None = Field(
+        default=None, description="Recovery store; default data_dir/recovery/<run id>"
+    )
+    snapshot_interval_s: int = Field(
+        default=5, ge=1, description="Seconds between recovery snapshots (Bytewax epochs)"
+    )
     ticks_partitions: int = Field(default=3, ge=1)
     source_batch_size: int = Field(default=1000, ge=1)
     allowed_lateness_ms: int = Field(default=2000, ge=0)
