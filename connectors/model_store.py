@@ -131,15 +131,26 @@ def load_model(directory: Path | str, version: str | None = None) -> RegimeModel
 
 
 def load_model_or_none(
-    directory: Path | str | None, version: str | None = None
+    directory: Path | str | None, version: str | None = None, *, quiet: bool = False
 ) -> RegimeModel | None:
     """Load the model, or log a loud warning and return None so the flow uses the rules.
 
     Integrity errors also fall back (a corrupt model must not trade), logged as errors.
+    ``quiet``: no log (a caller that only needs the version; the flow's workers say it).
     """
+    say = (lambda *_: None) if quiet else log.warning
     if directory is None:
-        log.warning("REGIME MODEL NOT CONFIGURED: falling back to %s", RULES_VERSION)
+        say("REGIME MODEL NOT CONFIGURED: falling back to %s", RULES_VERSION)
         return None
+    try:
+        return load_model(directory, version)
+    except ModelNotFoundError as exc:
+        say("REGIME MODEL MISSING (%s): falling back to %s", exc, RULES_VERSION)
+    except ModelIntegrityError as exc:
+        (say if quiet else log.error)(
+            "REGIME MODEL REJECTED (%s): falling back to %s", exc, RULES_VERSION
+        )
+    return None
     try:
         return load_model(directory, version)
     except ModelNotFoundError as exc:

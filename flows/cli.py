@@ -409,7 +409,7 @@ def run(
             " (or an Angel One feed) first"
         )
     ensure_topics(settings.kafka_bootstrap, run_topics(settings))
-    model = load_model_or_none(config.models_dir)
+    model = load_model_or_none(config.models_dir, quiet=True)  # its workers say which
     digest = record_run(
         dsn, run_id, "live", config.record(model.version if model is not None else None)
     )

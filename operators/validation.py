@@ -51,7 +51,11 @@ class ValidationConfig:
     is ``[reference / band_factor, reference × band_factor]``, where the reference of an
     instrument's session day is its previous close (the last accepted price of its previous
     day in this run, else ``references``), else the session's first accepted price; ``bands``
-    pins an explicit ``(low, high)`` in paise per token instead.
+    pins an explicit ``(low, high)`` in paise per token instead. The band reaches at least
+    ``band_slack_paise`` either side of the reference: on expiry day a ₹0.10 option can rally
+    to ₹2 and a ₹2.50 one fall to ₹0.10; ×20 alone refused such real ticks (and, as its
+    reference is the first price since a restart, refused them in a run and not in its
+    resumed twin).
     """
 
     max_payload_bytes: int = 16_384
@@ -62,6 +66,7 @@ class ValidationConfig:
     max_lead: timedelta = timedelta(seconds=30)  # ts_event - ts_recv (clock skew)
     session_margin: timedelta | None = None  # set: ts_event within session open/close ± this
     band_factor: int = 20
+    band_slack_paise: int = 20_000  # ₹200
     references: Mapping[str, int] = field(default_factory=dict)
     bands: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     dedupe_window: timedelta = timedelta(seconds=60)
@@ -177,8 +182,9 @@ class PlausibilityLogic:
         if band is not None:
             low, high = band
         elif reference > 0:
-            low = reference // config.band_factor
-            high = reference * config.band_factor
+            slack = config.band_slack_paise
+            low = max(0, min(reference // config.band_factor, reference - slack))
+            high = max(reference * config.band_factor, reference + slack)
         else:
             low, high = 0, MAX_PRICE_PAISE  # the session's first price sets the reference
         if not low <= tick.ltp <= high or tick.bid > high or tick.ask > high:

@@ -102,7 +102,8 @@ KINDS: dict[str, tuple[str, _Breaker]] = {
     "price_2p63": ("PRICE_LIMIT", lambda c: _with(c.obj, ltp=2**63 - 3)),
     "price_1e30": ("PRICE_LIMIT", lambda c: _with(c.obj, ltp=10**30)),
     "huge_ask": ("PRICE_LIMIT", lambda c: _with(c.obj, ask=10**16)),
-    "price_band": ("PRICE_BAND", lambda c: _with(c.obj, ltp=c.first_price * 100)),
+    # beyond both the ×20 band and its ₹200 slack (ValidationConfig), on the tick grid
+    "price_band": ("PRICE_BAND", lambda c: _with(c.obj, ltp=c.first_price * 100 + 4_000_000)),
     "huge_volume": ("QUANTITY_LIMIT", lambda c: _with(c.obj, cum_volume=2**63 - 3)),
     "negative_volume": ("NEGATIVE_QUANTITY", lambda c: _with(c.obj, cum_volume=-1)),
     "off_grid": ("OFF_GRID_PRICE", lambda c: _with(c.obj, ltp=c.tick.ltp + 1)),

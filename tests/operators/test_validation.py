@@ -119,7 +119,7 @@ def check_all(logic: PlausibilityLogic, state: PlausibilityState, ticks: list[Ti
 
 
 def test_price_band_from_the_first_price_of_the_session_and_previous_close() -> None:
-    logic = PlausibilityLogic(ValidationConfig(band_factor=10))
+    logic = PlausibilityLogic(ValidationConfig(band_factor=10, band_slack_paise=0))
     state = PlausibilityState()
     ticks = [
         tick(ltp=10_000),
@@ -138,7 +138,22 @@ def test_price_band_from_the_first_price_of_the_session_and_previous_close() -> 
     pinned = PlausibilityLogic(ValidationConfig(bands={"1": (9_000, 11_000)}))
     assert check_all(pinned, PlausibilityState(), [tick(ltp=12_000)]) == ["PRICE_BAND"]
     configured = PlausibilityLogic(ValidationConfig(references={"1": 200}, band_factor=10))
-    assert check_all(configured, PlausibilityState(), [tick(ltp=10_000)]) == ["PRICE_BAND"]
+    assert check_all(configured, PlausibilityState(), [tick(ltp=30_000)]) == ["PRICE_BAND"]
+
+
+def test_price_band_leaves_a_cheap_option_room_to_rally() -> None:
+    """₹0.10 → ₹2.05 is ×20.5 and ₹2.50 → ₹0.10 is ÷25 (both seen in a synthetic session);
+    the band's ₹200 slack lets them through; beyond slack and factor is still refused."""
+    logic = PlausibilityLogic(ValidationConfig())
+    later = T0 + timedelta(seconds=1)
+    rally = [tick(ltp=10), tick(ltp=205, ts_event=later, ts_recv=later)]
+    assert check_all(logic, PlausibilityState(), rally) == [None, None]
+    jump = [tick(ltp=10), tick(ltp=20_015, ts_event=later, ts_recv=later)]
+    assert check_all(logic, PlausibilityState(), jump) == [None, "PRICE_BAND"]
+    fall = [tick(ltp=250), tick(ltp=10, bid=10, ask=35, ts_event=later, ts_recv=later)]
+    assert check_all(logic, PlausibilityState(), fall) == [None, None]
+    crash = [tick(ltp=2_600_000), tick(ltp=125_000, ts_event=later, ts_recv=later)]
+    assert check_all(logic, PlausibilityState(), crash) == [None, "PRICE_BAND"]
 
 
 def test_exact_duplicates_are_refused_within_a_bounded_window_and_state() -> None:
