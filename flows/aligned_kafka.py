@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from bytewax.connectors.kafka import KafkaError, KafkaSource, KafkaSourceMessage
+from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from flows import stopping
+from flows.bounded_kafka import BoundedPartition
 
 Item = KafkaSourceMessage[Any, Any] | KafkaError[Any, Any]
 NEVER = -(2**62)
@@ -137,10 +138,13 @@ class _AlignedPartition(StatefulSourcePartition[Item, Any]):
 
     def snapshot(self) -> Any:
         """The inner partition's resume offset, moved back to the first record not emitted
-        (Bytewax stores it in the recovery store: a restart reads on from there)."""
+        (Bytewax stores it in the recovery store: a restart reads on from there); for a
+        bounded partition (``--no-tail``) with its end."""
         for item in self._buffer:
             offset = _offset(item)
             if offset is not None:
+                if isinstance(self._inner, BoundedPartition):
+                    return self._inner.resume_at(offset)
                 return offset
         return self._inner.snapshot()
 
@@ -149,12 +153,12 @@ class _AlignedPartition(StatefulSourcePartition[Item, Any]):
 
 
 class AlignedKafkaSource(FixedPartitionedSource[Item, Any]):
-    """``KafkaSource`` with its partitions kept within ``slack`` of each other in event time
-    (record timestamps, which producers set to ``ts_event``)."""
+    """``KafkaSource`` (or ``BoundedKafkaSource``) with its partitions kept within ``slack``
+    of each other in event time (record timestamps, which producers set to ``ts_event``)."""
 
     def __init__(
         self,
-        inner: KafkaSource,
+        inner: FixedPartitionedSource[Item, Any],
         *,
         tail: bool,
         slack: timedelta = timedelta(seconds=1),

@@ -56,16 +56,21 @@ def publish(bootstrap: str, topic: str, command: RiskEvent) -> None:
 
 
 def control_source(bootstrap: str, topic: str, *, tail: bool) -> Source[Any]:
-    """The control topic from its beginning (a command is part of the run's input)."""
+    """The control topic from its beginning (a command is part of the run's input); without
+    ``tail``, up to the end it had when the run started (``flows.bounded_kafka``)."""
     from connectors.kafka_io import RDKAFKA_LOGGER
+    from flows.bounded_kafka import BoundedKafkaSource
 
+    add_config: dict[str, Any] = {"logger": RDKAFKA_LOGGER}
+    if not tail:
+        return BoundedKafkaSource(bootstrap, topic, add_config=add_config)
     return KafkaSource(
         brokers=[bootstrap],
         topics=[topic],
-        tail=tail,
+        tail=True,
         starting_offset=OFFSET_BEGINNING,
         raise_on_errors=False,
-        add_config=cast("dict[str, str]", {"logger": RDKAFKA_LOGGER}),
+        add_config=cast("dict[str, str]", add_config),
     )
 
 

@@ -17,7 +17,7 @@ from typing import Any, cast
 import bytewax.operators as op
 from bytewax.connectors.kafka import OFFSET_BEGINNING, KafkaSinkMessage, KafkaSource
 from bytewax.dataflow import Dataflow, Stream
-from bytewax.inputs import Source
+from bytewax.inputs import FixedPartitionedSource, Source
 from bytewax.recovery import RecoveryConfig
 from bytewax.run import cli_main
 
@@ -81,23 +81,28 @@ class PipelineConfig:
 
 def kafka_source(bootstrap: str, topic: str, *, tail: bool, batch_size: int = 1000) -> Source[Any]:
     """The live input: every partition of ``topic``, kept aligned in event time (see
-    ``flows.aligned_kafka``) so a run over a backlog trades like its replay."""
+    ``flows.aligned_kafka``) so a run over a backlog trades like its replay. Without ``tail``
+    each partition ends at the end it had when the run started (``flows.bounded_kafka``)."""
     from connectors.kafka_io import RDKAFKA_LOGGER
     from flows.aligned_kafka import AlignedKafkaSource
+    from flows.bounded_kafka import BoundedKafkaSource
 
-    inner = KafkaSource(
-        brokers=[bootstrap],
-        topics=[topic],
-        tail=tail,
-        starting_offset=OFFSET_BEGINNING,
-        batch_size=batch_size,
-        raise_on_errors=False,
-        # librdkafka prefetches up to 64 MB per partition by default; bound it so memory does
-        # not scale with partitions × backlog during a replay.
-        add_config=cast(
-            "dict[str, str]", {"queued.max.messages.kbytes": "8192", "logger": RDKAFKA_LOGGER}
-        ),
-    )
+    # librdkafka prefetches up to 64 MB per partition by default; bound it so memory does
+    # not scale with partitions × backlog during a replay.
+    add_config: dict[str, Any] = {"queued.max.messages.kbytes": "8192", "logger": RDKAFKA_LOGGER}
+    inner: FixedPartitionedSource[Any, Any]
+    if tail:
+        inner = KafkaSource(
+            brokers=[bootstrap],
+            topics=[topic],
+            tail=True,
+            starting_offset=OFFSET_BEGINNING,
+            batch_size=batch_size,
+            raise_on_errors=False,
+            add_config=cast("dict[str, str]", add_config),
+        )
+    else:
+        inner = BoundedKafkaSource(bootstrap, topic, batch_size=batch_size, add_config=add_config)
     return AlignedKafkaSource(inner, tail=tail)
 
 

@@ -1,20 +1,16 @@
-"""NOT COLLECTED BY THE SUITE (file name without ``test_``) since the merge of issue 13a/19
-into main: the reference ``run --no-tail`` below consumes the whole topic (lag 0) and then
-never ends, so the test hangs (CI of 451a865: TimeoutExpired after 300 s). Run it by hand with
-``pytest tests/integration/outages_scenario.py``; see NOTES.md "Known limits". On its own
-branch (13b, before 13a/13c/19 were merged) it passed with 20 s/10 s and 60 s/30 s outages.
-
-Issue 13, items 3 and 4 on real services: a live run (`scalpflow run --tail`) rides out
+"""Issue 13, items 3 and 4 on real services: a live run (`scalpflow run --tail`) rides out
 PostgreSQL stopped for 60 s and Kafka stopped for 30 s while a session is being published.
 
 Both services are *private* instances this module starts through the infra scripts (Kafka on
 9392/9393 with its own data and run dirs, PostgreSQL on 54359), so stopping them touches no
 other test or session. The session is a replayed (old) date: its event times are months
 behind the wall clock, which must not look like a stalled feed (item 4). Afterwards an
-uninterrupted replay of the same topic (`run --no-tail`) is the reference: every market and
-strategy table of the live run equals it, the account journal equals it up to the Kafka
-outage (the FEED_STALLED the outage raises trips the kill switch, by design: from there the
-account squares off), and FEED_STALLED was raised once, for the Kafka outage only.
+uninterrupted replay of the same topic (`run --no-tail`, which ends at the end the topic had
+when it started although the publisher goes on writing: ``flows.bounded_kafka``) is the
+reference: every market and strategy table of the live run equals it, the account journal
+equals it up to the Kafka outage (the FEED_STALLED the outage raises trips the kill switch,
+by design: from there the account squares off), and FEED_STALLED was raised once, for the
+Kafka outage only.
 """
 
 from __future__ import annotations
@@ -185,7 +181,7 @@ def _drain(proc: subprocess.Popen[str], into: list[str]) -> threading.Thread:
 
 
 def test_a_live_run_survives_a_postgres_and_a_kafka_outage(
-    private_kafka: tuple[str, Any], private_pg: tuple[str, Any]
+    private_kafka: tuple[str, Any], private_pg: tuple[str, Any], tmp_path: Path
 ) -> None:
     bootstrap, kafka = private_kafka
     dsn, pg = private_pg
@@ -202,10 +198,12 @@ def test_a_live_run_survives_a_postgres_and_a_kafka_outage(
         **os.environ,
         "SCALPFLOW_PG_DSN": dsn,
         "SCALPFLOW_KAFKA_BOOTSTRAP": bootstrap,
+        "SCALPFLOW_DATA_DIR": str(tmp_path),  # the runs' recovery stores
         **{f"SCALPFLOW_TOPIC_{k.upper()}": v for k, v in topics.model_dump().items()},
     }
     live_id, ref_id = f"live-{uuid.uuid4().hex[:8]}", f"ref-{uuid.uuid4().hex[:8]}"
     live = _run(live_id, env, tail=True)
+    reference: subprocess.Popen[str] | None = None
     log: list[str] = []
     reader = _drain(live, log)
     try:
@@ -268,6 +266,9 @@ def test_a_live_run_survives_a_postgres_and_a_kafka_outage(
         )
     finally:
         stop.set()
+        if reference is not None and reference.poll() is None:
+            reference.kill()  # it did not end: leave no run behind
+            reference.wait()
         live.send_signal(signal.SIGINT)
         try:
             live.wait(timeout=30)
