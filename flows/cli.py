@@ -547,7 +547,13 @@ def _supervise(
     """Run the worker processes under ``flows.supervisor`` until done (False) or stopped by a
     signal (True). Live runs use ``flows.live_runner`` (its epoch is the snapshot interval
     with a recovery store, as in ``bytewax.run``); replays ``bytewax.run``."""
-    from flows.supervisor import RESTARTS_ENV, Outcome, RestartPolicy, Supervisor
+    from flows.supervisor import (
+        RESTARTS_ENV,
+        SUPERVISOR_ENV,
+        Outcome,
+        RestartPolicy,
+        Supervisor,
+    )
 
     addresses = ";".join(f"127.0.0.1:{2101 + i}" for i in range(processes))
     runner = ["-m", "flows.live_runner"] if tail else ["-m", "bytewax.run", FLOW]
@@ -556,7 +562,11 @@ def _supervise(
         cmd = [sys.executable, *runner, *recovery.bytewax_args()]
         if processes > 1:
             cmd += ["-i", str(i), "-a", addresses]
-        extra = {"SCALPFLOW_METRICS_PORT": str(ports[i]), RESTARTS_ENV: str(restarts)}
+        extra = {
+            "SCALPFLOW_METRICS_PORT": str(ports[i]),
+            RESTARTS_ENV: str(restarts),
+            SUPERVISOR_ENV: str(os.getpid()),  # the workers end if this process is killed
+        }
         return subprocess.Popen(cmd, env={**env, **extra})
 
     supervisor = Supervisor(launch, processes, RestartPolicy(max_restarts=max_restarts))

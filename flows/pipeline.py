@@ -250,8 +250,9 @@ def flow_from_env() -> Dataflow:
     from connectors.model_store import load_model_or_none
     from flows import stopping
     from flows.run_config import RunConfig
-    from flows.supervisor import observe_restarts
+    from flows.supervisor import exit_with_supervisor, observe_restarts
 
+    exit_with_supervisor(os.environ)  # no worker outlives a killed `scalpflow run`
     run = RunConfig.from_json(os.environ[ENV_CONFIG])
     metrics_port = int(os.environ.get("SCALPFLOW_METRICS_PORT", "0"))
     metrics.serve(metrics_port, run.bind_address)

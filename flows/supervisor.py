@@ -10,13 +10,22 @@ logged and passed to the new workers (``RESTARTS_ENV``), which count it in the
 SIGINT/SIGTERM to the supervisor are passed on as SIGTERM: each worker ends its input, takes a
 final snapshot and exits (``flows.stopping``). A worker still running ``stop_timeout_s`` later
 is killed, and the stop is reported as not clean.
+
+A supervisor killed outright (``kill -9``, an OOM kill) cannot pass anything on, so each worker
+watches for it itself (``exit_with_supervisor``, from ``SUPERVISOR_ENV``): on Linux the kernel
+sends the worker SIGTERM when its parent dies (``PR_SET_PDEATHSIG``), and everywhere a thread
+notices the new parent; either way the worker takes the same graceful stop, and ends itself
+``ORPHAN_GRACE_S`` later if that stop does not finish. No worker outlives its run.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -28,6 +37,9 @@ from types import FrameType
 log = logging.getLogger(__name__)
 
 RESTARTS_ENV = "SCALPFLOW_FLOW_RESTARTS"  # restarts before this start, for the metric
+SUPERVISOR_ENV = "SCALPFLOW_SUPERVISOR_PID"  # the worker's parent: it ends when that one dies
+ORPHAN_GRACE_S = 10.0  # an orphaned worker's graceful stop, then it exits regardless
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def observe_restarts(env: Mapping[str, str]) -> None:
@@ -35,6 +47,35 @@ def observe_restarts(env: Mapping[str, str]) -> None:
     from connectors import metrics
 
     metrics.FLOW_RESTARTS.inc(int(env.get(RESTARTS_ENV, "0")))
+
+
+def exit_with_supervisor(env: Mapping[str, str], grace_s: float = ORPHAN_GRACE_S) -> None:
+    """In a worker started by a ``Supervisor`` (``SUPERVISOR_ENV`` set): stop gracefully when
+    the supervisor dies, however it died, and exit ``grace_s`` later at the latest."""
+    value = env.get(SUPERVISOR_ENV)
+    if not value:
+        return  # not supervised (k8s starts the flow itself)
+    supervisor = int(value)
+    if sys.platform.startswith("linux"):  # the kernel's SIGTERM: flows.stopping's stop
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    watch = threading.Thread(
+        target=_watch_parent, args=(supervisor, grace_s), name="scalpflow.orphan", daemon=True
+    )
+    watch.start()  # also covers a supervisor that died before the prctl above
+
+
+def _watch_parent(supervisor: int, grace_s: float) -> None:
+    while os.getppid() == supervisor:
+        time.sleep(0.5)
+    from flows import stopping
+
+    log.error("the supervisor (pid %d) is gone: stopping this worker", supervisor)
+    stopping.request()
+    time.sleep(grace_s)
+    log.error("orphaned worker still running %.0f s after its stop: exiting", grace_s)
+    os._exit(70)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from prometheus_client import REGISTRY
@@ -126,3 +129,74 @@ def test_restarts_are_counted_in_the_worker_metric() -> None:
     before = REGISTRY.get_sample_value(name) or 0.0
     observe_restarts({"SCALPFLOW_FLOW_RESTARTS": "3"})
     assert REGISTRY.get_sample_value(name) == before + 3
+
+
+# A supervisor (MIDDLE) starts one worker (ORPHAN) and is then killed with SIGKILL.
+MIDDLE = """
+import os, subprocess, sys, time
+env = {**os.environ, "SCALPFLOW_SUPERVISOR_PID": str(os.getpid())}
+child = subprocess.Popen([sys.executable, "-c", sys.argv[1], *sys.argv[2:]], env=env)
+print(child.pid, flush=True)
+time.sleep(120)
+"""
+ORPHAN = """
+import os, sys, time
+from flows import stopping
+from flows.supervisor import exit_with_supervisor
+stopping.install()  # as a worker does: SIGTERM only requests the graceful stop
+exit_with_supervisor(os.environ, grace_s=float(sys.argv[3]))
+open(sys.argv[1], "w").write("up")
+if sys.argv[2] == "graceful":
+    while not stopping.requested():
+        time.sleep(0.05)
+    open(sys.argv[1], "w").write("stopped")
+    sys.exit(0)
+time.sleep(120)  # a stop that never finishes
+"""
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or only its zombie (reaped by whoever adopted it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def _orphan(tmp_path: Path, mode: str, grace_s: float) -> str:
+    """Start MIDDLE + ORPHAN, kill MIDDLE with SIGKILL once ORPHAN is up, wait (bounded) for
+    ORPHAN to be gone, return what it wrote."""
+    marker = tmp_path / "marker"
+    middle = subprocess.Popen(
+        [sys.executable, "-c", MIDDLE, ORPHAN, str(marker), mode, str(grace_s)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        assert middle.stdout is not None
+        child = int(middle.stdout.readline())
+        deadline = time.monotonic() + 60  # bounds only: each step takes well under a second
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), "the worker never came up"
+        os.kill(middle.pid, signal.SIGKILL)
+        middle.wait()
+        while not _gone(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not _gone(child):
+            os.kill(child, signal.SIGKILL)
+            raise AssertionError("the worker outlived its killed supervisor")
+        return marker.read_text()
+    finally:
+        if middle.poll() is None:
+            middle.kill()
+
+
+def test_a_worker_stops_gracefully_when_its_supervisor_is_killed(tmp_path: Path) -> None:
+    assert _orphan(tmp_path, "graceful", grace_s=30.0) == "stopped"
+
+
+def test_an_orphaned_worker_whose_stop_hangs_exits_after_the_grace(tmp_path: Path) -> None:
+    assert _orphan(tmp_path, "stuck", grace_s=1.0) == "up"  # gone, without a stop of its own
