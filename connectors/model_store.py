@@ -99,9 +99,9 @@ def save_model(
     return ModelInfo(model.version, digest, model_path, meta_path)
 
 
-def load_model(directory: Path | str, version: str | None = None) -> RegimeModel:
-    """Load a model (``version`` or LATEST), verifying the sha256 in its metadata."""
-    directory = Path(directory)
+def _verified(directory: Path, version: str | None) -> tuple[str, Path, bytes]:
+    """The version asked for (or LATEST), its file and its bytes, checked against the sha256
+    of its metadata; nothing is unpickled."""
     if version is None:
         latest = directory / LATEST
         if not latest.is_file():
@@ -118,11 +118,20 @@ def load_model(directory: Path | str, version: str | None = None) -> RegimeModel
     except (ValueError, KeyError) as exc:
         msg = f"unreadable metadata {meta_path}: {exc}"
         raise ModelIntegrityError(msg) from exc
+    if meta.get("version", version) != version:
+        msg = f"{meta_path} describes model {meta.get('version')!r}, not {version!r}"
+        raise ModelIntegrityError(msg)
     blob = model_path.read_bytes()
     actual = hashlib.sha256(blob).hexdigest()
     if actual != expected:
         msg = f"sha256 mismatch for {model_path}: expected {expected}, got {actual}"
         raise ModelIntegrityError(msg)
+    return version, model_path, blob
+
+
+def load_model(directory: Path | str, version: str | None = None) -> RegimeModel:
+    """Load a model (``version`` or LATEST), verifying the sha256 in its metadata."""
+    version, model_path, blob = _verified(Path(directory), version)
     model = pickle.loads(blob)  # integrity-checked above; trusted directory only
     if not isinstance(model, RegimeModel) or model.version != version:
         msg = f"{model_path} does not hold RegimeModel {version!r}"
@@ -130,27 +139,29 @@ def load_model(directory: Path | str, version: str | None = None) -> RegimeModel
     return model
 
 
+def model_version_or_none(directory: Path | str | None, version: str | None = None) -> str | None:
+    """The version ``load_model_or_none`` would load, read from the files without
+    unpickling the model (its bytes checked against their sha256, as loading does); None
+    where it would fall back to the rules. For a caller that only records the version (the
+    run's config hash): its workers load the model themselves."""
+    if directory is None:
+        return None
+    try:
+        return _verified(Path(directory), version)[0]
+    except ModelStoreError:
+        return None
+
+
 def load_model_or_none(
-    directory: Path | str | None, version: str | None = None, *, quiet: bool = False
+    directory: Path | str | None, version: str | None = None
 ) -> RegimeModel | None:
     """Load the model, or log a loud warning and return None so the flow uses the rules.
 
     Integrity errors also fall back (a corrupt model must not trade), logged as errors.
-    ``quiet``: no log (a caller that only needs the version; the flow's workers say it).
     """
-    say = (lambda *_: None) if quiet else log.warning
     if directory is None:
-        say("REGIME MODEL NOT CONFIGURED: falling back to %s", RULES_VERSION)
+        log.warning("REGIME MODEL NOT CONFIGURED: falling back to %s", RULES_VERSION)
         return None
-    try:
-        return load_model(directory, version)
-    except ModelNotFoundError as exc:
-        say("REGIME MODEL MISSING (%s): falling back to %s", exc, RULES_VERSION)
-    except ModelIntegrityError as exc:
-        (say if quiet else log.error)(
-            "REGIME MODEL REJECTED (%s): falling back to %s", exc, RULES_VERSION
-        )
-    return None
     try:
         return load_model(directory, version)
     except ModelNotFoundError as exc:

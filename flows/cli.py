@@ -393,7 +393,7 @@ def run(
     from connectors.db import describe, migrate
     from connectors.instruments import load_instruments
     from connectors.kafka_io import BrokerUnavailableError, check_broker, ensure_topics
-    from connectors.model_store import load_model_or_none
+    from connectors.model_store import model_version_or_none
     from connectors.runs import record_run
     from flows.pipeline import ENV_CONFIG
     from flows.run_status import StatusTicker, TopicEnd, free_ports
@@ -409,10 +409,9 @@ def run(
             " (or an Angel One feed) first"
         )
     ensure_topics(settings.kafka_bootstrap, run_topics(settings))
-    model = load_model_or_none(config.models_dir, quiet=True)  # its workers say which
-    digest = record_run(
-        dsn, run_id, "live", config.record(model.version if model is not None else None)
-    )
+    # the version its workers will load, from the files (they unpickle the model, not this)
+    version = model_version_or_none(config.models_dir)
+    digest = record_run(dsn, run_id, "live", config.record(version))
     recovery = _recovery(
         settings, run_id, recovery_dir, snapshot_interval, digest, processes, fresh
     )
@@ -547,6 +546,7 @@ def _supervise(
     """Run the worker processes under ``flows.supervisor`` until done (False) or stopped by a
     signal (True). Live runs use ``flows.live_runner`` (its epoch is the snapshot interval
     with a recovery store, as in ``bytewax.run``); replays ``bytewax.run``."""
+    from flows.run_status import free_ports
     from flows.supervisor import (
         RESTARTS_ENV,
         SUPERVISOR_ENV,
@@ -555,7 +555,9 @@ def _supervise(
         Supervisor,
     )
 
-    addresses = ";".join(f"127.0.0.1:{2101 + i}" for i in range(processes))
+    # the cluster's own ports: free ones (fixed ones clashed with any other run on the host)
+    cluster = [p for p in free_ports(2 * processes) if p not in ports][:processes]
+    addresses = ";".join(f"127.0.0.1:{p}" for p in cluster)
     runner = ["-m", "flows.live_runner"] if tail else ["-m", "bytewax.run", FLOW]
 
     def launch(i: int, restarts: int) -> subprocess.Popen[bytes]:

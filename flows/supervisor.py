@@ -108,7 +108,7 @@ class Result:
     stop_s: float = 0.0  # from the stop request until every worker had exited
 
 
-Launch = Callable[[int, int], subprocess.Popen[bytes]]  # (process index, restarts) -> process
+Launch = Callable[[int, int], "subprocess.Popen[bytes]"]  # (process index, restarts) -> process
 
 
 def describe(code: int) -> str:

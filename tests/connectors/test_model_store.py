@@ -16,6 +16,7 @@ from connectors.model_store import (
     ModelNotFoundError,
     load_model,
     load_model_or_none,
+    model_version_or_none,
     save_model,
 )
 from operators.regime import RULES_VERSION, RegimeLogic, valid_rows
@@ -81,3 +82,25 @@ def test_unconfigured_model_dir_warns(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
         assert load_model_or_none(None) is None
     assert "REGIME MODEL NOT CONFIGURED" in caplog.text
+
+
+def test_the_version_is_read_without_unpickling_and_agrees_with_loading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = fitted()
+    info = save_model(model, tmp_path / "good")
+    assert model_version_or_none(tmp_path / "good") == load_model(tmp_path / "good").version
+    tampered = save_model(model, tmp_path / "bad")
+    tampered.model_path.write_bytes(info.model_path.read_bytes() + b"x")
+    # where loading falls back to the rules, so does the version (the run's hash says rules)
+    for where in (tmp_path / "bad", tmp_path / "empty", None):
+        assert model_version_or_none(where) is None
+        assert load_model_or_none(where) is None
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("unpickled")
+
+    monkeypatch.setattr("connectors.model_store.pickle.loads", refuse)
+    assert model_version_or_none(tmp_path / "good") == model.version
+    assert model_version_or_none(tmp_path / "good", model.version) == model.version
+    assert model_version_or_none(tmp_path / "good", "other") is None

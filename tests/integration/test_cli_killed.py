@@ -1,0 +1,77 @@
+"""A `scalpflow run` killed outright (``kill -9`` of the CLI, its supervisor) leaves no Bytewax
+worker behind: each worker stops when its parent dies (``flows.supervisor``:
+``PR_SET_PDEATHSIG`` and a parent watcher)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from connectors.instruments import save_instruments
+from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from tests.integration.helpers import cli_env, create_topics, produce_market, unique_topics
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or only its zombie (reaped by whoever adopted it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def test_workers_die_with_a_killed_cli(kafka_bootstrap: str, pg_dsn: str, tmp_path: Path) -> None:
+    market = SyntheticMarket(
+        SyntheticConfig(seed=5, date=date(2026, 7, 7), duration_minutes=3, strikes_each_side=1)
+    )
+    save_instruments(pg_dsn, market.instruments())
+    topics = unique_topics("it-cli-killed")
+    create_topics(kafka_bootstrap, topics)
+    produce_market(kafka_bootstrap, topics.ticks, market)
+    run_id = f"killed-{uuid.uuid4().hex[:8]}"
+    env = {**cli_env(pg_dsn, kafka_bootstrap, topics), "SCALPFLOW_DATA_DIR": str(tmp_path)}
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "run", "--tail", "--processes", "2",
+         "--run-id", run_id],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 180  # bounds only: the run is up within seconds
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            written = 0
+            while written == 0 and time.monotonic() < deadline:
+                assert cli.poll() is None, "the run ended by itself"
+                time.sleep(0.5)
+                row = conn.execute("SELECT count(*) FROM candles WHERE run_id = %s", (run_id,))
+                written = (row.fetchone() or (0,))[0]
+        assert written, "the run wrote no candle"  # both workers are running the flow
+        workers = _children(cli.pid)
+        assert len(workers) == 2, workers
+        os.kill(cli.pid, signal.SIGKILL)
+        cli.wait()
+        while not all(_gone(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert [w for w in workers if not _gone(w)] == [], "workers outlived the killed CLI"
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+        for w in workers:
+            if not _gone(w):
+                os.kill(w, signal.SIGKILL)
