@@ -1,0 +1,96 @@
+"""The quote of each instrument at the end of every event-time minute: bid, ask, LTP and OI.
+
+Ticks carry the best bid/ask and the open interest (the synthetic market always, Angel One in
+snap-quote mode), but no stored table did: the option chain could show IV and Greeks only.
+Storing every tick would cost as much as the tick stream; the chain is read as of a minute
+end, so one row per instrument and minute is enough: the minute's last tick (by event time,
+then sequence number), with the OI of its first tick so the day's opening OI is known.
+
+A ``Quote`` is emitted when the instrument's first tick of a later minute arrives (or at the
+end of input), so its content depends on the ticks only, not on how they were batched. A tick
+of a minute already emitted is late and ignored (the market stage dead-letters it too). Ticks
+with neither a book nor open interest (index ticks) make no quote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from operators.events import Event, Tick
+
+QUOTE_STATE_VERSION = 1
+
+
+class Quote(Event, frozen=True, kw_only=True):
+    """The last quote of ``token`` in the minute starting at ``minute`` (prices in paise).
+
+    ``ts_event`` is that last tick's exchange time; ``open_oi`` the OI of the minute's first
+    tick."""
+
+    token: str
+    minute: datetime
+    seq: int
+    ltp: int
+    bid: int
+    ask: int
+    bid_qty: int
+    ask_qty: int
+    oi: int
+    open_oi: int
+
+
+@dataclass
+class QuoteState:
+    """One instrument's pending minute: its last tick so far and the first tick's OI."""
+
+    version: int = QUOTE_STATE_VERSION
+    minute: int = -1  # epoch minute of ``last``; -1: nothing pending or emitted yet
+    last: Tick | None = None
+    open_oi: int = 0
+
+
+def _minute(tick: Tick) -> int:
+    return int(tick.ts_event.timestamp() // 60)
+
+
+class QuoteLogic:
+    """``on_tick(state, tick) -> [Quote]``: the previous minute's quote when a minute ends."""
+
+    def on_tick(self, state: QuoteState, tick: Tick) -> list[Quote]:
+        if not (tick.bid > 0 or tick.ask > 0 or tick.oi > 0):
+            return []
+        minute = _minute(tick)
+        if minute < state.minute:
+            return []  # late: that minute's quote may be out already
+        if minute == state.minute:
+            last = state.last
+            if last is None or (tick.ts_event, tick.seq) >= (last.ts_event, last.seq):
+                state.last = tick
+            return []
+        out = self.flush(state)
+        state.minute, state.last, state.open_oi = minute, tick, tick.oi
+        return out
+
+    def flush(self, state: QuoteState) -> list[Quote]:
+        """The pending minute's quote, if any (end of input)."""
+        t = state.last
+        if t is None:
+            return []
+        state.last = None
+        return [
+            Quote(
+                ts_event=t.ts_event,
+                ts_recv=t.ts_recv,
+                token=t.token,
+                minute=datetime.fromtimestamp(state.minute * 60, UTC),
+                seq=t.seq,
+                ltp=t.ltp,
+                bid=t.bid,
+                ask=t.ask,
+                bid_qty=t.bid_qty,
+                ask_qty=t.ask_qty,
+                oi=t.oi,
+                open_oi=state.open_oi,
+            )
+        ]
