@@ -22,6 +22,7 @@ dashboards' queries and computes the metrics with ``operators.analytics``.
 
 from __future__ import annotations
 
+import json
 import math
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -205,17 +206,27 @@ def effective_parameters(config: Mapping[str, Any]) -> list[tuple[str, str, str,
     strategy that cannot be loaded here shows its overrides only)."""
     from operators.strategies.registry import StrategyLoadError, load_strategy_class
 
-    seen: dict[str, Mapping[str, Any]] = {}
-    entries = [s for a in config.get("accounts") or [] if isinstance(a, Mapping)
-               for s in a.get("strategies") or []]  # fmt: skip
-    for s in entries or config.get("strategies") or []:
+    # (name, params as JSON) -> accounts using that parameter set, in order of appearance
+    sets: dict[tuple[str, str], list[str]] = {}
+    recorded: dict[tuple[str, str], Mapping[str, Any]] = {}
+    accounts = [a for a in config.get("accounts") or [] if isinstance(a, Mapping)]
+    pairs = [(str(a.get("id", "")), s) for a in accounts for s in a.get("strategies") or []]
+    for account, s in pairs or [("", s) for s in config.get("strategies") or []]:
         if isinstance(s, Mapping) and s.get("name"):
-            name, params = str(s["name"]), s.get("params") or {}
-            label = name if name not in seen or seen[name] == params else f"{name} ({len(seen)})"
-            seen.setdefault(label, params)
+            params = s.get("params") or {}
+            key = (str(s["name"]), json.dumps(params, sort_keys=True, default=str))
+            sets.setdefault(key, [])
+            if account and account not in sets[key]:
+                sets[key].append(account)
+            recorded[key] = params
+    names = [name for name, _ in sets]
+    seen: dict[str, tuple[str, Mapping[str, Any]]] = {}  # label -> (strategy, its params)
+    for key, users in sets.items():
+        name = key[0]
+        label = name if names.count(name) == 1 else f"{name} ({', '.join(users) or '?'})"
+        seen[label] = (name, recorded[key])
     out = []
-    for label, params in seen.items():
-        name = label.split(" (", 1)[0]
+    for label, (name, params) in seen.items():
         try:
             values = load_strategy_class(name).validate_params(None).model_dump()
         except (StrategyLoadError, ValueError):
@@ -314,8 +325,8 @@ def _title_page(
         ax.text(0, 0.9, "not recorded for this run", fontsize=11, color=MUTED)
     params = _run_parameters(meta.config)
     if params:
-        fig.text(0.06, 0.06, "Run parameters: " + textwrap.shorten(params, 160), fontsize=9,
-                 color=MUTED)  # fmt: skip
+        text = textwrap.shorten("Run parameters: " + params, 300)
+        fig.text(0.06, 0.075, textwrap.fill(text, 150), fontsize=9, color=MUTED, va="top")
     return fig
 
 

@@ -198,3 +198,22 @@ def test_backtest_report_shows_the_runs_range_accounts_and_parameters(
     assert "momentum_breakout stop_pct 0.4 set" in params
     assert "momentum_breakout target_pct 0.5 default" in params
     assert "vwap_reversal rsi_max 30.0 default" in params
+
+
+def test_parameter_sets_of_one_strategy_are_told_apart_by_their_accounts() -> None:
+    same = {"name": "momentum_breakout", "params": {}}
+    tuned = {"name": "momentum_breakout", "params": {"target_pct": 0.6}}
+    config = {
+        "accounts": [
+            {"id": "asha", "strategies": [same]},
+            {"id": "bala", "strategies": [same]},
+            {"id": "chitra", "strategies": [tuned, {"name": "no_such_plugin", "params": {"k": 1}}]},
+        ]
+    }
+    rows = report.effective_parameters(config)
+    assert list(dict.fromkeys(r[0] for r in rows)) == [
+        "momentum_breakout (asha, bala)", "momentum_breakout (chitra)", "no_such_plugin"
+    ]  # fmt: skip
+    assert ("momentum_breakout (chitra)", "target_pct", "0.6", "set") in rows
+    assert ("momentum_breakout (asha, bala)", "target_pct", "0.5", "default") in rows
+    assert [r for r in rows if r[0] == "no_such_plugin"] == [("no_such_plugin", "k", "1", "set")]
