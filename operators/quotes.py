@@ -15,7 +15,7 @@ with neither a book nor open interest (index ticks) make no quote.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from operators.events import Event, Tick
 
@@ -45,37 +45,43 @@ class QuoteState:
     """One instrument's pending minute: its last tick so far and the first tick's OI."""
 
     version: int = QUOTE_STATE_VERSION
-    minute: int = -1  # epoch minute of ``last``; -1: nothing pending or emitted yet
+    start: datetime | None = None  # the pending (or last emitted) minute; None: none yet
+    end: datetime | None = None
     last: Tick | None = None
     open_oi: int = 0
 
 
-def _minute(tick: Tick) -> int:
-    return int(tick.ts_event.timestamp() // 60)
+_MINUTE = timedelta(minutes=1)
 
 
 class QuoteLogic:
-    """``on_tick(state, tick) -> [Quote]``: the previous minute's quote when a minute ends."""
+    """``on_tick(state, tick) -> [Quote]``: the previous minute's quote when a minute ends.
+
+    Minutes are compared as datetimes against the pending minute's bounds (no epoch
+    conversion per tick: this runs on every tick of the run)."""
 
     def on_tick(self, state: QuoteState, tick: Tick) -> list[Quote]:
         if not (tick.bid > 0 or tick.ask > 0 or tick.oi > 0):
             return []
-        minute = _minute(tick)
-        if minute < state.minute:
-            return []  # late: that minute's quote may be out already
-        if minute == state.minute:
+        ts = tick.ts_event
+        end = state.end
+        if end is not None and ts < end:
+            start = state.start
+            if start is not None and ts < start:
+                return []  # late: that minute's quote may be out already
             last = state.last
-            if last is None or (tick.ts_event, tick.seq) >= (last.ts_event, last.seq):
+            if last is None or ts > last.ts_event or (ts == last.ts_event and tick.seq >= last.seq):
                 state.last = tick
             return []
         out = self.flush(state)
-        state.minute, state.last, state.open_oi = minute, tick, tick.oi
+        start = ts.astimezone(UTC).replace(second=0, microsecond=0)
+        state.start, state.end, state.last, state.open_oi = start, start + _MINUTE, tick, tick.oi
         return out
 
     def flush(self, state: QuoteState) -> list[Quote]:
         """The pending minute's quote, if any (end of input)."""
         t = state.last
-        if t is None:
+        if t is None or state.start is None:
             return []
         state.last = None
         return [
@@ -83,7 +89,7 @@ class QuoteLogic:
                 ts_event=t.ts_event,
                 ts_recv=t.ts_recv,
                 token=t.token,
-                minute=datetime.fromtimestamp(state.minute * 60, UTC),
+                minute=state.start,
                 seq=t.seq,
                 ltp=t.ltp,
                 bid=t.bid,

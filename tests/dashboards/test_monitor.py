@@ -243,8 +243,11 @@ def test_summary_page_and_pdf(app: AppTest, populated: Populated) -> None:
         "costs ₹": 128.22, "net ₹": 95.73,
     }  # fmt: skip
     assert [t[0] for t in _traces(at)] == ["all strategies", "drawdown"]
+    assert len(at.get("download_button")) == 0  # nothing built yet
     at.button(key="build_report").click().run()
     assert not at.exception
+    assert len(at.get("download_button")) == 1
+    at.run()  # a rerun (a live run's auto-refresh) keeps the built report downloadable
     assert len(at.get("download_button")) == 1
     _no_utc(at)
 
