@@ -28,7 +28,7 @@ import msgspec
 import psycopg
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
-from connectors import contract_notes, pg_rejects
+from connectors import contract_notes, pg_rejects, quotes
 from connectors.db import DatabaseError, connect
 from connectors.journal import journal_rows
 from operators.adaptive import AdaptiveStateChanged
@@ -44,6 +44,7 @@ from operators.events import (
 )
 from operators.orders import OrderEvent
 from operators.portfolio import PositionChanged, TradeClosed
+from operators.quotes import Quote
 from operators.risk_limits import OrderApproved, OrderDenied
 
 log = logging.getLogger(__name__)
@@ -85,10 +86,12 @@ SQL: dict[str, str] = {
         INSERT INTO risk_events (run_id, ts, account, kind, detail, strategy, instrument)
         VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
     "regimes": """
-        INSERT INTO regimes (run_id, underlying, ts, regime, features, model_version)
-        VALUES (%s, %s, %s, %s, %s, %s)
+        INSERT INTO regimes (run_id, underlying, ts, regime, features, model_version,
+                             probabilities)
+        VALUES (%s, %s, %s, %s, %s, %s, %s)
         ON CONFLICT (run_id, underlying, ts) DO UPDATE SET regime = EXCLUDED.regime,
-          features = EXCLUDED.features, model_version = EXCLUDED.model_version""",
+          features = EXCLUDED.features, model_version = EXCLUDED.model_version,
+          probabilities = EXCLUDED.probabilities""",
     "signals": """
         INSERT INTO signals (run_id, signal_id, ts, strategy, underlying, instrument, side, action,
                              reason, strength)
@@ -144,10 +147,11 @@ def risk_rows(run_id: str, e: RiskEvent) -> Iterable[tuple[str, Row]]:
 
 
 def regime_rows(run_id: str, r: RegimeClassified) -> Iterable[tuple[str, Row]]:
-    yield (
-        "regimes",
-        (run_id, r.underlying, r.ts_event, r.regime, _json(r.features), r.model_version),
-    )
+    p = r.probabilities
+    yield "regimes", (
+        run_id, r.underlying, r.ts_event, r.regime, _json(r.features), r.model_version,
+        None if p is msgspec.UNSET else _json(p),
+    )  # fmt: skip
 
 
 def signal_rows(run_id: str, s: SignalGenerated) -> Iterable[tuple[str, Row]]:
@@ -194,8 +198,10 @@ ROW_FNS: dict[type, RowFn] = {
     OrderDenied: denial_rows,
     AdaptiveStateChanged: adaptive_rows,
     ContractNote: contract_notes.contract_note_rows,
+    Quote: quotes.quote_rows,
 }
 SQL.update(contract_notes.SQL)
+SQL.update(quotes.SQL)
 
 
 def register(event_type: type, sql: dict[str, str], row_fn: RowFn) -> None:

@@ -386,17 +386,22 @@ def atm_iv_figure(points: Sequence[AtmIvPoint]) -> go.Figure:
 
 
 def lines_over_time(
-    series: Mapping[str, Sequence[tuple[datetime, float]]], y_title: str, height: int = 280
+    series: Mapping[str, Sequence[tuple[datetime, float]]],
+    y_title: str,
+    height: int = 280,
+    *,
+    step: bool = True,
 ) -> go.Figure:
-    """Step lines of values that change at events (multipliers, weights)."""
+    """Step lines of values that change at events (multipliers, weights); ``step`` off:
+    plain lines of values sampled every minute (class probabilities)."""
     fig = go.Figure()
     for name, pts in series.items():
         fig.add_trace(
             go.Scatter(
                 x=[_ist(ts) for ts, _ in pts],
                 y=[v for _, v in pts],
-                mode="lines+markers",
-                line_shape="hv",
+                mode="lines+markers" if step else "lines",
+                line_shape="hv" if step else "linear",
                 name=name,
             )
         )

@@ -139,7 +139,7 @@ def chain_section(ctx: Ctx, instruments: Sequence[InstrumentInfo]) -> None:
             + (
                 ""
                 if any(leg.bid is not None or leg.oi is not None for leg in legs)
-                else " · no bid/ask/OI stored for this run (ticks table empty)"
+                else " · no bid/ask/OI stored for this run (recorded before quotes were kept)"
             )
         )
         if rows:
@@ -208,20 +208,22 @@ def render_ai(ctx: Ctx, instruments: Sequence[InstrumentInfo]) -> None:
                     fig = charts.price_figure(bars, panels=False)
                     charts.add_regime_bands(fig, mine, bars[-1].ts + timedelta(minutes=1))
                     st.plotly_chart(fig, width="stretch", key=f"regime-{underlying}")
-            probs = {k: v for k, v in latest.features.items() if k.startswith(("p_", "proba"))}
             share = Counter(r.regime for r in mine)
             left, right = st.columns(2)
             with left:
-                if probs:
-                    st.markdown("**Class probabilities (latest minute)**")
+                if latest.probabilities:
+                    st.markdown(
+                        f"**Class probabilities** (minute to "
+                        f"{tables.ist_text(latest.ts, '%H:%M')} IST)"
+                    )
                     st.dataframe(
-                        [{"class": k, "probability": round(float(v), 3)} for k, v in probs.items()],
+                        tables.probability_rows(latest.probabilities, latest.regime),
                         hide_index=True,
+                        key=f"probabilities-{underlying}",
                     )
                 else:
                     st.markdown(
-                        "**Regime mix of the session** (the classifier publishes a class, "
-                        "not probabilities)"
+                        "**Regime mix of the session** (the rules give a class, no probabilities)"
                     )
                     st.dataframe(
                         [
@@ -238,6 +240,14 @@ def render_ai(ctx: Ctx, instruments: Sequence[InstrumentInfo]) -> None:
                         for k, v in sorted(latest.features.items())
                     ],
                     hide_index=True,
+                )
+            series = tables.probability_series(mine)
+            if series:
+                st.markdown("**Class probabilities over time**")
+                st.plotly_chart(
+                    charts.lines_over_time(series, "probability", step=False),
+                    width="stretch",
+                    key=f"probability-lines-{underlying}",
                 )
 
     def adaptive_part() -> None:

@@ -184,13 +184,16 @@ def render_summary(ctx: Ctx) -> None:
 
     def report() -> None:
         st.caption("A PDF of this run for people: title page, metrics, strategies, chart, trades.")
+        # kept in the session: a live run's next auto-refresh must not take the button away
+        built = f"report-pdf-{ctx.run_id}"
         if st.button("Build PDF report", key="build_report"):
             with tempfile.TemporaryDirectory() as tmp, ctx.connection() as conn:
                 path = report_from_db(conn, ctx.run_id, Path(tmp) / f"report-{ctx.run_id}.pdf")
-                data = path.read_bytes()
+                st.session_state[built] = path.read_bytes()
+        if built in st.session_state:
             st.download_button(
-                "Download PDF", data, file_name=path.name, mime="application/pdf",
-                key="dl-pdf", on_click="ignore",
+                "Download PDF", st.session_state[built], file_name=f"report-{ctx.run_id}.pdf",
+                mime="application/pdf", key="dl-pdf", on_click="ignore",
             )  # fmt: skip
 
     def backtests() -> None:

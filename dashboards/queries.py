@@ -99,6 +99,16 @@ def table_exists(conn: psycopg.Connection[Any], table: str) -> bool:
     return bool(row and row[0])
 
 
+def column_exists(conn: psycopg.Connection[Any], table: str, column: str) -> bool:
+    """Whether ``table`` has ``column`` (a database not yet migrated by a newer flow)."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM information_schema.columns"
+        " WHERE table_schema = current_schema() AND table_name = %s AND column_name = %s)",
+        (table, column),
+    ).fetchone()
+    return bool(row and row[0])
+
+
 # --- runs and instruments ---------------------------------------------------------------
 
 
@@ -448,11 +458,21 @@ def equity_points(rows: Sequence[TradeRow]) -> list[tuple[datetime, float]]:
 
 @dataclass(frozen=True, slots=True)
 class RegimeRow:
+    """One classification; ``probabilities`` (regime → p) only from a trained model."""
+
     underlying: str
     ts: datetime
     regime: str
     model_version: str
     features: dict[str, Any]
+    probabilities: dict[str, float] | None = None
+
+
+def _probabilities(conn: psycopg.Connection[Any]) -> str:
+    """The regimes' probability column, or NULL before migration 009."""
+    if column_exists(conn, "regimes", "probabilities"):
+        return "probabilities"
+    return "NULL::jsonb AS probabilities"
 
 
 def latest_regimes(conn: psycopg.Connection[Any], run_id: str) -> list[RegimeRow]:
@@ -460,8 +480,9 @@ def latest_regimes(conn: psycopg.Connection[Any], run_id: str) -> list[RegimeRow
     return _rows(
         conn,
         RegimeRow,
-        """
-        SELECT DISTINCT ON (underlying) underlying, ts, regime, model_version, features
+        f"""
+        SELECT DISTINCT ON (underlying) underlying, ts, regime, model_version, features,
+               {_probabilities(conn)}
           FROM regimes WHERE run_id = %s
          ORDER BY underlying, ts DESC
         """,
@@ -588,8 +609,10 @@ def chain_expiries(conn: psycopg.Connection[Any], run_id: str, underlying: str) 
 class ChainLeg:
     """The latest analytics of one option at or before a time, with its quote when known.
 
-    ``bid``/``ask``/``oi`` come from the ``ticks`` table (rupees, contracts) and are None when
-    no tick of the instrument is stored there; ``oi_open`` is the day's first OI.
+    ``price`` is what the IV was solved from (the mid of a two-sided book, else the LTP).
+    ``ltp``/``bid``/``ask``/``oi`` come from the run's per-minute ``quotes`` (rupees,
+    contracts; migration 010) and are None when none is stored (a run recorded before it);
+    ``oi_open`` is the OI of the option's first tick of the day in the run.
     """
 
     token: str
@@ -604,6 +627,7 @@ class ChainLeg:
     theta: float | None
     vega: float | None
     iv_percentile: float | None
+    ltp: float | None
     bid: float | None
     ask: float | None
     oi: int | None
@@ -624,25 +648,34 @@ _CHAIN_SQL = """
          WHERE l.underlying = %(u)s AND l.expiry = %(e)s AND l.kind IN ('CE', 'PE')
          ORDER BY l.strike, l.kind
         """
-_QUOTE_COLUMNS = "q.bid / 100.0 AS bid, q.ask / 100.0 AS ask, q.oi, q0.oi AS oi_open"
+# A side quoted at 0 has no order on it: shown blank, not as ₹0.
+_QUOTE_COLUMNS = (
+    "q.ltp::float8 AS ltp, nullif(q.bid, 0)::float8 AS bid, nullif(q.ask, 0)::float8 AS ask,"
+    " q.oi, q0.open_oi AS oi_open"
+)
 _QUOTE_JOIN = """
           LEFT JOIN LATERAL (
-                SELECT k.bid, k.ask, k.oi FROM ticks k
-                 WHERE k.token = l.token AND k.ts <= %(at)s AND k.ts >= %(day)s
-                 ORDER BY k.ts DESC, k.seq DESC LIMIT 1) q ON true
+                SELECT k.ltp, k.bid, k.ask, k.oi FROM quotes k
+                 WHERE k.run_id = %(run)s AND k.token = l.token AND k.minute <= %(at)s
+                   AND k.ts <= %(at)s AND k.minute >= %(day)s
+                 ORDER BY k.minute DESC LIMIT 1) q ON true
           LEFT JOIN LATERAL (
-                SELECT k.oi FROM ticks k
-                 WHERE k.token = l.token AND k.ts >= %(day)s AND k.ts <= %(at)s
-                 ORDER BY k.ts, k.seq LIMIT 1) q0 ON true"""
-_NO_QUOTE = "NULL::float8 AS bid, NULL::float8 AS ask, NULL::bigint AS oi, NULL::bigint AS oi_open"
+                SELECT k.open_oi FROM quotes k
+                 WHERE k.run_id = %(run)s AND k.token = l.token AND k.minute >= %(day)s
+                   AND k.minute <= %(at)s
+                 ORDER BY k.minute LIMIT 1) q0 ON true"""
+_NO_QUOTE = (
+    "NULL::float8 AS ltp, NULL::float8 AS bid, NULL::float8 AS ask, NULL::bigint AS oi,"
+    " NULL::bigint AS oi_open"
+)
 
 
 def option_chain(
     conn: psycopg.Connection[Any], run_id: str, underlying: str, expiry: date, at: datetime
 ) -> list[ChainLeg]:
-    """Every option of one expiry as of ``at``: latest IV/Greeks, quote and OI from ticks."""
+    """Every option of one expiry as of ``at``: latest IV/Greeks, quote and OI of the run."""
     day = datetime.combine(at.astimezone(IST).date(), datetime.min.time(), IST)
-    quotes = table_exists(conn, "ticks")
+    quotes = table_exists(conn, "quotes")
     sql = _CHAIN_SQL.format(
         quote=_QUOTE_COLUMNS if quotes else _NO_QUOTE, quote_join=_QUOTE_JOIN if quotes else ""
     )
@@ -712,8 +745,8 @@ def regime_history(conn: psycopg.Connection[Any], run_id: str) -> list[RegimeRow
     return _rows(
         conn,
         RegimeRow,
-        """
-        SELECT underlying, ts, regime, model_version, features
+        f"""
+        SELECT underlying, ts, regime, model_version, features, {_probabilities(conn)}
           FROM regimes WHERE run_id = %s ORDER BY underlying, ts
         """,
         (run_id,),

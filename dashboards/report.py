@@ -3,8 +3,11 @@
 Pages (A4 landscape, matplotlib's object API: no pyplot, so no global figure state or GUI
 backend, written with ``PdfPages``):
 
-1. title page: run, kind, session dates (IST), headline figures, strategies with their
-   parameters per account, and the run's own parameters;
+1. title page: run, kind, session dates (IST), the data range replayed, the accounts and
+   their capital, the regime model, headline figures, strategies with their parameters per
+   account, and the run's own parameters;
+1b. every strategy's effective parameters (the run's overrides over the defaults), when the
+   run recorded its strategies;
 2. metrics with human labels and units, and the per-strategy breakdown;
 3. the index price through the session with each trade's entry and exit and a band per
    position (omitted when the run has no index candles);
@@ -19,6 +22,7 @@ dashboards' queries and computes the metrics with ``operators.analytics``.
 
 from __future__ import annotations
 
+import json
 import math
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -153,13 +157,86 @@ def strategy_rows(config: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     return out
 
 
+#: config keys the title page already shows in words (``run_details``, the strategy table)
+_SHOWN_ABOVE = frozenset({"accounts", "strategies", "from", "to", "regime_model", "kind"})
+
+
 def _run_parameters(config: Mapping[str, Any]) -> str:
     scalars = {
         k: v
         for k, v in sorted(config.items())
-        if isinstance(v, str | int | float | bool) and k not in ("accounts", "strategies")
+        if isinstance(v, str | int | float | bool) and k not in _SHOWN_ABOVE
     }
     return ", ".join(f"{k} = {v}" for k, v in scalars.items())
+
+
+def _when(text: Any) -> str:
+    try:
+        return f"{datetime.fromisoformat(str(text)).astimezone(IST):%d %b %Y %H:%M}"
+    except ValueError:
+        return str(text)
+
+
+def run_details(config: Mapping[str, Any]) -> list[str]:
+    """Title-page lines from a run's recorded config: the range it replayed (a backtest),
+    its accounts with their capital, and the regime model it traded with."""
+    out = []
+    if config.get("from") and config.get("to"):
+        out.append(f"Data range: {_when(config['from'])} to {_when(config['to'])} IST")
+    accounts = [a for a in config.get("accounts") or [] if isinstance(a, Mapping)]
+    if accounts:
+        out.append(
+            "Accounts: "
+            + ", ".join(
+                f"{a.get('id', '?')} (capital Rs {float(a['capital_rupees']):,.0f})"
+                if isinstance(a.get("capital_rupees"), int | float)
+                else str(a.get("id", "?"))
+                for a in accounts
+            )
+        )
+    if "regime_model" in config:
+        model = config.get("regime_model")
+        out.append(f"Regime model: {model}" if model else "Regime model: none, the rules classify")
+    return out
+
+
+def effective_parameters(config: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(strategy, parameter, value, "set" or "default") for every distinct strategy entry of
+    the run: its recorded overrides over the strategy's own defaults (from the registry; a
+    strategy that cannot be loaded here shows its overrides only)."""
+    from operators.strategies.registry import StrategyLoadError, load_strategy_class
+
+    # (name, params as JSON) -> accounts using that parameter set, in order of appearance
+    sets: dict[tuple[str, str], list[str]] = {}
+    recorded: dict[tuple[str, str], Mapping[str, Any]] = {}
+    accounts = [a for a in config.get("accounts") or [] if isinstance(a, Mapping)]
+    pairs = [(str(a.get("id", "")), s) for a in accounts for s in a.get("strategies") or []]
+    for account, s in pairs or [("", s) for s in config.get("strategies") or []]:
+        if isinstance(s, Mapping) and s.get("name"):
+            params = s.get("params") or {}
+            key = (str(s["name"]), json.dumps(params, sort_keys=True, default=str))
+            sets.setdefault(key, [])
+            if account and account not in sets[key]:
+                sets[key].append(account)
+            recorded[key] = params
+    names = [name for name, _ in sets]
+    seen: dict[str, tuple[str, Mapping[str, Any]]] = {}  # label -> (strategy, its params)
+    for key, users in sets.items():
+        name = key[0]
+        label = name if names.count(name) == 1 else f"{name} ({', '.join(users) or '?'})"
+        seen[label] = (name, recorded[key])
+    out = []
+    for label, (name, params) in seen.items():
+        try:
+            values = load_strategy_class(name).validate_params(None).model_dump()
+        except (StrategyLoadError, ValueError):
+            values = {}
+        values.update(params)
+        for key, value in values.items():
+            shown = ", ".join(map(str, value)) if isinstance(value, list | tuple) else value
+            out.append((label, key, "-" if shown in (None, "") else str(shown),
+                        "set" if key in params else "default"))  # fmt: skip
+    return out
 
 
 def _session_span(trades: Sequence[Mapping[str, Any]], bars: Sequence[Any]) -> str:
@@ -209,13 +286,14 @@ def _title_page(
     kind = f" · {meta.kind}" if meta.kind else ""
     fig.text(0.06, 0.85, f"run {run_id}{kind}", fontsize=14, color=MUTED)
     fig.text(0.06, 0.80, f"Session: {_session_span(trades, bars)}", fontsize=13, color=INK)
+    lines = run_details(meta.config)
     if meta.started_at is not None:
-        fig.text(
-            0.06, 0.765, f"Run started {meta.started_at.astimezone(IST):%d %b %Y %H:%M} IST",
-            fontsize=11, color=MUTED,
-        )  # fmt: skip
+        lines.insert(0, f"Run started {meta.started_at.astimezone(IST):%d %b %Y %H:%M} IST")
     if meta.note:
-        fig.text(0.06, 0.735, meta.note, fontsize=11, color=MUTED)
+        lines.append(meta.note)
+    for i, line in enumerate(lines[:5]):
+        fig.text(0.06, 0.765 - 0.03 * i, textwrap.shorten(line, 150), fontsize=11, color=MUTED)
+    top = 0.66 - 0.03 * max(0, min(len(lines), 5) - 2)  # headline figures below the details
     headline = (
         ("Net P&L", f"Rs {format_metric('net_pnl_rs', metrics.get('net_pnl_rs'))}"),
         ("Trades", f"{len(trades)}"),
@@ -224,15 +302,15 @@ def _title_page(
     )
     for i, (label, value) in enumerate(headline):
         x = 0.06 + i * 0.225
-        fig.text(x, 0.66, label, fontsize=11, color=MUTED)
+        fig.text(x, top, label, fontsize=11, color=MUTED)
         net = metrics.get("net_pnl_rs")
         colour = INK
         if label == "Net P&L" and isinstance(net, int | float):
             colour = WIN if net > 0 else LOSS if net < 0 else INK
-        fig.text(x, 0.615, value, fontsize=20, weight="bold", color=colour)
-    fig.text(0.06, 0.53, "Strategies and parameters", fontsize=13, weight="bold", color=INK)
+        fig.text(x, top - 0.045, value, fontsize=20, weight="bold", color=colour)
+    fig.text(0.06, top - 0.13, "Strategies and parameters", fontsize=13, weight="bold", color=INK)
     rows = strategy_rows(meta.config)
-    ax = fig.add_axes((0.06, 0.12, 0.88, 0.40))
+    ax = fig.add_axes((0.06, 0.12, 0.88, top - 0.26))
     if rows:
         _styled_table(
             ax,
@@ -247,9 +325,29 @@ def _title_page(
         ax.text(0, 0.9, "not recorded for this run", fontsize=11, color=MUTED)
     params = _run_parameters(meta.config)
     if params:
-        fig.text(0.06, 0.06, "Run parameters: " + textwrap.shorten(params, 160), fontsize=9,
-                 color=MUTED)  # fmt: skip
+        text = textwrap.shorten("Run parameters: " + params, 300)
+        fig.text(0.06, 0.075, textwrap.fill(text, 150), fontsize=9, color=MUTED, va="top")
     return fig
+
+
+PARAMETER_ROWS = 28  # rows of the parameter table a page holds
+
+
+def _parameter_pages(rows: Sequence[tuple[str, str, str, str]]) -> list[Figure]:
+    """Every strategy's effective parameters, the ones the run set marked as such."""
+    pages = []
+    chunks = [rows[i : i + PARAMETER_ROWS] for i in range(0, len(rows), PARAMETER_ROWS)]
+    for n, chunk in enumerate(chunks, 1):
+        fig = Figure(figsize=A4_LANDSCAPE)
+        more = f" (page {n} of {len(chunks)})" if len(chunks) > 1 else ""
+        fig.text(0.06, 0.92, f"Strategy parameters{more}", fontsize=18, weight="bold", color=INK)
+        fig.text(0.06, 0.885, "Values in force for the run: set by the run, or the strategy's "
+                 "default.", fontsize=10, color=MUTED)  # fmt: skip
+        ax = fig.add_axes((0.06, 0.05, 0.88, 0.82))
+        _styled_table(ax, [list(r) for r in chunk], ["strategy", "parameter", "value", "from"],
+                      [0.28, 0.30, 0.27, 0.15], fontsize=10, row_height=0.034)  # fmt: skip
+        pages.append(fig)
+    return pages
 
 
 def _metrics_page(
@@ -444,7 +542,11 @@ def build_figures(
 ) -> list[Figure]:
     """The report's pages as matplotlib figures (pure; ``write_report`` saves them)."""
     meta = meta or RunMeta()
-    pages = [_title_page(run_id, meta, metrics, trades, bars), _metrics_page(metrics, trades)]
+    pages = [_title_page(run_id, meta, metrics, trades, bars)]
+    params = effective_parameters(meta.config)
+    if params:
+        pages.extend(_parameter_pages(params))
+    pages.append(_metrics_page(metrics, trades))
     if bars:
         pages.append(_price_page(bars, trades, price_label))
     return [*pages, _equity_page(equity, len(trades)), *_trade_pages(trades)]
@@ -479,10 +581,17 @@ def write_report(
     return out
 
 
-def report_from_db(conn: psycopg.Connection[Any], run_id: str, path: str | Path) -> Path:
-    """Read a run's registration, trades and index candles; write the PDF."""
+def report_from_db(
+    conn: psycopg.Connection[Any],
+    run_id: str,
+    path: str | Path,
+    metrics: Mapping[str, float | int | None] | None = None,
+) -> Path:
+    """Read a run's registration, trades and index candles; write the PDF (the monitor's
+    and ``scalpflow backtest --report``'s, which passes the ``metrics`` it printed)."""
     rows = queries.trades(conn, run_id)
-    metrics = queries.trade_metrics(rows).summary()
+    if metrics is None:
+        metrics = queries.trade_metrics(rows).summary()
     found = queries.run_meta(conn, run_id)
     meta = RunMeta(found.kind, found.started_at, found.note, found.config) if found else None
     index = next(

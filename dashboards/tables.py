@@ -20,6 +20,7 @@ from dashboards.queries import (
     AiStateRow,
     ChainLeg,
     PositionRow,
+    RegimeRow,
     RiskEventRow,
     TradeRow,
 )
@@ -64,7 +65,7 @@ def _leg_cells(prefix: str, leg: ChainLeg | None) -> dict[str, Any]:
             "OI chg": change,
             "bid": r(leg.bid, 2),
             "ask": r(leg.ask, 2),
-            "LTP": r(leg.price, 2),
+            "LTP": r(leg.ltp if leg.ltp is not None else leg.price, 2),
             "IV %": None if leg.iv is None else round(leg.iv * 100, 2),
             "delta": r(leg.delta, 3),
             "gamma": r(leg.gamma, 5),
@@ -79,7 +80,8 @@ QUOTE_COLUMNS = frozenset({"OI", "OI chg", "bid", "ask"})
 
 def chain_table(legs: Sequence[ChainLeg], width: int = 8) -> list[dict[str, Any]]:
     """Calls | strike | puts, ``width`` strikes either side of ATM; ATM flagged. Bid, ask
-    and OI columns appear when any leg has a stored quote."""
+    and OI columns appear when any leg has a stored quote; LTP is the quote's last trade,
+    or without a quote the price the IV was solved from."""
     atm = atm_strike(legs)
     strikes = sorted({leg.strike for leg in legs})
     if atm is None or not strikes:
@@ -305,6 +307,35 @@ def position_records(
 
 def is_rules_fallback(model_version: str) -> bool:
     return model_version.startswith(RULES_PREFIX)
+
+
+REGIME_ORDER = ("TRENDING", "RANGING", "HIGH_VOL")
+
+
+def _regime_order(name: str) -> tuple[int, str]:
+    return (REGIME_ORDER.index(name) if name in REGIME_ORDER else len(REGIME_ORDER), name)
+
+
+def probability_rows(probabilities: dict[str, float], chosen: str) -> list[dict[str, Any]]:
+    """One row per regime (fixed order), probability in %, the published class flagged."""
+    return [
+        {
+            "regime": k,
+            "probability %": round(100 * float(probabilities[k]), 1),
+            "class": "◆" if k == chosen else "",
+        }
+        for k in sorted(probabilities, key=_regime_order)
+    ]
+
+
+def probability_series(rows: Sequence[RegimeRow]) -> dict[str, list[tuple[datetime, float]]]:
+    """One (minute end, probability) series per regime, over the minutes a model classified
+    (rules minutes, e.g. a model's warm-up, have no probabilities and leave gaps)."""
+    out: dict[str, list[tuple[datetime, float]]] = {}
+    for r in rows:
+        for k in sorted(r.probabilities or {}, key=_regime_order):
+            out.setdefault(k, []).append((r.ts, float((r.probabilities or {})[k])))
+    return out
 
 
 def state_series(rows: Sequence[AiStateRow], key: str) -> dict[str, list[tuple[datetime, float]]]:

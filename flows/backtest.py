@@ -51,7 +51,7 @@ from flows.accounts import record as record_accounts
 from flows.errors import FlowError
 from flows.run_config import RunConfig
 from flows.settings import Topics
-from operators.analytics import Metrics, SimpleTrade, compute_metrics, equity_curve
+from operators.analytics import Metrics, SimpleTrade, compute_metrics
 from operators.events import Instrument
 from operators.regime import RegimeModel
 from operators.strategies.base import StrategyError, parse_param_overrides
@@ -80,6 +80,7 @@ RUN_TABLES: tuple[str, ...] = (
     "candles",
     "indicators",
     "option_analytics",
+    "quotes",
 )
 RANK_KEYS: tuple[str, ...] = (
     "net_pnl",
@@ -474,11 +475,6 @@ def metrics_of(trades: Sequence[Mapping[str, Any]]) -> Metrics:
     return compute_metrics(_simple(t) for t in trades)
 
 
-def equity_rupees(trades: Sequence[Mapping[str, Any]]) -> list[tuple[datetime, float]]:
-    """(exit time, cumulative net P&L in rupees) per trade, for the report's equity chart."""
-    return [(ts, equity / 100) for ts, equity, _dd in equity_curve(_simple(t) for t in trades)]
-
-
 def _simple(t: Mapping[str, Any]) -> SimpleTrade:
     return SimpleTrade(
         entry_ts=t["entry_ts"],
@@ -596,13 +592,13 @@ def _last_line(exc: BaseException) -> str:
 
 
 def write_pdf(path: Path, result: BacktestResult, dsn: str) -> Path:
-    """The optional PDF report (metrics, equity and drawdown, trade list)."""
-    from dashboards.report import write_report
+    """The optional PDF report: the monitor's (title page with the run's range, accounts,
+    strategies and parameters; metrics; price with trades; equity; trade list), with the
+    metrics this command printed."""
+    from dashboards.report import report_from_db
 
-    trades = trade_rows(dsn, result.run_id)
-    return write_report(
-        path, result.run_id, result.metrics.summary(), trades, equity_rupees(trades)
-    )
+    with connect(dsn) as conn:
+        return report_from_db(conn, result.run_id, path, metrics=result.metrics.summary())
 
 
 # ---------------------------------------------------------------------------------------- sweep

@@ -193,6 +193,9 @@ def build_flow(
             to_kafka.extend(trading.to_kafka)
 
     if config.pg_dsn:
+        from flows.quotes import quote_stream
+
+        to_db.append(quote_stream(market.ticks))  # bid/ask/LTP/OI per minute for the chain
         # keyed by instrument so every write of one row goes through one sink partition
         db_rows = key_by("db_keyed", op.merge("db_rows", *to_db), db_key)
         op.output(

@@ -157,12 +157,18 @@ class OptionAnalytics(Event, frozen=True, kw_only=True):
 
 
 class RegimeClassified(Event, frozen=True, kw_only=True):
-    """The market regime of an underlying for the minute ending at ``ts_event``."""
+    """The market regime of an underlying for the minute ending at ``ts_event``.
+
+    ``probabilities`` (regime → class probability) comes from a trained model only; the rules
+    have none, and an unset field is left out of the encoding, so a rules-only event encodes
+    exactly as it did before the field existed (pinned output fingerprints hold).
+    """
 
     underlying: str
     regime: Regime
     features: dict[str, float]
     model_version: str
+    probabilities: dict[str, float] | msgspec.UnsetType = msgspec.UNSET
 
 
 class SignalGenerated(Event, frozen=True, kw_only=True):

@@ -20,10 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pypdf
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
+from connectors.model_store import save_model
 from tests.conftest import fresh_database
+from tests.operators.test_regime import fitted
 
 pytestmark = pytest.mark.slow
 
@@ -49,9 +52,12 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def demo_dsn(pg_server_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A fresh database holding a 40-minute demo session (long enough for regimes)."""
+    """A fresh database holding a 40-minute demo session (long enough for regimes), traded
+    with a trained regime model (the regime tests' forest, fitted on synthetic regimes) so
+    the AI panel has class probabilities to show."""
     with fresh_database(pg_server_dsn, "scalpflow_browser") as dsn:
         data = tmp_path_factory.mktemp("demo")
+        save_model(fitted(), data / "models")
         env = os.environ | {
             "SCALPFLOW_PG_DSN": dsn,
             "SCALPFLOW_DATA_DIR": str(data),
@@ -141,6 +147,13 @@ def _db(dsn: str, sql: str) -> list[tuple[Any, ...]]:
         return conn.execute(sql).fetchall()
 
 
+def _number(value: float, decimals: int) -> re.Pattern[str]:
+    """``value`` rounded as the monitor rounds it, however the grid prints it (55 or 55.0)."""
+    whole, _, frac = f"{value:.{decimals}f}".partition(".")
+    frac = frac.rstrip("0")
+    return re.compile(rf"(?<![\d.]){whole}" + (rf"\.{frac}0*" if frac else r"(\.0+)?") + r"(?!\d)")
+
+
 def _table(page: Page, column: str) -> Locator:
     """The rendered data grid whose header has ``column`` (its accessible table)."""
     return page.locator("[data-testid='stDataFrame']").filter(
@@ -164,17 +177,48 @@ def test_desk_page(page: Page, monitor_url: str, demo_dsn: str) -> None:
     )
     expect(chain.locator("tbody tr")).to_have_count(min(strikes, 13))  # ATM ± 6 strikes
     expect(chain.locator("tbody")).to_contain_text("◆")
+    for column in ("CE OI", "CE OI chg", "CE bid", "CE ask", "CE LTP"):
+        expect(chain.locator("th", has_text=re.compile(f"^{column}$"))).to_have_count(1)
+    # the ATM row shows the stored quote: a two-sided book around the LTP, open interest
+    headers = [t.strip() for t in chain.locator("thead th").all_inner_texts()]
+    atm = [
+        t.strip()
+        for t in chain.locator("tbody tr", has_text="◆").locator("th, td").all_inner_texts()
+    ]
+    cell = dict(zip(headers, atm, strict=False))
+    bid, ask, ltp = (float(cell[f"CE {k}"].replace(",", "")) for k in ("bid", "ask", "LTP"))
+    assert 0 < bid < ask
+    assert bid - 20 < ltp < ask + 20  # the last trade, near the book
+    assert int(cell["CE OI"].replace(",", "")) > 0
+    ((quoted, options),) = _db(
+        demo_dsn,
+        "SELECT (SELECT count(DISTINCT token) FROM quotes),"
+        " (SELECT count(*) FROM instruments WHERE kind IN ('CE', 'PE'))",
+    )
+    assert quoted == options  # every option's quotes were stored
     expect(page.get_by_text(re.compile(r"chain as of 09:\d\d:\d\d IST"))).to_be_visible()
     assert "UTC" not in page.locator("[data-testid=stMain]").inner_text()
     _shot(page, "desk")
 
 
-def test_ai_page(page: Page, monitor_url: str) -> None:
+def test_ai_page(page: Page, monitor_url: str, demo_dsn: str) -> None:
     _open(page, monitor_url, "ai", "AI panel")
     expect(page.get_by_text("Rules fallback", exact=True)).to_be_visible()
-    expect(page.locator(".js-plotly-plot")).to_have_count(3)  # regimes, multipliers, weights
+    # regimes, class probabilities, multipliers, weights
+    expect(page.locator(".js-plotly-plot")).to_have_count(4)
     assert any(t.startswith("regime ") for t in _legend(page, 0))
-    assert _legend(page, 1)  # a size-multiplier line per account/strategy
+    assert _legend(page, 1) == ["TRENDING", "RANGING", "HIGH_VOL"]  # a line per class
+    assert _legend(page, 2)  # a size-multiplier line per account/strategy
+    ((version, probabilities),) = _db(
+        demo_dsn,
+        "SELECT model_version, probabilities FROM regimes ORDER BY ts DESC LIMIT 1",
+    )
+    assert version.startswith("rf-")
+    expect(page.get_by_text(version, exact=True)).to_be_visible()
+    table = _table(page, "probability %")
+    expect(table.locator("tbody tr")).to_have_count(3)
+    for regime, p in probabilities.items():  # the latest minute's, as stored
+        expect(table.locator("tbody tr", has_text=regime)).to_contain_text(_number(100 * p, 1))
     _shot(page, "ai")
 
 
@@ -222,11 +266,17 @@ def test_summary_page_and_pdf(page: Page, monitor_url: str) -> None:
     pdf_download.value.save_as(pdf_path)
     assert pdf_path.read_bytes().startswith(b"%PDF-")
     subprocess.run(
-        ["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf_path),
+        ["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "2", str(pdf_path),
          str(ARTIFACTS / "report-title")],
         check=True,
     )  # fmt: skip
-    assert (ARTIFACTS / "report-title-1.png").stat().st_size > 10_000
+    assert (ARTIFACTS / "report-title-1.png").stat().st_size > 10_000  # the title page
+    assert (ARTIFACTS / "report-title-2.png").stat().st_size > 10_000  # strategy parameters
+    pages = pypdf.PdfReader(pdf_path).pages
+    title, params = pages[0].extract_text(), pages[1].extract_text()
+    assert "Accounts: asha (capital Rs" in title
+    assert "Regime model: rf-" in title
+    assert "Strategy parameters" in params
     _shot(page, "summary")
 
 

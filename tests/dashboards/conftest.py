@@ -276,9 +276,13 @@ def populated(pg_conn: psycopg.Connection[Any]) -> Populated:
 CHAIN_STRIKES = (23900, 24000, 24100)
 
 
-def add_chain(conn: psycopg.Connection[Any], run: Populated, minutes: int = 5) -> int:
+def add_chain(
+    conn: psycopg.Connection[Any], run: Populated, minutes: int = 5, *, quotes: bool = True
+) -> int:
     """Option analytics for a 3-strike CE/PE chain of the run's index (the 24000 CE is the
-    run's traded option), one row per leg and minute; returns the number of legs."""
+    run's traded option), one row per leg and minute, and (``quotes``) each leg's minute
+    quote: LTP 100.05 + m, bid/ask ∓ 0.15 around 100 + m, OI 1000 + 75 m (the minute's first
+    tick's OI 25 lower); returns the number of legs."""
     legs = []
     for strike in CHAIN_STRIKES:
         for kind in ("CE", "PE"):
@@ -325,4 +329,24 @@ def add_chain(conn: psycopg.Connection[Any], run: Populated, minutes: int = 5) -
             " VALUES (%s, %s, %s, 'NIFTY', %s, %s, %s, %s, %s, %s, %s, %s)",
             rows,
         )
+        if quotes:
+            cur.executemany(
+                "INSERT INTO quotes (run_id, token, minute, ts, seq, ltp, bid, ask, bid_qty,"
+                " ask_qty, oi, open_oi) VALUES (%s, %s, %s, %s, 1, %s, %s, %s, 75, 150, %s, %s)",
+                [
+                    (
+                        run.run_id,
+                        token,
+                        SESSION_OPEN + timedelta(minutes=m),
+                        SESSION_OPEN + timedelta(minutes=m, seconds=50),
+                        Decimal("100.05") + m,
+                        Decimal("99.85") + m,
+                        Decimal("100.15") + m,
+                        1000 + 75 * m,
+                        975 + 75 * m,
+                    )
+                    for m in range(minutes)
+                    for token, _strike, _kind in legs
+                ],
+            )
     return len(legs)

@@ -104,6 +104,11 @@ def test_desk_shows_price_indicators_trades_and_the_chain(
     assert list(chain["strike"]) == [23900.0, 24000.0, 24100.0]
     assert list(chain["ATM"]) == ["", "◆", ""]  # forward 24010 → the 24000 strike
     assert chain["CE IV %"].tolist() == [12.5, 12.4, 12.5]  # the last minute's smile
+    # the last minute's stored quote; OI change since the run's first tick of the day
+    assert chain[["CE bid", "CE ask", "CE LTP", "CE OI", "CE OI chg"]].iloc[1].tolist() == [
+        103.85, 104.15, 104.05, 1300, 325
+    ]  # fmt: skip
+    assert chain["PE LTP"].tolist() == [104.05] * 3
     assert any("ATM 24,000" in c.value for c in at.caption)
     _no_utc(at)
     # the traded option itself: markers at its own fill prices
@@ -118,7 +123,23 @@ def test_chain_as_of_an_earlier_minute(app: AppTest, desk_run: Populated) -> Non
     first = slider.options[0]
     slider.set_value(first).run()
     assert not at.exception
-    assert _frame_with(at, "strike")["CE IV %"].tolist() == [12.1, 12.0, 12.1]  # minute 0
+    chain = _frame_with(at, "strike")
+    assert chain["CE IV %"].tolist() == [12.1, 12.0, 12.1]  # minute 0
+    assert chain[["CE bid", "CE ask", "CE LTP", "CE OI", "CE OI chg"]].iloc[1].tolist() == [
+        99.85, 100.15, 100.05, 1000, 25
+    ]  # fmt: skip
+
+
+def test_chain_without_stored_quotes_says_so(
+    app: AppTest, pg_conn: psycopg.Connection[Any]
+) -> None:
+    run = populate(pg_conn, new_run_id("bare"), kind="backtest")
+    add_chain(pg_conn, run, quotes=False)
+    at = _show(app, run.run_id, "desk")
+    chain = _frame_with(at, "strike")
+    assert "CE bid" not in chain.columns
+    assert chain["CE LTP"].tolist() == [104.0] * 3  # the analytics' price instead
+    assert any("no bid/ask/OI stored" in c.value for c in at.caption)
 
 
 def test_ai_panel(app: AppTest, desk_run: Populated, pg_conn: psycopg.Connection[Any]) -> None:
@@ -222,8 +243,11 @@ def test_summary_page_and_pdf(app: AppTest, populated: Populated) -> None:
         "costs ₹": 128.22, "net ₹": 95.73,
     }  # fmt: skip
     assert [t[0] for t in _traces(at)] == ["all strategies", "drawdown"]
+    assert len(at.get("download_button")) == 0  # nothing built yet
     at.button(key="build_report").click().run()
     assert not at.exception
+    assert len(at.get("download_button")) == 1
+    at.run()  # a rerun (a live run's auto-refresh) keeps the built report downloadable
     assert len(at.get("download_button")) == 1
     _no_utc(at)
 
@@ -347,3 +371,33 @@ def test_is_live_only_while_a_live_run_moves() -> None:
     closing = SESSION_OPEN.replace(hour=9, minute=59)  # 15:29 IST: the session's last bar
     assert not is_live(run, closing, {}, now=0.0)
     assert not is_live(RunInfo("b", "backtest", SESSION_OPEN, "h", ""), t1, {}, now=0.0)
+
+
+def test_ai_panel_shows_a_models_class_probabilities(
+    app: AppTest, desk_run: Populated, pg_conn: psycopg.Connection[Any]
+) -> None:
+    probs = [  # minute → (class, probabilities); the rules' minutes 5, 15, 25 have none
+        (26, "RANGING", {"TRENDING": 0.2, "RANGING": 0.7, "HIGH_VOL": 0.1}),
+        (27, "TRENDING", {"TRENDING": 0.55, "RANGING": 0.25, "HIGH_VOL": 0.2}),
+    ]
+    pg_conn.cursor().executemany(
+        "INSERT INTO regimes (run_id, underlying, ts, regime, features, model_version,"
+        " probabilities) VALUES (%s, 'NIFTY', %s, %s, '{\"adx\": 30.0}', 'rf-0123456789ab', %s)",
+        [
+            (desk_run.run_id, SESSION_OPEN + timedelta(minutes=m), r, json.dumps(p))
+            for m, r, p in probs
+        ],
+    )
+    at = _show(app, desk_run.run_id, "ai")
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Model"], metrics["Rules fallback"]) == ("rf-0123456789ab", "no")
+    table = _frame_with(at, "probability %")
+    assert table.to_dict("records") == [
+        {"regime": "TRENDING", "probability %": 55.0, "class": "◆"},
+        {"regime": "RANGING", "probability %": 25.0, "class": ""},
+        {"regime": "HIGH_VOL", "probability %": 20.0, "class": ""},
+    ]
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    (lines,) = [s for s in specs if [t["name"] for t in s["data"]] == list(probs[0][2])]
+    assert lines["data"][1]["y"] == [0.7, 0.25]  # RANGING over the two model minutes
+    _no_utc(at)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import math
 import re
 import unicodedata
@@ -14,7 +15,8 @@ import psycopg
 import pypdf
 from matplotlib.text import Text
 
-from dashboards import report
+from dashboards import queries, report
+from flows.backtest import BacktestResult, write_pdf
 from tests.dashboards.conftest import new_run_id, populate
 
 T0 = datetime(2025, 1, 6, 4, 0, tzinfo=UTC)
@@ -155,3 +157,63 @@ def test_report_from_db(pg_conn: psycopg.Connection[Any], tmp_path: Path) -> Non
     assert "Trade list: 3 trades (page 1 of 1)" in text
     assert "95.73" in text  # net P&L in rupees
     assert "test backtest run" in text  # the run's note
+
+
+def test_backtest_report_shows_the_runs_range_accounts_and_parameters(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, tmp_path: Path
+) -> None:
+    """``scalpflow backtest --report`` writes the monitor's report of the run, title page and
+    parameters included, with the metrics the command printed."""
+    run = populate(pg_conn, new_run_id("bt"), kind="backtest")
+    config = {
+        "from": "2025-01-06T03:45:00+00:00",
+        "to": "2025-01-08T10:00:00+00:00",
+        "regime_model": None,
+        "accounts": [
+            {"id": "asha", "capital_rupees": 500000.0,
+             "strategies": [{"name": "momentum_breakout", "params": {"stop_pct": 0.4}}]},
+            {"id": "bala", "capital_rupees": 250000.0,
+             "strategies": [{"name": "vwap_reversal", "params": {}}]},
+        ],
+    }  # fmt: skip
+    pg_conn.execute(
+        "UPDATE runs SET config = %s WHERE run_id = %s", (json.dumps(config), run.run_id)
+    )
+    metrics = queries.trade_metrics(queries.trades(pg_conn, run.run_id))
+    result = BacktestResult(run.run_id, "c0ffee", metrics, 0, 0, "", "", {}, 0.0)
+    data = write_pdf(tmp_path / "bt.pdf", result, pg_dsn).read_bytes()
+    assert pdf_pages(data) == 6  # title, parameters, results, price, equity, trades
+    pages = [
+        re.sub(r"\s+", " ", unicodedata.normalize("NFKC", p.extract_text()))
+        for p in pypdf.PdfReader(io.BytesIO(data)).pages
+    ]
+    title, params = pages[0], pages[1]
+    assert f"run {run.run_id} · backtest" in title
+    assert "Data range: 06 Jan 2025 09:15 to 08 Jan 2025 15:30 IST" in title
+    assert "Accounts: asha (capital Rs 500,000), bala (capital Rs 250,000)" in title
+    assert "Regime model: none, the rules classify" in title
+    assert "stop_pct=0.4" in title  # the override, per account
+    assert "Rs 95.73" in title  # the printed metrics' net P&L
+    assert "Strategy parameters" in params
+    assert "momentum_breakout stop_pct 0.4 set" in params
+    assert "momentum_breakout target_pct 0.5 default" in params
+    assert "vwap_reversal rsi_max 30.0 default" in params
+
+
+def test_parameter_sets_of_one_strategy_are_told_apart_by_their_accounts() -> None:
+    same = {"name": "momentum_breakout", "params": {}}
+    tuned = {"name": "momentum_breakout", "params": {"target_pct": 0.6}}
+    config = {
+        "accounts": [
+            {"id": "asha", "strategies": [same]},
+            {"id": "bala", "strategies": [same]},
+            {"id": "chitra", "strategies": [tuned, {"name": "no_such_plugin", "params": {"k": 1}}]},
+        ]
+    }
+    rows = report.effective_parameters(config)
+    assert list(dict.fromkeys(r[0] for r in rows)) == [
+        "momentum_breakout (asha, bala)", "momentum_breakout (chitra)", "no_such_plugin"
+    ]  # fmt: skip
+    assert ("momentum_breakout (chitra)", "target_pct", "0.6", "set") in rows
+    assert ("momentum_breakout (asha, bala)", "target_pct", "0.5", "default") in rows
+    assert [r for r in rows if r[0] == "no_such_plugin"] == [("no_such_plugin", "k", "1", "set")]

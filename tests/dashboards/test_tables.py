@@ -15,7 +15,8 @@ def _leg(strike: int, kind: str, forward: float = 24040.0, iv: float | None = 0.
     return ChainLeg(
         token=f"{kind}{strike}", strike=Decimal(strike), kind=kind, ts=SESSION_OPEN,
         price=101.234, forward=forward, iv=iv, delta=0.51234, gamma=0.0012345, theta=-8.456,
-        vega=12.345, iv_percentile=40.0, bid=100.0, ask=100.5, oi=1500, oi_open=1200,
+        vega=12.345, iv_percentile=40.0, ltp=100.35, bid=100.0, ask=100.5, oi=1500,
+        oi_open=1200,
     )  # fmt: skip
 
 
@@ -30,11 +31,15 @@ def test_chain_table_centres_on_atm_and_rounds() -> None:
     assert [r["strike"] for r in rows] == [23950.0, 24000.0, 24050.0, 24100.0, 24150.0]
     assert [r["ATM"] for r in rows] == ["", "", "◆", "", ""]
     assert rows[0]["CE OI chg"] == 300
-    assert rows[0]["CE LTP"] == 101.23
+    assert rows[0]["CE LTP"] == 100.35  # the quote's last trade, not the IV's mid
+    assert (rows[0]["CE bid"], rows[0]["CE ask"], rows[0]["CE OI"]) == (100.0, 100.5, 1500)
     assert rows[0]["PE IV %"] == 12.0
     assert rows[0]["CE gamma"] == 0.00123
     assert tables.chain_table([], 3) == []
-    bare = [dataclasses.replace(leg, bid=None, ask=None, oi=None, oi_open=None) for leg in legs]
+    bare = [
+        dataclasses.replace(leg, ltp=None, bid=None, ask=None, oi=None, oi_open=None)
+        for leg in legs
+    ]
     assert "CE bid" not in tables.chain_table(bare, 1)[0]
     assert "PE OI chg" not in tables.chain_table(bare, 1)[0]
     assert tables.chain_table(bare, 1)[0]["PE LTP"] == 101.23

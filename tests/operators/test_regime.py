@@ -290,6 +290,28 @@ def test_logic_uses_the_model_when_given() -> None:
     assert [e.regime for _, e in got] == [REGIMES[k] for k in expected]
 
 
+def test_a_model_publishes_class_probabilities_and_the_rules_none() -> None:
+    o, h, low, c, v, _ = synthetic_candles()
+    n = 300
+    model = fitted()
+    offline = extract_features(h[:n], low[:n], c[:n], v[:n], CFG)
+    bars = bars_from(o[:n], h[:n], low[:n], c[:n], v[:n])
+    with_model = RegimeLogic("NIFTY", CFG, model=model)
+    got = [(i, e) for i, b in enumerate(bars) if (e := with_model.on_bar(b)) is not None]
+    proba = model.estimator.predict_proba(offline[[i for i, _ in got]])
+    for (_, e), p in zip(got, proba, strict=True):
+        assert not isinstance(e.probabilities, msgspec.UnsetType)
+        assert list(e.probabilities) == [REGIMES[k] for k in model.estimator.classes_]
+        assert list(e.probabilities.values()) == p.tolist()  # exactly sklearn's numbers
+        assert e.regime == max(e.probabilities, key=e.probabilities.__getitem__)
+    assert len({e.regime for _, e in got}) > 1  # not one class throughout
+    by_rules = RegimeLogic("NIFTY", CFG)
+    rules = [e for b in bars if (e := by_rules.on_bar(b)) is not None]
+    assert rules
+    assert all(e.probabilities is msgspec.UNSET for e in rules)
+    assert b'"probabilities"' not in msgspec.json.encode(rules)  # encoded as before the field
+
+
 def test_label_window_straddles_t_and_stays_inside_a_session() -> None:
     _, _, _, c, _, _ = synthetic_candles()
     b, h = CFG.label_lookback, CFG.label_horizon

@@ -1,0 +1,38 @@
+"""Per-minute quotes (``operators.quotes``) wired as a keyed step on the market stage's ticks,
+stored by the PostgreSQL sink for the monitor's option chain (bid/ask/LTP/OI)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bytewax.dataflow import Stream
+from bytewax.operators import KeyedStream
+
+from flows.adapters import run_keyed, values
+from operators.events import Tick
+from operators.quotes import Quote, QuoteLogic, QuoteState
+
+
+class QuoteStage:
+    """Keyed (by instrument token) ``QuoteLogic`` for Bytewax; a list of ticks per batch."""
+
+    def __init__(self) -> None:
+        self.logic = QuoteLogic()
+
+    def new_state(self) -> QuoteState:
+        return QuoteState()
+
+    def on_item(self, state: QuoteState, ticks: list[Tick]) -> list[Quote]:
+        on_tick = self.logic.on_tick
+        out: list[Quote] = []
+        for tick in ticks:
+            out.extend(on_tick(state, tick))
+        return out
+
+    def on_eof(self, state: QuoteState) -> Iterable[Quote]:
+        return self.logic.flush(state)
+
+
+def quote_stream(ticks: KeyedStream[list[Tick]]) -> Stream[Quote]:
+    """The quotes of the market stage's valid ticks (``MarketStreams.ticks``)."""
+    return values("quote_values", run_keyed("quotes", ticks, QuoteStage))
