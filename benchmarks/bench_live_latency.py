@@ -34,6 +34,7 @@ from datetime import UTC, date, datetime
 from datetime import time as dtime
 from pathlib import Path
 
+import msgspec
 import numpy as np
 from confluent_kafka import Consumer
 
@@ -41,6 +42,7 @@ from connectors.db import connect, scratch_database
 from connectors.instruments import save_instruments
 from connectors.kafka_io import BoundedProducer, ensure_topics
 from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from flows.settings import Settings
 
 TOPICS = ("dlq", "bars", "regime", "ai_state", "signals", "orders", "fills", "risk")
 # Three underlyings (one synthetic chain holds at most ~1,750 ticks/s): (name, index token,
@@ -95,7 +97,7 @@ class _Outputs(threading.Thread):
         )
         self.names = {v: k for k, v in topics.items()}
         self.consumer.subscribe(list(topics.values()))
-        self.seen: list[tuple[str, int, float]] = []
+        self.seen: list[tuple[str, int, float, bytes]] = []
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -105,8 +107,12 @@ class _Outputs(threading.Thread):
             if msg is None or msg.error():
                 continue
             ts = msg.timestamp()[1]
-            self.seen.append((self.names[msg.topic() or ""], ts, now))
+            self.seen.append((self.names[msg.topic() or ""], ts, now, msg.value() or b""))
         self.consumer.close()
+
+
+#: index token -> underlying: the strategy stage's driver, whose ticks close its 1-minute bars
+DRIVERS = {token: name for name, token, _, _ in UNDERLYINGS}
 
 
 def _produce(
@@ -115,9 +121,11 @@ def _produce(
     topic: str,
     sent: np.ndarray,
     progress: Callable[[int], None] | None = None,
+    drivers: dict[str, list[tuple[int, float]]] | None = None,
 ) -> int:
     """Produce the markets merged and paced by event time; ``sent[ms - start]`` = wall time
-    that event-time millisecond was sent."""
+    that event-time millisecond was sent; ``drivers[underlying]`` gets (event ms, wall time
+    sent) of each driver (index) tick."""
     producer = BoundedProducer(bootstrap, linger_ms=1)
     start_ms = int(markets[0].start.timestamp() * 1000)
     wall0 = time.time()
@@ -135,11 +143,75 @@ def _produce(
             time.sleep(lag)
         producer.produce(topic, msg.value, key=msg.key, timestamp_ms=msg.timestamp_ms)
         i = msg.timestamp_ms - start_ms
-        if 0 <= i < len(sent):
-            sent[i] = time.time()
+        now = time.time()
+        if 0 <= i < len(sent) and not sent[i]:  # the first tick of that millisecond
+            sent[i] = now
+        if drivers is not None:
+            u = DRIVERS.get(msg.key.decode())
+            if u is not None:
+                drivers.setdefault(u, []).append((msg.timestamp_ms, now))
         count += 1
     producer.flush()
     return count
+
+
+def _latencies(
+    seen: list[tuple[str, int, float, bytes]],
+    sent: np.ndarray,
+    start_ms: int,
+    drivers: dict[str, list[tuple[int, float]]],
+    bar_lateness_ms: int,
+) -> dict[str, list[float]]:
+    """Latencies in seconds from the records seen and the producer's send times.
+
+    A fill's event time is the tick it filled on. A signal made on a tick (an exit on the
+    driver's price) has that tick's time; one made on a closed 1-minute bar has the bar's end
+    (a whole minute), and the bar closes in the strategy stage on the first driver tick at
+    or after end + the candle lateness, so that tick caused it: ``signals`` is measured from
+    the causing tick, ``bar_end`` from when the market reached the bar's end (the first tick
+    sent at or after it), ``closing`` is the part between the two (by construction, not the
+    pipeline's)."""
+    out: dict[str, list[float]] = {"signals": [], "fills": [], "bar_end": [], "closing": []}
+    times = {u: np.array([t for t, _ in xs]) for u, xs in drivers.items()}
+
+    def first_sent(ms: int) -> float:
+        i = ms - start_ms
+        nz = np.flatnonzero(sent[max(i, 0) :])
+        return float(sent[i + nz[0]]) if len(nz) and i >= 0 else 0.0
+
+    for name, ts, arrived, value in seen:
+        if name == "fills":
+            i = ts - start_ms
+            if 0 <= i < len(sent) and sent[i] > 0:
+                out["fills"].append(arrived - sent[i])
+            continue
+        underlying = msgspec.json.decode(value).get("underlying", "")
+        ticks = drivers.get(underlying)
+        if not ticks:
+            continue
+        due = ts + bar_lateness_ms if ts % 60_000 == 0 else ts
+        k = int(np.searchsorted(times[underlying], due))
+        if k >= len(ticks):
+            continue
+        cause = ticks[k][1]
+        out["signals"].append(arrived - cause)
+        if ts % 60_000 == 0 and (end := first_sent(ts)):
+            out["bar_end"].append(arrived - end)
+            out["closing"].append(cause - end)
+    return out
+
+
+def _close_waits(drivers: dict[str, list[tuple[int, float]]], lateness_ms: int) -> list[float]:
+    """Event-time seconds from each 1-minute bar's end to the driver tick that closes it
+    (the first at or after end + ``lateness_ms``), for every bar of every underlying: what
+    a bar signal waits by construction, before the pipeline's own latency."""
+    waits = []
+    for ticks in drivers.values():
+        times = np.array([t for t, _ in ticks])
+        ends = np.arange((times[0] // 60_000 + 1) * 60_000, times[-1] - lateness_ms, 60_000)
+        closing = times[np.searchsorted(times, ends + lateness_ms)]
+        waits.extend(((closing - ends) / 1000).tolist())
+    return waits
 
 
 def _percentiles(name: str, values: list[float]) -> str:
@@ -189,6 +261,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--metrics-port", type=int, default=9419)
     ap.add_argument(
+        "--bar-lateness-ms",
+        type=int,
+        default=Settings().allowed_lateness_ms,
+        help="the flow's candle lateness (SCALPFLOW_ALLOWED_LATENESS_MS): when bars close",
+    )
+    ap.add_argument(
         "--lateness",
         action="store_true",
         help="baseline: release by bounded lateness (SCALPFLOW_INPUT_WATERMARKS=0), as before",
@@ -228,6 +306,7 @@ def main() -> None:
         outputs = _Outputs(args.bootstrap, {"signals": topics["signals"], "fills": topics["fills"]})
         outputs.start()
         sent = np.zeros(args.minutes * 60_000 + 1000)
+        drivers: dict[str, list[tuple[int, float]]] = {}
         try:
             deadline = time.time() + lead
             while time.time() < deadline and not _scrape(args.metrics_port):
@@ -242,7 +321,7 @@ def main() -> None:
                     for line in text.splitlines()
                     if line.startswith("scalpflow_ticks_total ")
                 )
-                kinds = [name for name, _, _ in outputs.seen]
+                kinds = [name for name, *_ in outputs.seen]
                 print(
                     f"  {time.time() - t0:5.0f}s: produced {count:,}, flow consumed"
                     f" {consumed:,.0f}; seen {kinds.count('signals')} signals,"
@@ -250,7 +329,7 @@ def main() -> None:
                     flush=True,
                 )
 
-            produced = _produce(markets, args.bootstrap, topics["ticks"], sent, progress)
+            produced = _produce(markets, args.bootstrap, topics["ticks"], sent, progress, drivers)
             dt = time.time() - t0
             time.sleep(3)  # the last outputs
             metrics = "\n".join(_scrape(args.metrics_port + i) for i in range(args.processes))
@@ -260,7 +339,14 @@ def main() -> None:
                     " WHERE run_id = %s GROUP BY 1 ORDER BY 2 DESC",
                     (run_id,),
                 ).fetchall()
+                events = conn.execute(
+                    "SELECT kind, count(*), min(detail) FROM risk_events WHERE run_id = %s"
+                    " GROUP BY 1 ORDER BY 2 DESC",
+                    (run_id,),
+                ).fetchall()
             print(f"risk decisions by reason: {decisions}")
+            for kind, n, detail in events:
+                print(f"risk events {kind}: {n} (first detail: {detail[:160]})")
         finally:
             os.killpg(flow.pid, signal.SIGINT)
             try:
@@ -271,19 +357,20 @@ def main() -> None:
             outputs.stop.set()
             outputs.join(10)
     start_ms = int(market.start.timestamp() * 1000)
-    lat: dict[str, list[float]] = {"signals": [], "fills": []}
-    for name, ts, arrived in outputs.seen:
-        i = ts - start_ms
-        if 0 <= i < len(sent) and sent[i] > 0:
-            lat[name].append(arrived - sent[i])
+    lat = _latencies(outputs.seen, sent, start_ms, drivers, args.bar_lateness_ms)
     print(
         f"produced {produced:,} of {total:,} ticks in {dt:.0f}s ({produced / dt:,.0f}/s);"
         f" {args.processes} process(es), {args.partitions} partitions,"
         f" {'bounded lateness' if args.lateness else 'input watermarks'};"
         " 2-core machine shared with ~6 other sessions (contended)"
     )
-    print(_percentiles("tick->signal (end to end, via Kafka)", lat["signals"]))
+    print(_percentiles("tick->signal (causing tick, end to end via Kafka)", lat["signals"]))
     print(_percentiles("tick->fill   (end to end, via Kafka)", lat["fills"]))
+    print(_percentiles("  bar end->signal (market time; bar signals)", lat["bar_end"]))
+    print(_percentiles("  of which bar end->closing driver tick sent", lat["closing"]))
+    for lateness in sorted({args.bar_lateness_ms, 0}, reverse=True):
+        waits = _close_waits(drivers, lateness)
+        print(_percentiles(f"  bar end->closing tick, every bar, lateness {lateness} ms", waits))
     for metric in ("scalpflow_tick_to_signal_seconds", "scalpflow_tick_to_fill_seconds"):
         p50 = _histogram_quantile(metrics, metric, 0.5)
         p99 = _histogram_quantile(metrics, metric, 0.99)
