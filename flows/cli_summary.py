@@ -43,3 +43,23 @@ def print_summary(
     console.print(f"data: {where} (run_id={summary.run_id})")
     for step in next_steps:
         console.print(f"next: {step}")
+
+
+def print_run_summary(dsn: str, run_id: str, *, where: str, embedded: bool = False) -> None:
+    """What a run wrote and the commands to look at it (the end of ``run`` and ``demo``)."""
+    from connectors.run_summary import summarise
+
+    monitor = "scalpflow monitor" if embedded else "SCALPFLOW_PG_DSN=... scalpflow monitor"
+    print_summary(
+        Console(soft_wrap=True),
+        summarise(dsn, run_id),
+        where=where,
+        next_steps=[
+            f"{monitor}  (the monitor on this data; pick run {run_id})",
+            *(
+                []
+                if embedded
+                else [f"scalpflow report contract-note --account <id> --date <day> --run {run_id}"]
+            ),
+        ],
+    )

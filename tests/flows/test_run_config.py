@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import pytest
 from typer.testing import CliRunner
 
-import flows.cli
+import flows.run_cli
 from connectors.instruments import save_instruments
 from connectors.synthetic import SyntheticConfig, SyntheticMarket
 from flows.accounts import parse_accounts
@@ -60,7 +60,7 @@ def test_run_cli_settings_reach_the_worker_stages(
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setattr(flows.cli.subprocess, "Popen", _Worker)
+    monkeypatch.setattr(flows.run_cli.subprocess, "Popen", _Worker)
     _Worker.envs.clear()
     run_id = f"rc-{uuid.uuid4().hex[:8]}"
     args = ["run", "--no-tail", "--processes", "2", "--run-id", run_id,
