@@ -27,7 +27,8 @@ import backtrader as bt
 from benchmarks._common import ensure_ticks_topic, market_for, peak_rss_mb
 from connectors.db import connect, migrate, scratch_database
 from connectors.instruments import save_instruments
-from flows.backtest import BacktestEnv, BacktestSpec, run_backtest
+from flows.backtest import run_backtest
+from flows.backtest_spec import BacktestEnv, BacktestSpec
 from operators import _native
 from operators.candles import CandleConfig
 from operators.events import Bar, SignalGenerated

@@ -31,24 +31,24 @@ from rich.table import Table
 from flows.accounts import AccountsFileError, load_accounts
 from flows.accounts import strategy_specs as accounts_strategies
 from flows.backtest import (
+    check_kafka,
+    count_range,
+    load_instrument_master,
+    run_backtest,
+    write_pdf,
+)
+from flows.backtest_spec import (
     RANK_KEYS,
     BacktestEnv,
     BacktestError,
     BacktestResult,
     BacktestSpec,
-    check_kafka,
-    count_range,
-    load_instrument_master,
     load_params_file,
     parse_sweep,
     parse_time,
-    rank,
-    run_backtest,
-    run_sweep,
     strategy_specs,
-    sweep_specs,
-    write_pdf,
 )
+from flows.backtest_sweep import rank, run_sweep, sweep_specs
 from flows.settings import Settings
 from operators.strategies.base import StrategyError, parse_param_overrides
 

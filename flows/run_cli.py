@@ -65,8 +65,8 @@ def _strategies(names: list[str], params: list[str]) -> tuple[StrategySpec, ...]
         _fail("--params needs --strategy (name the strategies the parameters are for)")
     if not names:
         return ()
-    from flows.backtest import BacktestError, strategy_specs
     from flows.backtest_cli import collect_params
+    from flows.backtest_spec import BacktestError, strategy_specs
 
     try:
         return strategy_specs(names, collect_params(params))

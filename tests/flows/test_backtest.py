@@ -13,22 +13,19 @@ from typer.testing import CliRunner
 
 from connectors.kafka_io import ensure_topics
 from connectors.synthetic import SyntheticConfig, SyntheticMarket
-from flows.backtest import (
+from flows.backtest import collect_result, run_backtest
+from flows.backtest_spec import (
     BacktestEnv,
     BacktestError,
     BacktestResult,
     BacktestSpec,
-    collect_result,
     derive_run_id,
     grid_points,
     parse_sweep,
     parse_time,
-    rank,
-    run_backtest,
-    run_sweep,
     strategy_specs,
-    sweep_specs,
 )
+from flows.backtest_sweep import rank, run_sweep, sweep_specs
 from flows.pipeline import PipelineConfig, build_flow, kafka_source, run_flow
 from flows.settings import Topics
 from operators.analytics import compute_metrics

@@ -120,7 +120,7 @@ def test_every_family_hangs_under_one_root_and_brokers_share_one_class() -> None
     from dashboards.errors import DashboardError
     from dashboards.queries import MonitorDatabaseError
     from flows.accounts import AccountsFileError
-    from flows.backtest import BacktestError
+    from flows.backtest_spec import BacktestError
     from flows.errors import FlowError
     from operators.costs import CostScheduleError
     from operators.errors import OperatorError, ScalpflowError

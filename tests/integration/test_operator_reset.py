@@ -10,8 +10,8 @@ from datetime import UTC, date, datetime
 import pytest
 from typer.testing import CliRunner
 
+from connectors.backtest_store import journal_hashes
 from connectors.synthetic import SyntheticConfig, SyntheticMarket
-from flows.backtest import journal_hashes
 from flows.cli import app
 from flows.pipeline import PipelineConfig, build_flow, control_source, kafka_source, run_flow
 from operators.sessions import IST
