@@ -1,5 +1,8 @@
 """Every SQL statement the dashboards run: small typed read-only queries.
 
+Why one module (~790 lines): every SQL statement the dashboards run in one place, so a schema
+change is checked against one file, and the monitor and the PDF report share one tested layer.
+
 Each function takes an open psycopg connection and returns a list of frozen dataclasses (or a
 scalar), so the monitor and the PDF report share one tested data layer. Money comes back as
 ``Decimal`` rupees exactly as stored (the schema keeps prices as numeric rupees); indicator

@@ -1,5 +1,8 @@
 """PDF session report for people: who ran what, how it went, and every trade.
 
+Why one module (~610 lines): every page of the one PDF report, drawn with one set of page
+helpers (layout, fonts, tables) that no other module needs.
+
 Pages (A4 landscape, matplotlib's object API: no pyplot, so no global figure state or GUI
 backend, written with ``PdfPages``):
 

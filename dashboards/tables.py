@@ -2,6 +2,8 @@
 logic of every page (chain pivot, trade filters, per-strategy P&L, account risk state,
 cooldowns, downloads) is unit-tested directly.
 
+Why one module (~470 lines): one pure transform per monitor table, each small, tested together.
+
 Times become IST text labelled ``(IST)`` in column names; rupees are rounded to 2 decimals.
 """
 

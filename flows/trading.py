@@ -1,5 +1,8 @@
 """Trading stage wiring: per-underlying strategies, per-account feed health, risk + execution.
 
+Why one module (~490 lines): the trading stage's Bytewax graph, both keyed stages and the
+markers between them (progress, floors, arrivals), read as one picture.
+
 ticks ─── key by underlying ─── underlying stage (reorders by event time, builds the driver's
                                 1m bars itself) ─► analytics, regimes, signals + the ticks ─┐
                                                                        key by account ◄─────┘

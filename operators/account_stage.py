@@ -1,5 +1,8 @@
 """Account stage: signals → risk → orders → execution → fills → portfolio, adaptive, kill switch.
 
+Why one module (~650 lines): the account's order of work on a released item (below) is one
+sequence; split, the order that keeps a replay byte-identical would span files.
+
 One per account. Its inputs (strategy signals, option analytics, regimes, feed-health events
 and every tick) come from different upstream steps and workers, so they are first put back in
 ``(ts_event, kind, ...)`` order behind a data-driven watermark (``operators.reorder``): the same
