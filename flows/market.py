@@ -5,11 +5,13 @@ raw ─ parse/validate/plausible ─┬─ ticks ─ key by token ─ candles + 
 
 Every check (``operators.validation``) runs in the parse step, before any candle, watermark or
 strategy state sees the tick; the ``ticks`` stream the trading stage reads is the plausible
-one, in arrival order (a keyed step would regroup a batch by token, and the trading stage's
-bounded reordering would then see other tokens' ticks late). The per-instrument part (price
-band, duplicates) keeps its state in the parse step of the process that reads the
-instrument's partition (producers key ticks by token); that state is not in recovery
-snapshots: a resumed run starts a fresh band reference and duplicate window.
+one, in arrival order. The parse step is keyed by *source partition* (``source_key``), not by
+token: a source batch holds one partition's records, so keying by partition keeps each batch
+whole and in order (keying by token regrouped batches, and the trading stage's bounded
+reordering then saw other tokens' ticks late). Its state, the per-instrument price band and
+duplicate window (``PartitionPlausibility``; producers key ticks by token, so an instrument
+lives in one partition), is snapshotted with the rest: a resumed run keeps its references and
+still refuses a duplicate that straddles the restart.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ from operators.events import Bar, DeadLetter, Instrument, Tick
 from operators.market import MarketLogic, MarketState
 from operators.validation import (
     DEFAULT_CONFIG,
+    PartitionPlausibility,
     PlausibilityLogic,
-    PlausibilityState,
     ValidationConfig,
     tick_problem,
 )
@@ -150,18 +152,70 @@ _MICRO = timedelta(microseconds=1)
 
 
 class Plausibility:
-    """Per-instrument state of the price band and duplicate checks
-    (``operators.validation.PlausibilityLogic``) for one flow's parse step."""
+    """The price band and duplicate checks (``operators.validation.PlausibilityLogic``) over
+    one partition's per-instrument state ``book`` (a new one unless given)."""
 
-    def __init__(self, config: ValidationConfig = DEFAULT_CONFIG) -> None:
-        self.logic = PlausibilityLogic(config)
-        self.states: dict[str, PlausibilityState] = {}
+    def __init__(
+        self,
+        config: ValidationConfig = DEFAULT_CONFIG,
+        book: PartitionPlausibility | None = None,
+        logic: PlausibilityLogic | None = None,
+    ) -> None:
+        self.logic = logic if logic is not None else PlausibilityLogic(config)
+        self.book = book if book is not None else PartitionPlausibility()
 
     def check(self, tick: Tick) -> str | None:
-        state = self.states.get(tick.token)
-        if state is None:
-            state = self.states[tick.token] = PlausibilityState()
-        return self.logic.check(state, tick)
+        return self.logic.check_in(self.book, tick)
+
+
+def source_key(msg: RawMessage) -> str:
+    """The source partition a raw message came through: its Kafka partition, or ``replay``
+    for a replay (``KafkaReplaySource`` is one Bytewax partition merging all of them)."""
+    if type(msg) is ReplayRecord:
+        return "replay"
+    src = msg.msg if isinstance(msg, KafkaError) else msg
+    return str(src.partition)
+
+
+def by_source(msgs: Sequence[RawMessage]) -> list[tuple[str, list[RawMessage]]]:
+    """A source batch as one ``(source partition, records in order)`` per partition: one item
+    (a Kafka source batch is one partition's, a replay batch is all ``replay``)."""
+    groups: dict[str, list[RawMessage]] = {}
+    for m in msgs:
+        key = source_key(m)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [m]
+        else:
+            group.append(m)
+    return list(groups.items())
+
+
+class ParseStage:
+    """Keyed (by source partition) parse step: decode, check, stamp; its state is the
+    partition's ``PartitionPlausibility``."""
+
+    def __init__(
+        self,
+        instruments: Mapping[str, Instrument] | None,
+        observe: bool,
+        config: ValidationConfig,
+    ) -> None:
+        self.instruments = instruments
+        self.observe = observe
+        self.config = config
+        self.logic = PlausibilityLogic(config)
+
+    def new_state(self) -> PartitionPlausibility:
+        return PartitionPlausibility()
+
+    def on_item(self, state: PartitionPlausibility, msgs: list[RawMessage]) -> list[Any]:
+        plausibility = Plausibility(self.config, state, self.logic)
+        parsed = parse_batch(msgs, self.instruments, self.observe, self.config, plausibility)
+        return stamp_batch(msgs, parsed)
+
+    def on_eof(self, state: PartitionPlausibility) -> list[Any]:
+        return []
 
 
 class MarketStage:
@@ -271,14 +325,11 @@ def market_stage(
 ) -> MarketStreams:
     """Wire the market stage; ``observe_metrics`` off skips Prometheus bookkeeping in a
     process that serves no metrics (backtests, the embedded demo)."""
-    plausibility = Plausibility(validation)
-    parsed = op.flat_map_batch(
-        "parse",
-        raw,
-        lambda msgs: stamp_batch(
-            msgs, parse_batch(msgs, instruments, observe_metrics, validation, plausibility)
-        ),
+    by_partition: KeyedStream[list[RawMessage]] = op.flat_map_batch(
+        "raw_by_partition", raw, by_source
     )
+    stage = ParseStage(instruments, observe_metrics, validation)
+    parsed = values("parsed", run_keyed("parse", by_partition, lambda: stage))
     by_token: KeyedStream[list[Tick]] = op.flat_map_batch("valid_by_token", parsed, group_by_token)
     sourced: Stream[Sourced] = op.flat_map_batch(
         "sourced", parsed, lambda xs: [x for x in xs if type(x) is tuple]

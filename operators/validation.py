@@ -10,7 +10,8 @@ Two layers (DESIGN invariant 4, "bad input is data"):
 - ``tick_problem``: stateless, per tick: unknown token, prices and quantities no market prints
   or the database columns (``numeric(14,2)`` rupees, ``bigint``) cannot hold, exchange times
   outside the calendar, off the day they were received or too far from ``ts_recv``;
-- ``PlausibilityLogic``: per instrument (keyed state, snapshotted like every stage): the price
+- ``PlausibilityLogic``: per instrument (a ``PlausibilityState`` each, held per source
+  partition in a ``PartitionPlausibility`` and snapshotted like every stage's state): the price
   band around the session's reference price and exact-duplicate suppression in a bounded
   event-time window.
 
@@ -164,6 +165,17 @@ class PlausibilityState:
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
+@dataclass
+class PartitionPlausibility:
+    """The ``PlausibilityState`` of every instrument one source partition carries (producers
+    key ticks by token, so an instrument's ticks all come through one partition). Bounded:
+    one entry per instrument that had an accepted tick, each at most ``dedupe_max`` keys."""
+
+    version: int = STATE_VERSION
+    tokens: dict[str, PlausibilityState] = field(default_factory=dict)
+
+
+@mypyc_attr(allow_interpreted_subclasses=True)
 class PlausibilityLogic:
     """``check(state, tick)``: the reason to reject a (stateless-valid) tick, or None after
     recording it as accepted."""
@@ -212,5 +224,18 @@ class PlausibilityLogic:
             seen.discard(order.popleft())
         return None
 
+    def check_in(self, book: PartitionPlausibility, tick: Tick) -> str | None:
+        """``check`` against the tick's instrument's state in ``book`` (made on its first
+        accepted tick: a refused tick leaves no entry behind)."""
+        tokens = book.tokens
+        state = tokens.get(tick.token)
+        if state is not None:
+            return self.check(state, tick)
+        state = PlausibilityState()
+        reason = self.check(state, tick)
+        if reason is None:
+            tokens[tick.token] = state
+        return reason
 
-_native.picklable(ValidationConfig, PlausibilityState, PlausibilityLogic)
+
+_native.picklable(ValidationConfig, PlausibilityState, PartitionPlausibility, PlausibilityLogic)
