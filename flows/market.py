@@ -34,6 +34,7 @@ from connectors.serde import decode_tick, encode
 from flows.adapters import of_type, run_keyed, values
 from operators.candles import CandleConfig, LateTick
 from operators.events import Bar, DeadLetter, Instrument, Tick
+from operators.expiry import ExpiryCalendar, InstrumentExpired
 from operators.market import MarketLogic, MarketState
 from operators.validation import (
     DEFAULT_CONFIG,
@@ -163,9 +164,10 @@ class Plausibility:
     ) -> None:
         self.logic = logic if logic is not None else PlausibilityLogic(config)
         self.book = book if book is not None else PartitionPlausibility()
+        self.dropped: list[str] = []  # tokens whose state expired, in order
 
     def check(self, tick: Tick) -> str | None:
-        return self.logic.check_in(self.book, tick)
+        return self.logic.check_in(self.book, tick, self.dropped)
 
 
 def source_key(msg: RawMessage) -> str:
@@ -204,7 +206,9 @@ class ParseStage:
         self.instruments = instruments
         self.observe = observe
         self.config = config
-        self.logic = PlausibilityLogic(config)
+        expiries = ExpiryCalendar(instruments.values()) if instruments is not None else None
+        self.expiries = expiries
+        self.logic = PlausibilityLogic(config, expiries)
 
     def new_state(self) -> PartitionPlausibility:
         return PartitionPlausibility()
@@ -212,10 +216,23 @@ class ParseStage:
     def on_item(self, state: PartitionPlausibility, msgs: list[RawMessage]) -> list[Any]:
         plausibility = Plausibility(self.config, state, self.logic)
         parsed = parse_batch(msgs, self.instruments, self.observe, self.config, plausibility)
-        return stamp_batch(msgs, parsed)
+        out = stamp_batch(msgs, parsed)
+        if plausibility.dropped and self.expiries is not None:  # downstream drops theirs too
+            gone_at = self.expiries.gone_at
+            out.extend(InstrumentExpired(t, gone_at[t]) for t in plausibility.dropped)
+        return out
 
     def on_eof(self, state: PartitionPlausibility) -> list[Any]:
         return []
+
+
+#: What a token-keyed stage gets: a batch's ticks of the token, or its expiry.
+TokenItem = list[Tick] | InstrumentExpired
+
+
+def is_expiry(item: TokenItem) -> bool:
+    """The item after which a token-keyed stage's state is dropped (``run_keyed``)."""
+    return type(item) is InstrumentExpired
 
 
 class MarketStage:
@@ -225,9 +242,15 @@ class MarketStage:
         self.logic = MarketLogic(config)
         self._on_tick = self.logic.on_tick
 
-    def on_item(self, state: MarketState, ticks: list[Tick]) -> list[Bar | LateTick]:
+    is_final = staticmethod(is_expiry)
+
+    def on_item(self, state: MarketState, ticks: TokenItem) -> list[Bar | LateTick]:
         """One source batch's ticks of this token (grouped: one exchange item per token and
-        batch, not per tick, when processes exchange them)."""
+        batch, not per tick, when processes exchange them); at its expiry, the bars still
+        open (the state is then dropped)."""
+        if type(ticks) is InstrumentExpired:
+            return list(self.on_eof(state))
+        assert isinstance(ticks, list)
         on_tick = self._on_tick
         if len(ticks) == 1:
             return on_tick(state, ticks[0])
@@ -253,25 +276,31 @@ Sourced = tuple[int | None, float, Tick]
 
 @dataclass(frozen=True)
 class MarketStreams:
-    ticks: KeyedStream[list[Tick]]  # valid ticks by instrument token, a list per batch
+    ticks: KeyedStream[TokenItem]  # valid ticks by instrument token, a list per batch
     bars: Stream[Bar]
     dead_letters: Stream[DeadLetter]
     sourced: Stream[Sourced]  # the same ticks with their partition and arrival time
 
 
-def group_by_token(xs: list[Any]) -> list[tuple[str, list[Tick]]]:
+def group_by_token(xs: list[Any]) -> list[tuple[str, TokenItem]]:
     """The ticks of a parsed batch as one ``(token, ticks in order)`` per token: Bytewax
-    routes and (across processes) pickles each item, so a list per key costs one item."""
+    routes and (across processes) pickles each item, so a list per key costs one item. An
+    ``InstrumentExpired`` follows as an item of its own (after the token's ticks)."""
     groups: dict[str, list[Tick]] = {}
+    expired: list[tuple[str, TokenItem]] = []
     for x in xs:
-        if type(x) is tuple:
+        kind = type(x)
+        if kind is tuple:
             tick = x[2]
             group = groups.get(tick.token)
             if group is None:
                 groups[tick.token] = [tick]
             else:
                 group.append(tick)
-    return list(groups.items())
+        elif kind is InstrumentExpired:
+            expired.append((x.token, x))
+    out: list[tuple[str, TokenItem]] = list(groups.items())
+    return out + expired if expired else out
 
 
 def stamp_batch(msgs: Sequence[RawMessage], parsed: list[Tick | DeadLetter]) -> list[Any]:
@@ -330,7 +359,7 @@ def market_stage(
     )
     stage = ParseStage(instruments, observe_metrics, validation)
     parsed = values("parsed", run_keyed("parse", by_partition, lambda: stage))
-    by_token: KeyedStream[list[Tick]] = op.flat_map_batch("valid_by_token", parsed, group_by_token)
+    by_token: KeyedStream[TokenItem] = op.flat_map_batch("valid_by_token", parsed, group_by_token)
     sourced: Stream[Sourced] = op.flat_map_batch(
         "sourced", parsed, lambda xs: [x for x in xs if type(x) is tuple]
     )
