@@ -78,9 +78,10 @@ SQL: dict[str, str] = {
           delta = EXCLUDED.delta, gamma = EXCLUDED.gamma, theta = EXCLUDED.theta,
           vega = EXCLUDED.vega, iv_percentile = EXCLUDED.iv_percentile""",
     "dead_letters": """
-        INSERT INTO dead_letters (source_topic, source_partition, source_offset, reason, raw)
-        VALUES (%s, %s, %s, %s, %s)
-        ON CONFLICT (source_topic, source_partition, source_offset) DO UPDATE SET
+        INSERT INTO dead_letters (run_id, source_topic, source_partition, source_offset, reason,
+                                  raw)
+        VALUES (%s, %s, %s, %s, %s, %s)
+        ON CONFLICT (run_id, source_topic, source_partition, source_offset) DO UPDATE SET
           reason = EXCLUDED.reason, raw = EXCLUDED.raw""",
     "risk_events": """
         INSERT INTO risk_events (run_id, ts, account, kind, detail, strategy, instrument)
@@ -138,8 +139,10 @@ def analytics_rows(run_id: str, a: OptionAnalytics) -> Iterable[tuple[str, Row]]
     )  # fmt: skip
 
 
-def dead_letter_rows(_run_id: str, d: DeadLetter) -> Iterable[tuple[str, Row]]:
-    yield "dead_letters", (d.source_topic, d.source_partition, d.source_offset, d.reason, d.raw)
+def dead_letter_rows(run_id: str, d: DeadLetter) -> Iterable[tuple[str, Row]]:
+    yield "dead_letters", (
+        run_id, d.source_topic, d.source_partition, d.source_offset, d.reason, d.raw,
+    )  # fmt: skip
 
 
 def risk_rows(run_id: str, e: RiskEvent) -> Iterable[tuple[str, Row]]:

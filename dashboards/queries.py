@@ -546,16 +546,20 @@ class DeadLetterCount:
     count: int
 
 
-def dead_letter_counts(conn: psycopg.Connection[Any]) -> list[DeadLetterCount]:
-    """Dead letters by reason prefix (the part before ':'); the table is not run-scoped."""
+def dead_letter_counts(
+    conn: psycopg.Connection[Any], run_id: str | None = None
+) -> list[DeadLetterCount]:
+    """Dead letters by reason prefix (the part before ':') of one run, or of every run when
+    ``run_id`` is None."""
     return _rows(
         conn,
         DeadLetterCount,
         """
         SELECT split_part(reason, ':', 1) AS reason, count(*)::int AS count
-          FROM dead_letters GROUP BY 1 ORDER BY 2 DESC, 1
+          FROM dead_letters WHERE %(run)s::text IS NULL OR run_id = %(run)s::text
+         GROUP BY 1 ORDER BY 2 DESC, 1
         """,
-        (),
+        {"run": run_id},
     )
 
 

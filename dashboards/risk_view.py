@@ -67,7 +67,7 @@ def render_risk(ctx: Ctx) -> None:
             st.caption("no operator resets in this run")
 
     def dead_letters() -> None:
-        rows = ctx.fetch(queries.dead_letter_counts)
+        rows = ctx.fetch(queries.dead_letter_counts, ctx.run_id)
         if rows:
             st.dataframe(
                 [{"reason": d.reason, "messages": d.count} for d in rows],
@@ -80,4 +80,4 @@ def render_risk(ctx: Ctx) -> None:
     section("Account state", state)
     section("Events that halted or stopped trading", causes)
     section("Reset history", resets)
-    section("Dead letters by reason (all runs)", dead_letters)
+    section("Dead letters by reason", dead_letters)

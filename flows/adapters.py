@@ -34,7 +34,9 @@ W_co = TypeVar("W_co", covariant=True)
 
 
 class KeyedLogic(Protocol[S, V_contra, W_co]):
-    """What a pure stage offers: a fresh state, a step per item, a flush at end of input."""
+    """What a pure stage offers: a fresh state, a step per item, a flush at end of input.
+    Optional: ``after_batch(state)``, ``on_wall_clock(state, now[, silence])`` and
+    ``is_final(item)`` (true for an item after which the key's state is dropped)."""
 
     def new_state(self) -> S: ...
 
@@ -99,6 +101,9 @@ class _Adapter(StatefulBatchLogic[V, W, S], Generic[S, V, W]):
         after = getattr(self.logic, "after_batch", None)  # e.g. a watermark marker
         if after is not None:
             extend(after(state))
+        final = getattr(self.logic, "is_final", None)  # e.g. an instrument's expiry
+        if final is not None and any(final(v) for v in values):
+            return out, StatefulBatchLogic.DISCARD  # the key's state is dropped
         return out, StatefulBatchLogic.RETAIN
 
     def on_eof(self) -> tuple[Iterable[W], bool]:

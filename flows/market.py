@@ -5,11 +5,13 @@ raw ─ parse/validate/plausible ─┬─ ticks ─ key by token ─ candles + 
 
 Every check (``operators.validation``) runs in the parse step, before any candle, watermark or
 strategy state sees the tick; the ``ticks`` stream the trading stage reads is the plausible
-one, in arrival order (a keyed step would regroup a batch by token, and the trading stage's
-bounded reordering would then see other tokens' ticks late). The per-instrument part (price
-band, duplicates) keeps its state in the parse step of the process that reads the
-instrument's partition (producers key ticks by token); that state is not in recovery
-snapshots: a resumed run starts a fresh band reference and duplicate window.
+one, in arrival order. The parse step is keyed by *source partition* (``source_key``), not by
+token: a source batch holds one partition's records, so keying by partition keeps each batch
+whole and in order (keying by token regrouped batches, and the trading stage's bounded
+reordering then saw other tokens' ticks late). Its state, the per-instrument price band and
+duplicate window (``PartitionPlausibility``; producers key ticks by token, so an instrument
+lives in one partition), is snapshotted with the rest: a resumed run keeps its references and
+still refuses a duplicate that straddles the restart.
 """
 
 from __future__ import annotations
@@ -32,11 +34,12 @@ from connectors.serde import decode_tick, encode
 from flows.adapters import of_type, run_keyed, values
 from operators.candles import CandleConfig, LateTick
 from operators.events import Bar, DeadLetter, Instrument, Tick
+from operators.expiry import ExpiryCalendar, InstrumentExpired
 from operators.market import MarketLogic, MarketState
 from operators.validation import (
     DEFAULT_CONFIG,
+    PartitionPlausibility,
     PlausibilityLogic,
-    PlausibilityState,
     ValidationConfig,
     tick_problem,
 )
@@ -150,18 +153,86 @@ _MICRO = timedelta(microseconds=1)
 
 
 class Plausibility:
-    """Per-instrument state of the price band and duplicate checks
-    (``operators.validation.PlausibilityLogic``) for one flow's parse step."""
+    """The price band and duplicate checks (``operators.validation.PlausibilityLogic``) over
+    one partition's per-instrument state ``book`` (a new one unless given)."""
 
-    def __init__(self, config: ValidationConfig = DEFAULT_CONFIG) -> None:
-        self.logic = PlausibilityLogic(config)
-        self.states: dict[str, PlausibilityState] = {}
+    def __init__(
+        self,
+        config: ValidationConfig = DEFAULT_CONFIG,
+        book: PartitionPlausibility | None = None,
+        logic: PlausibilityLogic | None = None,
+    ) -> None:
+        self.logic = logic if logic is not None else PlausibilityLogic(config)
+        self.book = book if book is not None else PartitionPlausibility()
+        self.dropped: list[str] = []  # tokens whose state expired, in order
 
     def check(self, tick: Tick) -> str | None:
-        state = self.states.get(tick.token)
-        if state is None:
-            state = self.states[tick.token] = PlausibilityState()
-        return self.logic.check(state, tick)
+        return self.logic.check_in(self.book, tick, self.dropped)
+
+
+def source_key(msg: RawMessage) -> str:
+    """The source partition a raw message came through: its Kafka partition, or ``replay``
+    for a replay (``KafkaReplaySource`` is one Bytewax partition merging all of them)."""
+    if type(msg) is ReplayRecord:
+        return "replay"
+    src = msg.msg if isinstance(msg, KafkaError) else msg
+    return str(src.partition)
+
+
+def by_source(msgs: Sequence[RawMessage]) -> list[tuple[str, list[RawMessage]]]:
+    """A source batch as one ``(source partition, records in order)`` per partition: one item
+    (a Kafka source batch is one partition's, a replay batch is all ``replay``)."""
+    groups: dict[str, list[RawMessage]] = {}
+    for m in msgs:
+        key = source_key(m)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [m]
+        else:
+            group.append(m)
+    return list(groups.items())
+
+
+class ParseStage:
+    """Keyed (by source partition) parse step: decode, check, stamp; its state is the
+    partition's ``PartitionPlausibility``."""
+
+    def __init__(
+        self,
+        instruments: Mapping[str, Instrument] | None,
+        observe: bool,
+        config: ValidationConfig,
+    ) -> None:
+        self.instruments = instruments
+        self.observe = observe
+        self.config = config
+        expiries = ExpiryCalendar(instruments.values()) if instruments is not None else None
+        self.expiries = expiries
+        self.logic = PlausibilityLogic(config, expiries)
+
+    def new_state(self) -> PartitionPlausibility:
+        return PartitionPlausibility()
+
+    def on_item(self, state: PartitionPlausibility, msgs: list[RawMessage]) -> list[Any]:
+        plausibility = Plausibility(self.config, state, self.logic)
+        parsed = parse_batch(msgs, self.instruments, self.observe, self.config, plausibility)
+        out = stamp_batch(msgs, parsed)
+        if plausibility.dropped and self.expiries is not None:  # downstream drops theirs too
+            gone_at = self.expiries.gone_at
+            out.extend(InstrumentExpired(t, gone_at[t]) for t in plausibility.dropped)
+        return out
+
+    def on_eof(self, state: PartitionPlausibility) -> list[Any]:
+        return []
+
+
+#: What a token-keyed stage gets: a batch's ticks of the token, or its expiry.
+TokenItem = list[Tick] | InstrumentExpired
+
+
+def is_expiry(item: TokenItem) -> bool:
+    """The item after which a token-keyed stage's state is dropped (``run_keyed``)."""
+    return type(item) is InstrumentExpired
 
 
 class MarketStage:
@@ -171,9 +242,15 @@ class MarketStage:
         self.logic = MarketLogic(config)
         self._on_tick = self.logic.on_tick
 
-    def on_item(self, state: MarketState, ticks: list[Tick]) -> list[Bar | LateTick]:
+    is_final = staticmethod(is_expiry)
+
+    def on_item(self, state: MarketState, ticks: TokenItem) -> list[Bar | LateTick]:
         """One source batch's ticks of this token (grouped: one exchange item per token and
-        batch, not per tick, when processes exchange them)."""
+        batch, not per tick, when processes exchange them); at its expiry, the bars still
+        open (the state is then dropped)."""
+        if type(ticks) is InstrumentExpired:
+            return list(self.on_eof(state))
+        assert isinstance(ticks, list)
         on_tick = self._on_tick
         if len(ticks) == 1:
             return on_tick(state, ticks[0])
@@ -199,25 +276,31 @@ Sourced = tuple[int | None, float, Tick]
 
 @dataclass(frozen=True)
 class MarketStreams:
-    ticks: KeyedStream[list[Tick]]  # valid ticks by instrument token, a list per batch
+    ticks: KeyedStream[TokenItem]  # valid ticks by instrument token, a list per batch
     bars: Stream[Bar]
     dead_letters: Stream[DeadLetter]
     sourced: Stream[Sourced]  # the same ticks with their partition and arrival time
 
 
-def group_by_token(xs: list[Any]) -> list[tuple[str, list[Tick]]]:
+def group_by_token(xs: list[Any]) -> list[tuple[str, TokenItem]]:
     """The ticks of a parsed batch as one ``(token, ticks in order)`` per token: Bytewax
-    routes and (across processes) pickles each item, so a list per key costs one item."""
+    routes and (across processes) pickles each item, so a list per key costs one item. An
+    ``InstrumentExpired`` follows as an item of its own (after the token's ticks)."""
     groups: dict[str, list[Tick]] = {}
+    expired: list[tuple[str, TokenItem]] = []
     for x in xs:
-        if type(x) is tuple:
+        kind = type(x)
+        if kind is tuple:
             tick = x[2]
             group = groups.get(tick.token)
             if group is None:
                 groups[tick.token] = [tick]
             else:
                 group.append(tick)
-    return list(groups.items())
+        elif kind is InstrumentExpired:
+            expired.append((x.token, x))
+    out: list[tuple[str, TokenItem]] = list(groups.items())
+    return out + expired if expired else out
 
 
 def stamp_batch(msgs: Sequence[RawMessage], parsed: list[Tick | DeadLetter]) -> list[Any]:
@@ -271,15 +354,12 @@ def market_stage(
 ) -> MarketStreams:
     """Wire the market stage; ``observe_metrics`` off skips Prometheus bookkeeping in a
     process that serves no metrics (backtests, the embedded demo)."""
-    plausibility = Plausibility(validation)
-    parsed = op.flat_map_batch(
-        "parse",
-        raw,
-        lambda msgs: stamp_batch(
-            msgs, parse_batch(msgs, instruments, observe_metrics, validation, plausibility)
-        ),
+    by_partition: KeyedStream[list[RawMessage]] = op.flat_map_batch(
+        "raw_by_partition", raw, by_source
     )
-    by_token: KeyedStream[list[Tick]] = op.flat_map_batch("valid_by_token", parsed, group_by_token)
+    stage = ParseStage(instruments, observe_metrics, validation)
+    parsed = values("parsed", run_keyed("parse", by_partition, lambda: stage))
+    by_token: KeyedStream[TokenItem] = op.flat_map_batch("valid_by_token", parsed, group_by_token)
     sourced: Stream[Sourced] = op.flat_map_batch(
         "sourced", parsed, lambda xs: [x for x in xs if type(x) is tuple]
     )

@@ -9,7 +9,8 @@ from bytewax.dataflow import Stream
 from bytewax.operators import KeyedStream
 
 from flows.adapters import run_keyed, values
-from operators.events import Tick
+from flows.market import TokenItem, is_expiry
+from operators.expiry import InstrumentExpired
 from operators.quotes import Quote, QuoteLogic, QuoteState
 
 
@@ -22,7 +23,12 @@ class QuoteStage:
     def new_state(self) -> QuoteState:
         return QuoteState()
 
-    def on_item(self, state: QuoteState, ticks: list[Tick]) -> list[Quote]:
+    is_final = staticmethod(is_expiry)
+
+    def on_item(self, state: QuoteState, ticks: TokenItem) -> list[Quote]:
+        if type(ticks) is InstrumentExpired:  # the last quote, then the state is dropped
+            return list(self.logic.flush(state))
+        assert isinstance(ticks, list)
         on_tick = self.logic.on_tick
         out: list[Quote] = []
         for tick in ticks:
@@ -33,6 +39,6 @@ class QuoteStage:
         return self.logic.flush(state)
 
 
-def quote_stream(ticks: KeyedStream[list[Tick]]) -> Stream[Quote]:
+def quote_stream(ticks: KeyedStream[TokenItem]) -> Stream[Quote]:
     """The quotes of the market stage's valid ticks (``MarketStreams.ticks``)."""
     return values("quote_values", run_keyed("quotes", ticks, QuoteStage))

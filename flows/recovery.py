@@ -40,7 +40,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 #: Bump when a snapshotted state keeps its fields but changes what they mean.
-SNAPSHOT_FORMAT = 2  # 2: a --no-tail Kafka partition snapshots (next offset, end)
+SNAPSHOT_FORMAT = 3  # 2: a --no-tail Kafka partition snapshots (next offset, end); 3: the
+# parse step is a stateful step keyed by source partition (price band and duplicate window)
 STAMP = "scalpflow-recovery.json"
 FRESH_HINT = "start fresh with `scalpflow run --fresh` (or delete {dir})"
 

@@ -41,6 +41,7 @@ from operators.events import (
     Tick,
 )
 from operators.execution import ExecutionConfig, ExecutionLogic
+from operators.expiry import ExpiryCalendar
 from operators.feed_health import FeedHealthConfig, FeedHealthLogic, Silence, silent_feed
 from operators.kill_switch import FlattenAccount
 from operators.orders import (
@@ -125,6 +126,9 @@ class AccountRuntime:
     # earliest session close among the ledger's open days (a tick at or after it closes them)
     ledger_close_at: datetime = _NEVER
     disabled: dict[str, str] = field(default_factory=dict)  # strategy name -> why (failed)
+    # the next expiry close (event time): a tick at or after it drops the expired, flat
+    # instruments' per-token state (``AccountLogic._drop_expired``)
+    expiry_sweep_at: datetime | None = None
 
 
 def sort_key(item: AccountInput) -> tuple[Any, ...]:
@@ -155,6 +159,7 @@ class AccountLogic:
         """``inputs`` (the strategy stage's keys, i.e. underlyings): release by input
         watermarks (``on_item_from``, ``on_progress``; see ``operators.reorder``)."""
         self.instruments = dict(instruments)
+        self.expiries = ExpiryCalendar(self.instruments.values())
         self.config = config
         self.inputs = tuple(inputs)
         self.buffer: ReorderBuffer[AccountInput] = ReorderBuffer(config.lateness, self.inputs)
@@ -310,11 +315,37 @@ class AccountLogic:
         out.extend(self._flatten_all(rt, ev.ts_event, "STRATEGY_FAILED", strategy=ev.strategy))
         return out
 
+    def _drop_expired(self, rt: AccountRuntime, ts: datetime) -> None:
+        """Forget the per-token state (quotes, deltas, marks, last volumes, feed lags) of
+        options whose expiry day is over at ``ts``, unless the account still holds,
+        has pending or has a working order in one: an open position's data is never dropped.
+        Keeps memory (and the recovery store) bounded over a multi-day run."""
+        expiries = self.expiries
+        rt.expiry_sweep_at = expiries.next_after(ts)
+        held: set[str] = {p.token for p in rt.portfolio.state.positions.values() if p.qty}
+        risk = rt.risk.state
+        held.update(p.instrument for p in risk.positions.values() if p.qty)
+        held.update(p.instrument for p in risk.pending.values())
+        execution = rt.execution.state
+        held.update(token for token, ids in execution.working.items() if ids)
+
+        def keep(token: str) -> bool:
+            return token in held
+
+        for tokens in (rt.quotes, rt.deltas, risk.marks, risk.deltas, execution.last_cum_volume):
+            expiries.drop(tokens, ts, keep)
+        expiries.drop(execution.working, ts, keep)
+        expiries.drop(rt.portfolio.state.deltas, ts, keep)
+        rt.feed.drop_tokens(lambda token: expiries.expired(token, ts) and not keep(token))
+
     def _on_tick(self, rt: AccountRuntime, tick: Tick, out: list[AccountOutput]) -> None:
         # Feed health first, on the same event-time ordered ticks: a gap ending here is a stall
         # (kill switch), a sustained ts_recv - ts_event above the threshold is lagging.
         # (Most ticks produce nothing at any step: the lists are only built when they do.)
         ts = tick.ts_event
+        sweep = rt.expiry_sweep_at
+        if sweep is None or ts >= sweep:
+            self._drop_expired(rt, ts)
         if ts >= rt.ledger_close_at:
             out.extend(self._close_days(rt, ts))
         health = rt.feed.on_tick(tick)

@@ -274,6 +274,26 @@ class ChainLogic:
     def iv_sample_count(self) -> int:
         return len(self._ring)
 
+    def drop_expired(self, ts: datetime) -> int:
+        """Forget every expiry whose day is over at event time ``ts`` (its legs, and its
+        tokens' quotes, IVs and emission buckets): ``_front_key`` already ignores them, so
+        nothing computed changes, and a multi-day run's chain stays bounded. Returns how many
+        tokens went."""
+        state = self.state
+        today = ist_date(ts).toordinal()
+        gone = [key for key in state.legs if key < today]
+        dropped = 0
+        for key in gone:
+            for pair in state.legs.pop(key).values():
+                for token in pair.values():
+                    state.quotes.pop(token, None)
+                    state.last_iv.pop(token, None)
+                    state.last_emit.pop(token, None)
+                    dropped += 1
+        if gone:
+            self._reset_caches()
+        return dropped
+
     # ---------------------------------------------------------------- updates
 
     def on_tick(self, tick: Tick, instrument: Instrument) -> list[OptionAnalytics]:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -96,6 +96,16 @@ class FeedHealthLogic:
             msg = f"feed health state v{state.version} cannot be restored by v{STATE_VERSION}"
             raise ValueError(msg)
         self.state = copy.deepcopy(state)
+
+    def drop_tokens(self, gone: Callable[[str], bool]) -> None:
+        """Forget the per-token lag state of the tokens ``gone`` says (expired instruments)."""
+        st = self.state
+        for token in [t for t in st.last_lag_ms if gone(t)]:
+            del st.last_lag_ms[token]
+        for token in [t for t in st.streak if gone(t)]:
+            del st.streak[token]
+        for token in [t for t in st.lagging if gone(t)]:
+            st.lagging.discard(token)
 
     def lag_ms(self, token: str) -> float | None:
         """The latest ``ts_recv − ts_event`` of ``token`` in milliseconds."""

@@ -32,6 +32,7 @@ from operators.events import (
     SignalGenerated,
     Tick,
 )
+from operators.expiry import ExpiryCalendar
 from operators.market import MarketLogic, MarketState
 from operators.regime import RegimeConfig, RegimeLogic, RegimeModel
 from operators.reorder import ReorderBuffer, ReorderState
@@ -104,6 +105,9 @@ class UnderlyingRuntime:
     view: ContextView | None = None  # read-only view of ``ctx``, what strategies are given
     disabled: dict[str, str] = field(default_factory=dict)  # strategy key -> why
     overruns: dict[str, int] = field(default_factory=dict)  # strategy key -> budget overruns
+    # the next instant (event time) an option expires: a tick at or after it sweeps the chain
+    # and the context's analytics (``UnderlyingLogic._drop_expired``)
+    expiry_sweep_at: datetime | None = None
 
 
 def sort_key(item: UnderlyingInput) -> tuple[Any, ...]:
@@ -156,6 +160,7 @@ class UnderlyingLogic:
         ``inputs`` (the source's partitions): release by input watermarks (``on_item_from``,
         ``on_progress``; see ``operators.reorder``) instead of the bounded lateness."""
         self.instruments = dict(instruments)
+        self.expiries = ExpiryCalendar(self.instruments.values())
         self._drivers = driver_tokens(self.instruments.values())
         self.config = config or UnderlyingConfig()
         self.inputs = tuple(inputs)
@@ -295,6 +300,9 @@ class UnderlyingLogic:
         inst = self.instruments.get(item.token)
         if inst is None:
             return out
+        sweep = rt.expiry_sweep_at
+        if sweep is None or item.ts_event >= sweep:
+            self._drop_expired(rt, item.ts_event)
         driver = item.token == rt.driver_token
         if driver and self._bars_from_ticks:
             for bar in self.market.on_tick(rt.bars, item):
@@ -311,6 +319,17 @@ class UnderlyingLogic:
         if self._forward_ticks:
             out.append(item)
         return out
+
+    def _drop_expired(self, rt: UnderlyingRuntime, ts: datetime) -> None:
+        """Forget the options whose expiry day is over at ``ts``: the chain's legs and quotes,
+        and the strategies' context analytics. The context's positions do not name their
+        instrument, so while any strategy holds one the analytics wait for the next sweep (an
+        open position's data is never dropped)."""
+        expiries = self.expiries
+        rt.expiry_sweep_at = expiries.next_after(ts)
+        rt.chain.drop_expired(ts)
+        if not any(p.qty for p in rt.ctx.positions.values()):
+            expiries.drop(rt.ctx.analytics, ts)
 
     def _on_bar(self, rt: UnderlyingRuntime, item: Bar) -> list[UnderlyingOutput]:
         out: list[UnderlyingOutput] = []

@@ -10,7 +10,8 @@ Two layers (DESIGN invariant 4, "bad input is data"):
 - ``tick_problem``: stateless, per tick: unknown token, prices and quantities no market prints
   or the database columns (``numeric(14,2)`` rupees, ``bigint``) cannot hold, exchange times
   outside the calendar, off the day they were received or too far from ``ts_recv``;
-- ``PlausibilityLogic``: per instrument (keyed state, snapshotted like every stage): the price
+- ``PlausibilityLogic``: per instrument (a ``PlausibilityState`` each, held per source
+  partition in a ``PartitionPlausibility`` and snapshotted like every stage's state): the price
   band around the session's reference price and exact-duplicate suppression in a bounded
   event-time window.
 
@@ -29,6 +30,7 @@ from mypy_extensions import mypyc_attr
 
 from operators import _native
 from operators.events import Instrument, Tick
+from operators.expiry import ExpiryCalendar
 from operators.sessions import ist_date, session_close, session_open
 
 #: Largest price the database can store: ``numeric(14,2)`` rupees = 10^12 - 0.01 ₹, in paise.
@@ -164,12 +166,30 @@ class PlausibilityState:
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
+@dataclass
+class PartitionPlausibility:
+    """The ``PlausibilityState`` of every instrument one source partition carries (producers
+    key ticks by token, so an instrument's ticks all come through one partition). Bounded:
+    one entry per live instrument that had an accepted tick (expired ones are dropped when their
+    expiry day is over, given an ``ExpiryCalendar``), each at most ``dedupe_max`` keys."""
+
+    version: int = STATE_VERSION
+    tokens: dict[str, PlausibilityState] = field(default_factory=dict)
+    #: the next instant (event time) an option expires: a tick at or after it drops the
+    #: states of the instruments whose expiry day is over (None: sweep on the next tick)
+    sweep_at: datetime | None = None
+
+
+@mypyc_attr(allow_interpreted_subclasses=True)
 class PlausibilityLogic:
     """``check(state, tick)``: the reason to reject a (stateless-valid) tick, or None after
     recording it as accepted."""
 
-    def __init__(self, config: ValidationConfig | None = None) -> None:
+    def __init__(
+        self, config: ValidationConfig | None = None, expiries: ExpiryCalendar | None = None
+    ) -> None:
         self.config = config if config is not None else DEFAULT_CONFIG
+        self.expiries = expiries
 
     def check(self, state: PlausibilityState, tick: Tick) -> str | None:
         config = self.config
@@ -212,5 +232,31 @@ class PlausibilityLogic:
             seen.discard(order.popleft())
         return None
 
+    def check_in(
+        self, book: PartitionPlausibility, tick: Tick, dropped: list[str] | None = None
+    ) -> str | None:
+        """``check`` against the tick's instrument's state in ``book`` (made on its first
+        accepted tick: a refused tick leaves no entry behind). First, once an expiry has
+        passed, the states of the instruments whose expiry day is over are dropped (their
+        tokens appended to ``dropped``)."""
+        tokens = book.tokens
+        expiries = self.expiries
+        if expiries is not None:
+            ts = tick.ts_event
+            sweep = book.sweep_at
+            if sweep is None or ts >= sweep:
+                gone = expiries.drop(tokens, ts)
+                if dropped is not None:
+                    dropped.extend(gone)
+                book.sweep_at = expiries.next_after(ts)
+        state = tokens.get(tick.token)
+        if state is not None:
+            return self.check(state, tick)
+        state = PlausibilityState()
+        reason = self.check(state, tick)
+        if reason is None:
+            tokens[tick.token] = state
+        return reason
 
-_native.picklable(ValidationConfig, PlausibilityState, PlausibilityLogic)
+
+_native.picklable(ValidationConfig, PlausibilityState, PartitionPlausibility, PlausibilityLogic)

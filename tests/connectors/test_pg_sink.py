@@ -229,9 +229,36 @@ def test_rows_refused_for_a_data_reason_become_dead_letters_and_the_rest_is_writ
     assert any("22003" in r and "instruments" in r for r in reasons)  # integer out of range
     assert any("numeric field overflow" in r for r in reasons)
     assert all(r.startswith("SINK_REJECTED: ") for r in reasons)
+    runs = pg_conn.execute(
+        "SELECT DISTINCT run_id FROM dead_letters WHERE convert_from(raw, 'UTF8') LIKE %s",
+        (f"%{run}%",),
+    ).fetchall()
+    assert runs == [(run,)]  # pg_rejects writes through the run's sink
     assert pg_conn.execute(
         "SELECT count(*) FROM instruments WHERE token = %s", (bad_lot.token,)
     ).fetchone() == (0,)
+
+
+def test_two_runs_late_tick_letters_of_the_same_key_are_both_kept(
+    pg_conn: psycopg.Connection[Any],
+) -> None:
+    """dead_letters is keyed by run too (migration 011): a late tick's letter has a natural
+    key without the run (``late-<interval>:<token>``, -1, event time), and a second run over
+    the same instruments used to overwrite the first run's row; the rejected rows also name
+    their run."""
+    first, second = run_id(), run_id()
+    letter = DeadLetter(
+        reason="LATE_TICK: 1s", raw=b"{}", key=b"T", source_topic=f"late-1s:T-{first}",
+        source_partition=-1, source_offset=1_783_400_000_000_000,
+    )  # fmt: skip
+    write_events(pg_conn, first, [letter])
+    write_events(pg_conn, second, [msgspec.structs.replace(letter, reason="LATE_TICK: again")])
+    write_events(pg_conn, second, [msgspec.structs.replace(letter, reason="LATE_TICK: 1s")])
+    rows = pg_conn.execute(
+        "SELECT run_id, reason FROM dead_letters WHERE source_topic = %s ORDER BY 1",
+        (letter.source_topic,),
+    ).fetchall()
+    assert sorted(rows) == sorted([(first, "LATE_TICK: 1s"), (second, "LATE_TICK: 1s")])
 
 
 def test_unknown_event_type_is_reported_by_close(pg_dsn: str) -> None:

@@ -228,10 +228,10 @@ def populate(
         )
         dead_reason = f"BAD_{uuid.uuid4().hex[:8].upper()}"
         cur.executemany(
-            "INSERT INTO dead_letters (source_topic, source_partition, source_offset, reason, raw)"
-            " VALUES (%s, 0, %s, %s, %s)",
+            "INSERT INTO dead_letters (run_id, source_topic, source_partition, source_offset,"
+            " reason, raw) VALUES (%s, %s, 0, %s, %s, %s)",
             [
-                (f"md.ticks.{run_id}", o, f"{dead_reason}: offset {o}", b"{not json")
+                (run_id, f"md.ticks.{run_id}", o, f"{dead_reason}: offset {o}", b"{not json")
                 for o in range(4)
             ],
         )

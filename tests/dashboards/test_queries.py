@@ -145,6 +145,17 @@ def test_risk_events_and_dead_letters(
     assert [e.kind for e in events] == ["HALT", "COOLDOWN"]
     counts = {d.reason: d.count for d in queries.dead_letter_counts(pg_conn)}
     assert counts[populated.dead_reason] == populated.dead_letters
+    # the same letters again under another run: the run's own count is unchanged
+    pg_conn.execute(
+        "INSERT INTO dead_letters (run_id, source_topic, source_partition, source_offset,"
+        " reason, raw) SELECT 'other-' || run_id, source_topic, source_partition,"
+        " source_offset, reason, raw FROM dead_letters WHERE run_id = %s",
+        (populated.run_id,),
+    )
+    ours = {d.reason: d.count for d in queries.dead_letter_counts(pg_conn, populated.run_id)}
+    assert ours == {populated.dead_reason: populated.dead_letters}
+    counts = {d.reason: d.count for d in queries.dead_letter_counts(pg_conn)}
+    assert counts[populated.dead_reason] == 2 * populated.dead_letters
 
 
 def test_backtest_reports_carry_metrics(pg_conn: psycopg.Connection[Any]) -> None:

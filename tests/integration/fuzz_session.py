@@ -84,8 +84,8 @@ def run_session(
         for m in consume_all(bootstrap, topics.dlq)
     )
     row = conn.execute(
-        "SELECT count(*) FROM dead_letters WHERE source_topic = %s",
-        (topics.ticks,),
+        "SELECT count(*) FROM dead_letters WHERE run_id = %s AND source_topic = %s",
+        (run_id, topics.ticks),
     ).fetchone()
     ticks = conn.execute(
         "SELECT coalesce(sum(ticks), 0) FROM candles WHERE run_id = %s AND interval = '1m'",
