@@ -165,11 +165,12 @@ class AccountLogic:
         if cfg.contract_notes and costs is not None:
             symbols = {token: inst.symbol for token, inst in self.instruments.items()}
             ledger = CostLedger(costs.schedule, symbols)
+        portfolio = PortfolioLogic(self.instruments)  # the one position book; risk reads it
         return AccountRuntime(
             reorder=ReorderState(),
             execution=ExecutionLogic(self.instruments, cfg.execution),
-            portfolio=PortfolioLogic(self.instruments),
-            risk=RiskLogic(cfg.limits),
+            portfolio=portfolio,
+            risk=RiskLogic(cfg.limits, book=portfolio),
             adaptive=AdaptiveLogic(cfg.adaptive),
             feed=FeedHealthLogic(cfg.feed_health),
             ledger=ledger,

@@ -16,11 +16,19 @@ it back) and reacts to five inputs, all in event time:
   smaller of the request, the stop-based lots and the ATR-based lots × adaptive
   multiplier), ``MAX_POSITION_LOTS``, ``MAX_GROSS_EXPOSURE``, ``MAX_NET_DELTA``.
   Limits count open (approved, unfilled) orders as well as positions.
-- ``on_fill(fill)``: positions by (strategy, instrument) with average cost, realised pnl
-  net of costs; a round trip ending flat feeds the consecutive-loss cooldown.
+- ``on_fill(fill)``: after the portfolio booked the fill (``operators.portfolio``, the one
+  position book, FIFO): the book's realised pnl net of costs moves the session's realised
+  pnl; a round trip ending flat (or flipping) feeds the consecutive-loss cooldown.
 - ``on_tick(tick)`` / ``on_mark(...)``: marks for unrealised pnl, spread and stall checks.
 - ``on_risk_event(ev)``: an incoming ``FEED_STALLED`` trips the kill switch.
 - ``on_adaptive(ev)``: the adaptive layer's size multiplier per strategy.
+
+Positions (qty per strategy and instrument, for limits, unrealised pnl and the kill switch)
+are read from the portfolio; risk keeps per (strategy, instrument) only what the book had
+realised (net of costs) when risk last saw it and the round trip's pnl so far. Marks stay
+risk's own (LTP). Unrealised pnl = cash + qty × mark − (realised − costs) of each position,
+which equals average-cost accounting's at every step; only a position held across IST
+midnight after a partial close at different prices gives the new session another base.
 
 Session pnl = realised since the session's first event + unrealised of open positions;
 session drawdown is measured from the session's peak equity (capital + session pnl).
@@ -47,6 +55,8 @@ from operators.kill_switch import (
     spread_breach,
     stall_breach,
 )
+from operators.portfolio import PortfolioLogic
+from operators.portfolio import Position as BookPosition
 from operators.risk_limits import (
     FillReport,
     OrderApproved,
@@ -61,7 +71,7 @@ from operators.risk_limits import (
 from operators.sessions import IST, ist_date, session_open
 
 RiskOutput = OrderApproved | OrderDenied | RiskEvent | FlattenAccount
-RISK_STATE_VERSION = 1
+RISK_STATE_VERSION = 2
 _NEVER = datetime.min.replace(tzinfo=UTC)
 _FOREVER = datetime.max.replace(tzinfo=UTC)
 
@@ -76,13 +86,14 @@ def next_session_open(ts: datetime) -> datetime:
 
 @mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass
-class Position:
-    """Open quantity of one strategy in one instrument, with its signed cost in paise."""
+class Booking:
+    """What risk remembers of one strategy's position in one instrument (the position itself
+    is the portfolio's): the book's realised − costs when risk last saw it, and the round
+    trip's pnl so far, paise."""
 
     strategy: str
     instrument: str
-    qty: int = 0
-    cost: int = 0
+    booked: int = 0
     trade_pnl: int = 0
 
 
@@ -115,7 +126,7 @@ class RiskState:
     session_date: date | None = None
     session_realised: int = 0
     peak_equity: int = 0
-    positions: dict[str, Position] = field(default_factory=dict)
+    bookings: dict[str, Booking] = field(default_factory=dict)
     pending: dict[str, PendingOrder] = field(default_factory=dict)
     marks: dict[str, int] = field(default_factory=dict)
     deltas: dict[str, float] = field(default_factory=dict)
@@ -155,9 +166,17 @@ def _plus(ts: datetime, span: timedelta) -> datetime:
 class RiskLogic:
     """Risk engine of one account (see module docstring for the rules and their order)."""
 
-    def __init__(self, limits: RiskLimits, state: RiskState | None = None) -> None:
+    def __init__(
+        self,
+        limits: RiskLimits,
+        state: RiskState | None = None,
+        book: PortfolioLogic | None = None,
+    ) -> None:
+        """``book``: the account's portfolio, the one position book (the account stage
+        passes its own; alone, risk gets an empty one, to be fed fills first)."""
         self.limits = limits
         self.state = state if state is not None else RiskState()
+        self.book = book if book is not None else PortfolioLogic({})
         if self.state.version != RISK_STATE_VERSION:
             msg = f"risk state version {self.state.version} != {RISK_STATE_VERSION}"
             raise ValueError(msg)
@@ -185,12 +204,23 @@ class RiskLogic:
         return copy.deepcopy(self.state)
 
     # ------------------------------------------------------------------ derived values
+    def positions(self) -> list[BookPosition]:
+        """This account's positions in the portfolio, open or flat, by (strategy, token)."""
+        acct = self.limits.account
+        found = [p for p in self.book.state.positions.values() if p.account == acct]
+        found.sort(key=lambda p: (p.strategy, p.token))
+        return found
+
     def unrealised(self) -> int:
+        """Σ qty × mark − open cost, with open cost = (realised − costs) − cash: the same
+        integer whether the lots are matched FIFO (the book) or at average cost."""
         s = self.state
+        marks = s.marks
+        acct = self.limits.account
         total = 0
-        for p in s.positions.values():
-            if p.qty != 0 and p.instrument in s.marks:
-                total += p.qty * s.marks[p.instrument] - p.cost
+        for p in self.book.state.positions.values():
+            if p.qty != 0 and p.account == acct and p.token in marks:
+                total += p.qty * marks[p.token] + p.cash - p.realised + p.costs
         return total
 
     def session_pnl(self) -> int:
@@ -201,13 +231,15 @@ class RiskLogic:
 
     def position_qty(self, instrument: str) -> int:
         """Net units held in ``instrument`` across strategies."""
-        return sum(p.qty for p in self.state.positions.values() if p.instrument == instrument)
+        return sum(p.qty for p in self.positions() if p.token == instrument)
 
     def _exposure_qty(self) -> dict[str, int]:
         """Net units per instrument counting positions and open orders."""
         out: dict[str, int] = {}
-        for p in self.state.positions.values():
-            out[p.instrument] = out.get(p.instrument, 0) + p.qty
+        acct = self.limits.account
+        for p in self.book.state.positions.values():  # the order they opened: float sums below
+            if p.account == acct:
+                out[p.token] = out.get(p.token, 0) + p.qty
         for o in self.state.pending.values():
             out[o.instrument] = out.get(o.instrument, 0) + o.remaining
         return out
@@ -306,9 +338,7 @@ class RiskLogic:
         s.killed = True
         s.kill_reason = reason
         open_ids = list(s.pending)
-        positions = [
-            (p.strategy, p.instrument, p.qty) for _, p in sorted(s.positions.items()) if p.qty != 0
-        ]
+        positions = [(p.strategy, p.token, p.qty) for p in self.positions() if p.qty != 0]
         s.pending.clear()
         return list(kill_sequence(self.limits.account, ts, reason, open_ids, positions))
 
@@ -436,7 +466,7 @@ class RiskLogic:
     def _reducing(self, intent: OrderIntent) -> bool:
         """True when the order only closes (part of) the strategy's own position."""
         s = self.state
-        pos = s.positions.get(_pos_key(intent.strategy, intent.instrument))
+        pos = self.book.position(self.limits.account, intent.strategy, intent.instrument)
         if pos is None or pos.qty == 0 or (pos.qty > 0) == (intent.side == "BUY"):
             return False
         already = sum(
@@ -560,7 +590,8 @@ class RiskLogic:
 
     # ------------------------------------------------------------------ fills
     def on_fill(self, fill: FillReport) -> list[RiskOutput]:
-        """Update the book; a round trip closing flat may start a cooldown; check pnl."""
+        """A fill the portfolio has booked: take its realised pnl net of costs; a round trip
+        closing flat may start a cooldown; check pnl."""
         out = self.on_clock(fill.ts_event)
         s = self.state
         self._exposed_state = None
@@ -574,40 +605,32 @@ class RiskLogic:
             else:
                 pending.remaining = remaining
         key = _pos_key(fill.strategy, fill.instrument)
-        pos = s.positions.setdefault(key, Position(fill.strategy, fill.instrument))
-        closed_pnl = self._apply_fill(pos, fill.signed_qty, fill.price, fill.costs)
+        booking = s.bookings.get(key)
+        if booking is None:
+            booking = s.bookings[key] = Booking(fill.strategy, fill.instrument)
+        pos = self.book.position(fill.account, fill.strategy, fill.instrument)
+        closed_pnl = self._take_fill(booking, pos, fill.signed_qty)
         sr = self._strategy(fill.strategy)
         if closed_pnl is not None:
             out.extend(self._trade_closed(fill.ts_event, fill.strategy, sr, closed_pnl))
         out.extend(self._check_pnl(fill.ts_event))
         return out
 
-    def _apply_fill(self, pos: Position, f: int, price: int, costs: int) -> int | None:
-        """Average-cost accounting; returns the round trip's net pnl when it closes."""
-        s = self.state
-        s.session_realised -= costs
-        pos.trade_pnl -= costs
-        if pos.qty == 0 or (pos.qty > 0) == (f > 0):
-            pos.qty += f
-            pos.cost += f * price
+    def _take_fill(self, booking: Booking, pos: BookPosition | None, signed: int) -> int | None:
+        """Move the book's realised − costs since risk last saw it into the session and the
+        round trip; return the trip's net pnl when this fill ends it (flat, or flipped: the
+        flip's whole costs stay on the closing trip)."""
+        booked = booking.booked if pos is None else pos.realised - pos.costs
+        change = booked - booking.booked
+        booking.booked = booked
+        self.state.session_realised += change
+        booking.trade_pnl += change
+        qty = 0 if pos is None else pos.qty
+        before = qty - signed
+        if before == 0 or (qty != 0 and (qty > 0) == (before > 0)):
             return None
-        k = min(abs(f), abs(pos.qty))
-        released = pos.cost if k == abs(pos.qty) else round(pos.cost * k / abs(pos.qty))
-        sign = 1 if pos.qty > 0 else -1
-        realised = sign * k * price - released
-        s.session_realised += realised
-        pos.trade_pnl += realised
-        pos.cost -= released
-        pos.qty += sign * -k
-        rest = f + sign * k
-        if pos.qty != 0:
-            return None
-        closed = pos.trade_pnl
-        pos.trade_pnl = 0
-        pos.cost = 0
-        if rest != 0:
-            pos.qty = rest
-            pos.cost = rest * price
+        closed = booking.trade_pnl
+        booking.trade_pnl = 0
         return closed
 
     def _trade_closed(
@@ -674,11 +697,13 @@ class RiskLogic:
             s.last_tick = ts
         if tick.ltp > 0:
             s.marks[tick.token] = tick.ltp
-        if s.killed or not (s.positions or s.pending):
+        book = self.book.state.positions
+        if s.killed or not (book or s.pending):
             return out
         if self._exposed_state is not s:
+            acct = self.limits.account
             self._exposed = frozenset(
-                [p.instrument for p in s.positions.values() if p.qty != 0]
+                [p.token for p in book.values() if p.qty != 0 and p.account == acct]
                 + [o.instrument for o in s.pending.values()]
             )
             self._exposed_state = s
@@ -718,4 +743,4 @@ class RiskLogic:
         return out
 
 
-_native.picklable(Position, PendingOrder, StrategyRisk, RiskState, RiskLogic)
+_native.picklable(Booking, PendingOrder, StrategyRisk, RiskState, RiskLogic)
