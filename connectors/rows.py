@@ -10,22 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from connectors import contract_notes, journal, quotes
-from operators.adaptive import AdaptiveStateChanged
-from operators.events import (
-    Bar,
-    DeadLetter,
-    Instrument,
-    OptionAnalytics,
-    RegimeClassified,
-    RiskEvent,
-    SignalGenerated,
-)
-from operators.risk_limits import OrderApproved, OrderDenied
+
+if TYPE_CHECKING:  # the row functions only name their event types
+    from operators import events as ev
+    from operators.adaptive import AdaptiveStateChanged
+    from operators.risk_limits import OrderApproved, OrderDenied
 
 Row = tuple[Any, ...]
 RowFn = Callable[[str, Any], Iterable[tuple[str, Row]]]
@@ -99,7 +93,7 @@ def _json(obj: Any) -> str:
     return msgspec.json.encode(obj).decode()
 
 
-def bar_rows(run_id: str, bar: Bar) -> Iterable[tuple[str, Row]]:
+def bar_rows(run_id: str, bar: ev.Bar) -> Iterable[tuple[str, Row]]:
     c = bar.candle
     yield "candles", (
         run_id, c.token, c.interval, c.start, rupees(c.open), rupees(c.high), rupees(c.low),
@@ -108,7 +102,7 @@ def bar_rows(run_id: str, bar: Bar) -> Iterable[tuple[str, Row]]:
     yield "indicators", (run_id, c.token, c.interval, c.start, _json(bar.indicators))
 
 
-def analytics_rows(run_id: str, a: OptionAnalytics) -> Iterable[tuple[str, Row]]:
+def analytics_rows(run_id: str, a: ev.OptionAnalytics) -> Iterable[tuple[str, Row]]:
     ts = a.ts_event.replace(microsecond=0)
     yield "option_analytics", (
         run_id, a.token, ts, a.underlying, a.price, a.forward, a.iv, a.delta, a.gamma, a.theta,
@@ -116,15 +110,15 @@ def analytics_rows(run_id: str, a: OptionAnalytics) -> Iterable[tuple[str, Row]]
     )  # fmt: skip
 
 
-def dead_letter_rows(_run_id: str, d: DeadLetter) -> Iterable[tuple[str, Row]]:
+def dead_letter_rows(_run_id: str, d: ev.DeadLetter) -> Iterable[tuple[str, Row]]:
     yield "dead_letters", (d.source_topic, d.source_partition, d.source_offset, d.reason, d.raw)
 
 
-def risk_rows(run_id: str, e: RiskEvent) -> Iterable[tuple[str, Row]]:
+def risk_rows(run_id: str, e: ev.RiskEvent) -> Iterable[tuple[str, Row]]:
     yield "risk_events", (run_id, e.ts_event, e.account, e.kind, e.detail, e.strategy, e.instrument)
 
 
-def regime_rows(run_id: str, r: RegimeClassified) -> Iterable[tuple[str, Row]]:
+def regime_rows(run_id: str, r: ev.RegimeClassified) -> Iterable[tuple[str, Row]]:
     p = r.probabilities
     yield "regimes", (
         run_id, r.underlying, r.ts_event, r.regime, _json(r.features), r.model_version,
@@ -132,7 +126,7 @@ def regime_rows(run_id: str, r: RegimeClassified) -> Iterable[tuple[str, Row]]:
     )  # fmt: skip
 
 
-def signal_rows(run_id: str, s: SignalGenerated) -> Iterable[tuple[str, Row]]:
+def signal_rows(run_id: str, s: ev.SignalGenerated) -> Iterable[tuple[str, Row]]:
     yield "signals", (
         run_id, s.signal_id, s.ts_event, s.strategy, s.underlying, s.instrument, s.side, s.action,
         s.reason, s.strength,
@@ -157,7 +151,7 @@ def adaptive_rows(run_id: str, a: AdaptiveStateChanged) -> Iterable[tuple[str, R
     yield "ai_state", (run_id, a.ts_event, a.account, a.strategy, _json(a))
 
 
-def instrument_rows(_run_id: str, i: Instrument) -> Iterable[tuple[str, Row]]:
+def instrument_rows(_run_id: str, i: ev.Instrument) -> Iterable[tuple[str, Row]]:
     yield "instruments", (
         i.token, i.symbol, i.underlying, i.kind, i.exchange, rupees(i.strike), i.expiry,
         i.lot_size, rupees(i.tick_size),

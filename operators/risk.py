@@ -47,7 +47,7 @@ from mypy_extensions import mypyc_attr
 
 from operators import _native
 from operators.adaptive import AdaptiveStateChanged
-from operators.events import RiskEvent, Tick
+from operators.events import RiskEvent, RiskEventKind, Tick
 from operators.kill_switch import (
     FlattenAccount,
     drawdown_breach,
@@ -288,34 +288,20 @@ class RiskLogic:
     def _advance(self, now: datetime) -> list[RiskOutput]:
         s = self.state
         timed: list[tuple[datetime, int, str, RiskEvent]] = []
-        acct = self.limits.account
         due = [sr for sr in s.strategies.values() if sr.paused_until is not None]
         for name, sr in sorted(s.strategies.items()) if due else ():
             if sr.paused_until is not None and sr.paused_until <= now:
                 t = sr.paused_until
-                ev = RiskEvent(
-                    ts_event=t,
-                    ts_recv=t,
-                    account=acct,
-                    kind="RESUME",
-                    strategy=name,
-                    detail=f"COOLDOWN_END: strategy={name}",
-                )
+                ev = self._event(t, "RESUME", f"COOLDOWN_END: strategy={name}", name)
                 timed.append((t, 0, name, ev))
                 sr.paused_until = None
         if s.global_pause_until is not None and s.global_pause_until <= now:
             t = s.global_pause_until
-            ev = RiskEvent(
-                ts_event=t, ts_recv=t, account=acct, kind="RESUME", detail="GLOBAL_PAUSE_END"
-            )
-            timed.append((t, 1, "", ev))
+            timed.append((t, 1, "", self._event(t, "RESUME", "GLOBAL_PAUSE_END")))
             s.global_pause_until = None
         if s.halted_until is not None and s.halted_until <= now:
             t = s.halted_until
-            ev = RiskEvent(
-                ts_event=t, ts_recv=t, account=acct, kind="RESUME", detail="DAILY_LOSS_HALT_END"
-            )
-            timed.append((t, 2, "", ev))
+            timed.append((t, 2, "", self._event(t, "RESUME", "DAILY_LOSS_HALT_END")))
             s.halted_until = None
             s.halt_reason = ""
         timed.sort(key=lambda x: (x[0], x[1], x[2]))
@@ -330,6 +316,19 @@ class RiskLogic:
             if reason is not None:
                 out.extend(self._kill(now, reason))
         return out
+
+    def _event(
+        self, ts: datetime, kind: RiskEventKind, detail: str, strategy: str = ""
+    ) -> RiskEvent:
+        """A risk event of this account decided at ``ts`` (``ts_recv == ts_event``)."""
+        return RiskEvent(
+            ts_event=ts,
+            ts_recv=ts,
+            account=self.limits.account,
+            kind=kind,
+            detail=detail,
+            strategy=strategy,
+        )
 
     # ------------------------------------------------------------------ kill switch
     def _kill(self, ts: datetime, reason: str) -> list[RiskOutput]:
@@ -351,15 +350,7 @@ class RiskLogic:
             s.killed = False
             s.kill_reason = ""
             s.last_tick = None
-            out.append(
-                RiskEvent(
-                    ts_event=ts,
-                    ts_recv=ts,
-                    account=self.limits.account,
-                    kind="RESUME",
-                    detail="KILL_SWITCH_RESET",
-                )
-            )
+            out.append(self._event(ts, "RESUME", "KILL_SWITCH_RESET"))
         return out
 
     def operator_reset(self, ts: datetime) -> list[RiskOutput]:
@@ -372,15 +363,7 @@ class RiskLogic:
         if s.halted_until is not None:
             s.halted_until = None
             s.halt_reason = ""
-            out.append(
-                RiskEvent(
-                    ts_event=ts,
-                    ts_recv=ts,
-                    account=self.limits.account,
-                    kind="RESUME",
-                    detail="DAILY_LOSS_HALT_RESET",
-                )
-            )
+            out.append(self._event(ts, "RESUME", "DAILY_LOSS_HALT_RESET"))
         self._quiet_state = self._exposed_state = None
         s.peak_equity = self.equity()
         return out
@@ -404,15 +387,7 @@ class RiskLogic:
                 f"DAILY_LOSS_LIMIT: limit={rupees(self.limits.daily_loss_limit)}, "
                 f"pnl={rupees(pnl)}, until={until.isoformat()}"
             )
-            return [
-                RiskEvent(
-                    ts_event=ts,
-                    ts_recv=ts,
-                    account=self.limits.account,
-                    kind="HALT",
-                    detail=s.halt_reason,
-                )
-            ]
+            return [self._event(ts, "HALT", s.halt_reason)]
         return []
 
     # ------------------------------------------------------------------ orders
@@ -644,19 +619,8 @@ class RiskLogic:
             return []
         self._quiet_state = None
         sr.paused_until = until
-        out: list[RiskOutput] = [
-            RiskEvent(
-                ts_event=ts,
-                ts_recv=ts,
-                account=lim.account,
-                kind="COOLDOWN",
-                strategy=strategy,
-                detail=(
-                    f"CONSECUTIVE_LOSSES: losses={lim.consecutive_losses}, "
-                    f"until={until.isoformat()}"
-                ),
-            )
-        ]
+        detail = f"CONSECUTIVE_LOSSES: losses={lim.consecutive_losses}, until={until.isoformat()}"
+        out: list[RiskOutput] = [self._event(ts, "COOLDOWN", detail, strategy)]
         s = self.state
         known = list(lim.strategies) if lim.strategies else sorted(s.strategies)
         paused = [s.strategies[n].paused_until for n in known if n in s.strategies]
@@ -667,15 +631,8 @@ class RiskLogic:
         ):
             gp = min(p for p in paused if p is not None)
             s.global_pause_until = gp
-            out.append(
-                RiskEvent(
-                    ts_event=ts,
-                    ts_recv=ts,
-                    account=lim.account,
-                    kind="HALT",
-                    detail=f"GLOBAL_PAUSE: strategies={','.join(known)}, until={gp.isoformat()}",
-                )
-            )
+            detail = f"GLOBAL_PAUSE: strategies={','.join(known)}, until={gp.isoformat()}"
+            out.append(self._event(ts, "HALT", detail))
         return out
 
     # ------------------------------------------------------------------ market data
