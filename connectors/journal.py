@@ -17,14 +17,12 @@ import psycopg
 
 from operators.orders import (
     FillEvent,
-    OrderAccepted,
     OrderCancelled,
     OrderDetails,
     OrderEvent,
     OrderExpired,
     OrderFilled,
     OrderModified,
-    OrderPartiallyFilled,
     OrderRejected,
     OrderTriggered,
 )
@@ -198,30 +196,52 @@ def position_row(ev: PositionChanged) -> Row:
     )  # fmt: skip
 
 
-def journal_rows(events: Iterable[object]) -> dict[str, list[Row]]:
-    """Group events into rows per upsert statement; events the journal ignores are skipped.
+#: The journal's tables (``orders`` twice: its terms and its status are separate upserts),
+#: in the order ``journal_rows`` writes them.
+SQL: dict[str, str] = {
+    "orders": UPSERT_ORDER_TERMS,
+    "orders.status": UPSERT_ORDER_STATUS,
+    "fills": UPSERT_FILL,
+    "trades": UPSERT_TRADE,
+    "positions": UPSERT_POSITION,
+}
 
-    A fill writes two rows: its ``fills`` row and its order's status.
-    """
-    out: dict[str, list[Row]] = {
-        UPSERT_ORDER_TERMS: [],
-        UPSERT_ORDER_STATUS: [],
-        UPSERT_FILL: [],
-        UPSERT_TRADE: [],
-        UPSERT_POSITION: [],
-    }
+
+# --- row functions for ``connectors.routes`` (journal events carry their own run_id) -------
+def order_terms_rows(_run_id: str, ev: OrderDetails) -> Iterable[tuple[str, Row]]:
+    yield "orders", order_terms_row(ev)
+
+
+def order_status_rows(_run_id: str, ev: OrderEvent) -> Iterable[tuple[str, Row]]:
+    yield "orders.status", order_status_row(ev)
+
+
+def fill_rows(_run_id: str, ev: FillEvent) -> Iterable[tuple[str, Row]]:
+    """A fill writes two rows: its ``fills`` row and its order's status."""
+    yield "fills", fill_row(ev)
+    yield "orders.status", order_status_row(ev)
+
+
+def trade_rows(_run_id: str, ev: TradeClosed) -> Iterable[tuple[str, Row]]:
+    yield "trades", trade_row(ev)
+
+
+def position_rows(_run_id: str, ev: PositionChanged) -> Iterable[tuple[str, Row]]:
+    yield "positions", position_row(ev)
+
+
+def journal_rows(events: Iterable[object]) -> dict[str, list[Row]]:
+    """Group events into rows per upsert statement (the journal's routes in
+    ``connectors.routes``); events the journal does not store are skipped."""
+    from connectors.routes import route  # routes imports this module's row functions
+
+    out: dict[str, list[Row]] = {sql: [] for sql in SQL.values()}
     for ev in events:
-        if isinstance(ev, OrderAccepted | OrderRejected | OrderModified):
-            out[UPSERT_ORDER_TERMS].append(order_terms_row(ev))
-        elif isinstance(ev, OrderPartiallyFilled | OrderFilled):
-            out[UPSERT_FILL].append(fill_row(ev))
-            out[UPSERT_ORDER_STATUS].append(order_status_row(ev))
-        elif isinstance(ev, OrderTriggered | OrderCancelled | OrderExpired):
-            out[UPSERT_ORDER_STATUS].append(order_status_row(ev))
-        elif isinstance(ev, TradeClosed):
-            out[UPSERT_TRADE].append(trade_row(ev))
-        elif isinstance(ev, PositionChanged):
-            out[UPSERT_POSITION].append(position_row(ev))
+        r = route(type(ev))
+        if r is None or not r.journal or r.rows is None:
+            continue
+        for table, row in r.rows("", ev):
+            out[SQL[table]].append(row)
     return {sql: rows for sql, rows in out.items() if rows}
 
 

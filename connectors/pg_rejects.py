@@ -108,16 +108,15 @@ def _tables(run_id: str, event: Any, exc: BaseException) -> str:
     named = getattr(diag, "table_name", None) if diag is not None else None
     if named:
         return str(named)
-    from connectors.pg_sink import BULK_UPSERTS, ROW_FNS
+    from connectors.routes import route
 
-    row_fn = ROW_FNS.get(type(event))
-    if row_fn is not None:
+    r = route(type(event))
+    if r is not None and r.rows is not None:
         try:
-            return ",".join(dict.fromkeys(table for table, _ in row_fn(run_id, event)))
-        except (TypeError, ValueError, OverflowError):
+            tables = (table.partition(".")[0] for table, _ in r.rows(run_id, event))
+            return ",".join(dict.fromkeys(tables))
+        except (TypeError, ValueError, OverflowError, AttributeError):
             pass
-    if type(event).__name__ == "Bar":
-        return ",".join(k for k in BULK_UPSERTS if k != "option_analytics")
     return type(event).__name__
 
 

@@ -21,196 +21,20 @@ import weakref
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import msgspec
 import psycopg
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
-from connectors import contract_notes, pg_rejects, quotes
+from connectors import pg_rejects
 from connectors.db import DatabaseError, connect
 from connectors.journal import journal_rows
-from operators.adaptive import AdaptiveStateChanged
-from operators.cost_ledger import ContractNote
-from operators.events import (
-    Bar,
-    DeadLetter,
-    Instrument,
-    OptionAnalytics,
-    RegimeClassified,
-    RiskEvent,
-    SignalGenerated,
-)
-from operators.orders import OrderEvent
-from operators.portfolio import PositionChanged, TradeClosed
-from operators.quotes import Quote
-from operators.risk_limits import OrderApproved, OrderDenied
+from connectors.routes import route
+from connectors.rows import SQL, Row
+from operators.events import Bar, OptionAnalytics
 
 log = logging.getLogger(__name__)
-
-Row = tuple[Any, ...]
-RowFn = Callable[[str, Any], Iterable[tuple[str, Row]]]
-
-
-def rupees(paise: int) -> Decimal:
-    """Exact rupee amount of an integer paise value."""
-    return Decimal(paise).scaleb(-2)
-
-
-SQL: dict[str, str] = {
-    "candles": """
-        INSERT INTO candles (run_id, token, interval, ts, open, high, low, close, volume, vwap,
-                             ticks)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-        ON CONFLICT (run_id, token, interval, ts) DO UPDATE SET
-          open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
-          volume = EXCLUDED.volume, vwap = EXCLUDED.vwap, ticks = EXCLUDED.ticks""",
-    "indicators": """
-        INSERT INTO indicators (run_id, token, interval, ts, values) VALUES (%s, %s, %s, %s, %s)
-        ON CONFLICT (run_id, token, interval, ts) DO UPDATE SET values = EXCLUDED.values""",
-    "option_analytics": """
-        INSERT INTO option_analytics (run_id, token, ts, underlying, price, forward, iv, delta,
-                                      gamma, theta, vega, iv_percentile)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-        ON CONFLICT (run_id, token, ts) DO UPDATE SET
-          price = EXCLUDED.price, forward = EXCLUDED.forward, iv = EXCLUDED.iv,
-          delta = EXCLUDED.delta, gamma = EXCLUDED.gamma, theta = EXCLUDED.theta,
-          vega = EXCLUDED.vega, iv_percentile = EXCLUDED.iv_percentile""",
-    "dead_letters": """
-        INSERT INTO dead_letters (run_id, source_topic, source_partition, source_offset, reason,
-                                  raw)
-        VALUES (%s, %s, %s, %s, %s, %s)
-        ON CONFLICT (run_id, source_topic, source_partition, source_offset) DO UPDATE SET
-          reason = EXCLUDED.reason, raw = EXCLUDED.raw""",
-    "risk_events": """
-        INSERT INTO risk_events (run_id, ts, account, kind, detail, strategy, instrument)
-        VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
-    "regimes": """
-        INSERT INTO regimes (run_id, underlying, ts, regime, features, model_version,
-                             probabilities)
-        VALUES (%s, %s, %s, %s, %s, %s, %s)
-        ON CONFLICT (run_id, underlying, ts) DO UPDATE SET regime = EXCLUDED.regime,
-          features = EXCLUDED.features, model_version = EXCLUDED.model_version,
-          probabilities = EXCLUDED.probabilities""",
-    "signals": """
-        INSERT INTO signals (run_id, signal_id, ts, strategy, underlying, instrument, side, action,
-                             reason, strength)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-        ON CONFLICT (run_id, signal_id) DO UPDATE SET reason = EXCLUDED.reason""",
-    "risk_decisions": """
-        INSERT INTO risk_decisions (run_id, order_id, ts, account, strategy, instrument, side,
-                                    decision, qty, requested_qty, reason)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-        ON CONFLICT (run_id, order_id) DO UPDATE SET decision = EXCLUDED.decision,
-          qty = EXCLUDED.qty, requested_qty = EXCLUDED.requested_qty, reason = EXCLUDED.reason""",
-    "ai_state": """
-        INSERT INTO ai_state (run_id, ts, account, strategy, state) VALUES (%s, %s, %s, %s, %s)
-        ON CONFLICT (run_id, ts, account, strategy) DO UPDATE SET state = EXCLUDED.state""",
-    "instruments": """
-        INSERT INTO instruments (token, symbol, underlying, kind, exchange, strike, expiry,
-                                 lot_size, tick_size)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
-        ON CONFLICT (token) DO UPDATE SET symbol = EXCLUDED.symbol,
-          underlying = EXCLUDED.underlying, kind = EXCLUDED.kind, exchange = EXCLUDED.exchange,
-          strike = EXCLUDED.strike, expiry = EXCLUDED.expiry, lot_size = EXCLUDED.lot_size,
-          tick_size = EXCLUDED.tick_size""",
-}
-
-
-def _json(obj: Any) -> str:
-    return msgspec.json.encode(obj).decode()
-
-
-def bar_rows(run_id: str, bar: Bar) -> Iterable[tuple[str, Row]]:
-    c = bar.candle
-    yield "candles", (
-        run_id, c.token, c.interval, c.start, rupees(c.open), rupees(c.high), rupees(c.low),
-        rupees(c.close), c.volume, c.vwap / 100, c.ticks,
-    )  # fmt: skip
-    yield "indicators", (run_id, c.token, c.interval, c.start, _json(bar.indicators))
-
-
-def analytics_rows(run_id: str, a: OptionAnalytics) -> Iterable[tuple[str, Row]]:
-    ts = a.ts_event.replace(microsecond=0)
-    yield "option_analytics", (
-        run_id, a.token, ts, a.underlying, a.price, a.forward, a.iv, a.delta, a.gamma, a.theta,
-        a.vega, a.iv_percentile,
-    )  # fmt: skip
-
-
-def dead_letter_rows(run_id: str, d: DeadLetter) -> Iterable[tuple[str, Row]]:
-    yield "dead_letters", (
-        run_id, d.source_topic, d.source_partition, d.source_offset, d.reason, d.raw,
-    )  # fmt: skip
-
-
-def risk_rows(run_id: str, e: RiskEvent) -> Iterable[tuple[str, Row]]:
-    yield "risk_events", (run_id, e.ts_event, e.account, e.kind, e.detail, e.strategy, e.instrument)
-
-
-def regime_rows(run_id: str, r: RegimeClassified) -> Iterable[tuple[str, Row]]:
-    p = r.probabilities
-    yield "regimes", (
-        run_id, r.underlying, r.ts_event, r.regime, _json(r.features), r.model_version,
-        None if p is msgspec.UNSET else _json(p),
-    )  # fmt: skip
-
-
-def signal_rows(run_id: str, s: SignalGenerated) -> Iterable[tuple[str, Row]]:
-    yield "signals", (
-        run_id, s.signal_id, s.ts_event, s.strategy, s.underlying, s.instrument, s.side, s.action,
-        s.reason, s.strength,
-    )  # fmt: skip
-
-
-def approval_rows(run_id: str, a: OrderApproved) -> Iterable[tuple[str, Row]]:
-    yield "risk_decisions", (
-        run_id, a.order_id, a.ts_event, a.account, a.strategy, a.instrument, a.side, "APPROVED",
-        a.qty, a.requested_qty, a.reason,
-    )  # fmt: skip
-
-
-def denial_rows(run_id: str, d: OrderDenied) -> Iterable[tuple[str, Row]]:
-    yield "risk_decisions", (
-        run_id, d.order_id, d.ts_event, d.account, d.strategy, d.instrument, d.side, "DENIED",
-        d.qty, None, d.reason,
-    )  # fmt: skip
-
-
-def adaptive_rows(run_id: str, a: AdaptiveStateChanged) -> Iterable[tuple[str, Row]]:
-    yield "ai_state", (run_id, a.ts_event, a.account, a.strategy, _json(a))
-
-
-def instrument_rows(_run_id: str, i: Instrument) -> Iterable[tuple[str, Row]]:
-    yield "instruments", (
-        i.token, i.symbol, i.underlying, i.kind, i.exchange, rupees(i.strike), i.expiry,
-        i.lot_size, rupees(i.tick_size),
-    )  # fmt: skip
-
-
-ROW_FNS: dict[type, RowFn] = {
-    Bar: bar_rows,
-    OptionAnalytics: analytics_rows,
-    DeadLetter: dead_letter_rows,
-    RiskEvent: risk_rows,
-    RegimeClassified: regime_rows,
-    SignalGenerated: signal_rows,
-    Instrument: instrument_rows,
-    OrderApproved: approval_rows,
-    OrderDenied: denial_rows,
-    AdaptiveStateChanged: adaptive_rows,
-    ContractNote: contract_notes.contract_note_rows,
-    Quote: quotes.quote_rows,
-}
-SQL.update(contract_notes.SQL)
-SQL.update(quotes.SQL)
-
-
-def register(event_type: type, sql: dict[str, str], row_fn: RowFn) -> None:
-    """Let another module (e.g. the trade journal) add its event types and tables."""
-    SQL.update(sql)
-    ROW_FNS[event_type] = row_fn
 
 
 # --- bulk path: COPY into per-connection staging tables, then one upsert per table ----------
@@ -297,8 +121,9 @@ class Staged:
 def stage_events(run_id: str, events: Iterable[Any], *, bulk: bool = True) -> Staged:
     """Turn events into rows; ``bulk=False`` sends bars and analytics row by row instead.
 
-    Trade-journal events (orders, fills, trades, positions) carry their own ``run_id`` and go
-    through ``connectors.journal``; an event type with no table is a programming error.
+    Every event type's rows come from its route (``connectors.routes``); trade-journal
+    events (orders, fills, trades, positions) carry their own ``run_id`` and go through
+    ``connectors.journal``; an event type with no route is a programming error.
     """
     staged = Staged()
     bars, analytics, other = staged.bars, staged.analytics, staged.other
@@ -317,14 +142,14 @@ def stage_events(run_id: str, events: Iterable[Any], *, bulk: bool = True) -> St
                 seq, a.token, a.ts_event, a.underlying, a.price, a.forward, a.iv, a.delta,
                 a.gamma, a.theta, a.vega, a.iv_percentile,
             ))  # fmt: skip
-        elif (row_fn := ROW_FNS.get(kind)) is not None:
-            for table, row in row_fn(run_id, event):
-                other[SQL[table]].append(row)
-        elif isinstance(event, JOURNAL_TYPES):
-            journal.append(event)
-        else:
-            msg = f"no table for {kind.__name__}; register it in connectors.pg_sink"
+        elif (r := route(kind)) is None:
+            msg = f"no table for {kind.__name__}: add its route to connectors.routes.ROUTES"
             raise TypeError(msg)
+        elif r.journal:
+            journal.append(event)
+        elif r.rows is not None:
+            for table, row in r.rows(run_id, event):
+                other[SQL[table]].append(row)
     for sql, rows in journal_rows(journal).items():
         other[sql].extend(rows)
     return staged
@@ -369,9 +194,6 @@ def write_events(
 ) -> int:
     """Upsert ``events`` in one transaction; returns the number of rows written."""
     return write_staged(conn, run_id, stage_events(run_id, events, bulk=bulk))
-
-
-JOURNAL_TYPES = (OrderEvent, PositionChanged, TradeClosed)
 
 
 # --- the Bytewax sink: a writer thread per partition -------------------------------------

@@ -13,20 +13,17 @@ from datetime import datetime
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dashboards.colours import (
+    EMA9_COLOUR,
+    EMA21_COLOUR,
+    LOSS_COLOUR,
+    REGIME_COLOURS,
+    VWAP_COLOUR,
+    WIN_COLOUR,
+)
 from dashboards.queries import AtmIvPoint, CandleBar, ChainLeg, RegimeRow, TradeRow
 from operators.sessions import IST
 
-EMA9_COLOUR = "#1f77b4"
-EMA21_COLOUR = "#ff7f0e"
-VWAP_COLOUR = "#9467bd"
-WIN_COLOUR = "#2ca02c"
-LOSS_COLOUR = "#d62728"
-REGIME_COLOURS: Mapping[str, str] = {
-    "TRENDING": "#2ca02c",
-    "RANGING": "#1f77b4",
-    "HIGH_VOL": "#d62728",
-    "LOW_VOL": "#bcbd22",
-}
 TIME_AXIS = "time (IST)"
 
 

@@ -43,15 +43,13 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from dashboards import queries
+from dashboards.colours import EMA9_COLOUR, HEADER_BG, INK, MUTED
+from dashboards.colours import LOSS_COLOUR as LOSS
+from dashboards.colours import WIN_COLOUR as WIN
 from operators.sessions import IST
 
 A4_LANDSCAPE = (11.69, 8.27)
 MIN_SPAN = timedelta(minutes=30)
-INK = "#1a1a1a"
-MUTED = "#666666"
-WIN = "#2ca02c"
-LOSS = "#d62728"
-HEADER_BG = "#e8eef5"
 
 METRIC_LABELS: dict[str, str] = {
     "trades": "Closed trades",
@@ -396,7 +394,7 @@ def _price_page(bars: Sequence[Any], trades: Sequence[Mapping[str, Any]], label:
     ax = fig.add_axes((0.07, 0.12, 0.9, 0.78))
     x = date2num([_ist(b.ts) for b in bars])
     closes = [float(b.close) for b in bars]
-    ax.plot(x, closes, color="#1f77b4", linewidth=1.1, label=f"{label} close")
+    ax.plot(x, closes, color=EMA9_COLOUR, linewidth=1.1, label=f"{label} close")
     times = [b.ts for b in bars]
 
     def y_at(ts: datetime) -> float:
@@ -418,7 +416,7 @@ def _price_page(bars: Sequence[Any], trades: Sequence[Mapping[str, Any]], label:
             )
     if entries:
         ex = date2num([_ist(e[0]) for e in entries])
-        ax.scatter(ex, [e[1] for e in entries], marker="^", s=40, color="#1f77b4",
+        ax.scatter(ex, [e[1] for e in entries], marker="^", s=40, color=EMA9_COLOUR,
                    edgecolor="black", lw=0.5, zorder=3, label="entry")  # fmt: skip
     if exits:
         ax.scatter(date2num([_ist(e[0]) for e in exits]), [e[1] for e in exits], marker="X", s=45,
@@ -440,7 +438,7 @@ def _equity_page(equity: Sequence[tuple[datetime, float]], trade_count: int) -> 
         x = [_ist(ts) for ts, _ in equity]
         y = [v for _, v in equity]
         dd = [-d for d in drawdown(equity)]
-        ax_eq.step(x, y, where="post", color="#1f77b4")
+        ax_eq.step(x, y, where="post", color=EMA9_COLOUR)
         ax_eq.axhline(0, color="#999999", linewidth=0.8)
         ax_dd.fill_between(x, dd, 0, step="post", color=LOSS, alpha=0.4)
         if x[-1] - x[0] < MIN_SPAN:  # a few trades close together: show them in context

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 import bytewax.operators as op
-from bytewax.connectors.kafka import OFFSET_BEGINNING, KafkaSinkMessage, KafkaSource
+from bytewax.connectors.kafka import OFFSET_BEGINNING, KafkaSource
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import FixedPartitionedSource, Source
 from bytewax.recovery import RecoveryConfig
@@ -23,7 +23,7 @@ from bytewax.run import cli_main
 
 from connectors.kafka_sink import AsyncKafkaSink, message_key
 from connectors.pg_sink import PostgresSink, RetryPolicy, db_key
-from connectors.serde import encode, ts_millis
+from connectors.routes import kafka_message
 from flows.accounts import AccountSpec, Isolation
 from flows.accounts import record as record_accounts
 from flows.adapters import key_by
@@ -34,7 +34,7 @@ from flows.market import market_stage
 from flows.outage import stop_process
 from flows.settings import Topics
 from operators.candles import CandleConfig
-from operators.events import Bar, DeadLetter, Instrument
+from operators.events import Instrument
 from operators.regime import RegimeModel
 from operators.underlying_stage import StrategySpec, UnderlyingConfig
 from operators.validation import ValidationConfig
@@ -106,28 +106,6 @@ def kafka_source(bootstrap: str, topic: str, *, tail: bool, batch_size: int = 10
     return AlignedKafkaSource(inner, tail=tail)
 
 
-def _bar_message(topic: str, bar: Bar) -> KafkaSinkMessage[bytes, bytes]:
-    return KafkaSinkMessage(
-        key=bar.candle.token.encode(), value=encode(bar), topic=topic, timestamp=ts_millis(bar)
-    )
-
-
-def _dead_letter_message(topic: str, d: DeadLetter) -> KafkaSinkMessage[bytes | None, bytes]:
-    source = f"{d.source_topic}/{d.source_partition}/{d.source_offset}"
-    return KafkaSinkMessage(
-        key=d.key,
-        value=d.raw,
-        topic=topic,
-        headers=[("reason", d.reason.encode()), ("source", source.encode())],
-    )
-
-
-def event_message(topic: str, key: str, event: Any) -> KafkaSinkMessage[bytes, bytes]:
-    return KafkaSinkMessage(
-        key=key.encode(), value=encode(event), topic=topic, timestamp=ts_millis(event)
-    )
-
-
 def source_partitions(source: Source[Any], config: PipelineConfig) -> tuple[int, ...]:
     """The partitions of a live Kafka source: the inputs of the trading stage's input
     watermarks (issue 19). Empty for other sources (a replay merges partitions itself) or
@@ -160,13 +138,9 @@ def build_flow(
     to_kafka: list[Stream[Any]] = []
     topics = config.topics
     if config.kafka_bootstrap:
+        to_kafka.append(op.map("bars_to_kafka", market.bars, lambda b: kafka_message(topics, b)))
         to_kafka.append(
-            op.map("bars_to_kafka", market.bars, lambda b: _bar_message(topics.bars, b))
-        )
-        to_kafka.append(
-            op.map(
-                "dlq_to_kafka", market.dead_letters, lambda d: _dead_letter_message(topics.dlq, d)
-            )
+            op.map("dlq_to_kafka", market.dead_letters, lambda d: kafka_message(topics, d))
         )
 
     if config.trading:

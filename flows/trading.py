@@ -26,12 +26,11 @@ from typing import Any, cast
 
 import bytewax.operators as op
 import msgspec
-from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.dataflow import Stream
 from bytewax.operators import KeyedStream
 
 from connectors import metrics
-from connectors.serde import encode, ts_millis
+from connectors.routes import kafka_message
 from flows.accounts import (
     Isolation,
     account_configs,
@@ -43,20 +42,17 @@ from flows.adapters import run_keyed, values
 from flows.arrivals import ArrivalClock
 from flows.market import Sourced
 from operators.account_stage import AccountConfig, AccountLogic, AccountRuntime
-from operators.adaptive import AdaptiveStateChanged
 from operators.candles import CandleConfig
 from operators.events import (
     Bar,
     Instrument,
     OptionAnalytics,
-    RegimeClassified,
     RiskEvent,
     SignalGenerated,
     Tick,
 )
 from operators.feed_health import Silence
-from operators.orders import FillEvent, OrderEvent
-from operators.risk_limits import OrderApproved, OrderDenied
+from operators.orders import FillEvent
 from operators.strategies.base import signal_strategy_key
 from operators.underlying_stage import UnderlyingConfig, UnderlyingLogic, UnderlyingRuntime
 
@@ -359,26 +355,6 @@ class _FanOut:
         return out
 
 
-def _kafka_message(topics: Any, event: Any) -> KafkaSinkMessage[bytes, bytes] | None:
-    if isinstance(event, SignalGenerated):
-        topic, key = topics.signals, event.underlying
-    elif isinstance(event, RegimeClassified):
-        topic, key = topics.regime, event.underlying
-    elif isinstance(event, AdaptiveStateChanged):
-        topic, key = topics.ai_state, event.account
-    elif isinstance(event, RiskEvent):
-        topic, key = topics.risk, event.account
-    elif isinstance(event, FillEvent):
-        topic, key = topics.fills, event.account
-    elif isinstance(event, OrderEvent | OrderApproved | OrderDenied):
-        topic, key = topics.orders, event.account
-    else:
-        return None  # analytics, positions and trades live in PostgreSQL only
-    return KafkaSinkMessage(
-        key=key.encode(), value=encode(event), topic=topic, timestamp=ts_millis(event)
-    )
-
-
 def stage_configs(config: Any) -> tuple[UnderlyingConfig, dict[str, AccountConfig]]:
     """The strategy stage's and each account stage's configuration for a pipeline config:
     where the run's settings (lateness, capital, limits, feed-lag threshold) reach them."""
@@ -483,7 +459,7 @@ def trading_stage(
         messages = op.flat_map_batch(
             "trading_to_kafka",
             results,
-            lambda xs: [m for m in (_kafka_message(topics, e) for e in xs) if m is not None],
+            lambda xs: [m for m in (kafka_message(topics, e) for e in xs) if m is not None],
         )
         streams.to_kafka.append(messages)
     return streams

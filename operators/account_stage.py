@@ -173,11 +173,12 @@ class AccountLogic:
         if cfg.contract_notes and costs is not None:
             symbols = {token: inst.symbol for token, inst in self.instruments.items()}
             ledger = CostLedger(costs.schedule, symbols)
+        portfolio = PortfolioLogic(self.instruments)  # the one position book; risk reads it
         return AccountRuntime(
             reorder=ReorderState(),
             execution=ExecutionLogic(self.instruments, cfg.execution),
-            portfolio=PortfolioLogic(self.instruments),
-            risk=RiskLogic(cfg.limits),
+            portfolio=portfolio,
+            risk=RiskLogic(cfg.limits, book=portfolio),
             adaptive=AdaptiveLogic(cfg.adaptive),
             feed=FeedHealthLogic(cfg.feed_health),
             ledger=ledger,
@@ -396,26 +397,10 @@ class AccountLogic:
             # no ATR or delta yet: assume a stop 20% below the premium
             else max(inst.tick_size, price // 5)
         )
-        order_id = make_order_id(
-            sig.strategy, sig.instrument, sig.ts_event, 0, account=self.config.account
+        qty = self.config.entry_lots * inst.lot_size
+        order_id, out = self._ask_risk(
+            rt, sig, 0, sig.side, qty, inst, price, stop_distance, delta, sig.atr
         )
-        intent = OrderIntent(
-            ts_event=sig.ts_event,
-            order_id=order_id,
-            account=self.config.account,
-            strategy=sig.strategy,
-            instrument=sig.instrument,
-            underlying=sig.underlying,
-            side=sig.side,
-            qty=self.config.entry_lots * inst.lot_size,
-            lot_size=inst.lot_size,
-            price=price,
-            stop_distance=stop_distance,
-            delta=delta,
-            atr=sig.atr,
-        )
-        rt.order_underlying[order_id] = sig.underlying
-        out = self._risk(rt, rt.risk.on_order(intent))
         for decision in list(out):
             if isinstance(decision, OrderApproved) and decision.order_id == order_id:
                 rt.working_entries[(sig.strategy, sig.instrument)] = order_id
@@ -444,8 +429,26 @@ class AccountLogic:
             return out
         side: Side = "SELL" if pos.qty > 0 else "BUY"
         bid, ask, _ = rt.quotes.get(sig.instrument, (0, 0, 0))
+        price = bid if side == "SELL" else ask
+        order_id, decisions = self._ask_risk(
+            rt, sig, 1, side, abs(pos.qty), inst, price, inst.tick_size,
+            rt.deltas.get(sig.instrument), None,
+        )  # fmt: skip
+        out.extend(decisions)
+        for decision in decisions:
+            if isinstance(decision, OrderApproved) and decision.order_id == order_id:
+                out.extend(self._submit(rt, sig, order_id, decision.qty, side))
+        return out
+
+    def _ask_risk(
+        self, rt: AccountRuntime, sig: SignalGenerated, seq: int, side: Side, qty: int,
+        inst: Instrument, price: int, stop_distance: int, delta: float | None,
+        atr: float | None,
+    ) -> tuple[str, list[AccountOutput]]:  # fmt: skip
+        """The order intent for a signal (entry ``seq`` 0, exit 1), through risk: its order id
+        and risk's outputs."""
         order_id = make_order_id(
-            sig.strategy, sig.instrument, sig.ts_event, 1, account=self.config.account
+            sig.strategy, sig.instrument, sig.ts_event, seq, account=self.config.account
         )
         intent = OrderIntent(
             ts_event=sig.ts_event,
@@ -455,20 +458,15 @@ class AccountLogic:
             instrument=sig.instrument,
             underlying=sig.underlying,
             side=side,
-            qty=abs(pos.qty),
+            qty=qty,
             lot_size=inst.lot_size,
-            price=bid if side == "SELL" else ask,
-            stop_distance=inst.tick_size,
-            delta=rt.deltas.get(sig.instrument),
-            atr=None,
+            price=price,
+            stop_distance=stop_distance,
+            delta=delta,
+            atr=atr,
         )
         rt.order_underlying[order_id] = sig.underlying
-        decisions = self._risk(rt, rt.risk.on_order(intent))
-        out.extend(decisions)
-        for decision in decisions:
-            if isinstance(decision, OrderApproved) and decision.order_id == order_id:
-                out.extend(self._submit(rt, sig, order_id, decision.qty, side))
-        return out
+        return order_id, self._risk(rt, rt.risk.on_order(intent))
 
     def _submit(
         self, rt: AccountRuntime, sig: SignalGenerated, order_id: str, qty: int, side: str

@@ -32,18 +32,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import msgspec
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from operators.events import Event, RegimeClassified
-from operators.risk_limits import record_trade_result, stable_hash
+from operators.risk_limits import FrozenConfig, record_trade_result
 
 ADAPTIVE_STATE_VERSION = 1
 
 
-class AdaptiveConfig(BaseModel):
+class AdaptiveConfig(FrozenConfig):
     """Parameters of the adaptive layer of one account (frozen, with a stable hash)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     account: str
     strategies: tuple[str, ...] = ()
@@ -86,9 +84,6 @@ class AdaptiveConfig(BaseModel):
             msg = "min bounds must not exceed max bounds"
             raise ValueError(msg)
         return self
-
-    def config_hash(self) -> str:
-        return stable_hash(self)
 
 
 class TradeResult(msgspec.Struct, frozen=True, kw_only=True):

@@ -50,10 +50,10 @@ from typing import Any
 import msgspec
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from operators.events import Bar, Regime, RegimeClassified
-from operators.risk_limits import stable_hash
+from operators.risk_limits import FrozenConfig
 
 REGIMES: tuple[Regime, ...] = ("TRENDING", "RANGING", "HIGH_VOL")
 TRENDING, RANGING, HIGH_VOL = 0, 1, 2
@@ -65,10 +65,8 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
-class RegimeConfig(BaseModel):
+class RegimeConfig(FrozenConfig):
     """Regime rule thresholds, feature windows and label definition (frozen, hashable)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     adx_trend: float = 25.0
     atr_high_pct: float = Field(default=80.0, gt=0, lt=100)
@@ -87,9 +85,6 @@ class RegimeConfig(BaseModel):
     @property
     def atr_window(self) -> int:
         return self.atr_window_sessions * self.bars_per_session
-
-    def config_hash(self) -> str:
-        return stable_hash(self)
 
 
 # ---------------------------------------------------------------- shared small pieces

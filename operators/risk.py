@@ -16,11 +16,19 @@ it back) and reacts to five inputs, all in event time:
   smaller of the request, the stop-based lots and the ATR-based lots × adaptive
   multiplier), ``MAX_POSITION_LOTS``, ``MAX_GROSS_EXPOSURE``, ``MAX_NET_DELTA``.
   Limits count open (approved, unfilled) orders as well as positions.
-- ``on_fill(fill)``: positions by (strategy, instrument) with average cost, realised pnl
-  net of costs; a round trip ending flat feeds the consecutive-loss cooldown.
+- ``on_fill(fill)``: after the portfolio booked the fill (``operators.portfolio``, the one
+  position book, FIFO): the book's realised pnl net of costs moves the session's realised
+  pnl; a round trip ending flat (or flipping) feeds the consecutive-loss cooldown.
 - ``on_tick(tick)`` / ``on_mark(...)``: marks for unrealised pnl, spread and stall checks.
 - ``on_risk_event(ev)``: an incoming ``FEED_STALLED`` trips the kill switch.
 - ``on_adaptive(ev)``: the adaptive layer's size multiplier per strategy.
+
+Positions (qty per strategy and instrument, for limits, unrealised pnl and the kill switch)
+are read from the portfolio; risk keeps per (strategy, instrument) only what the book had
+realised (net of costs) when risk last saw it and the round trip's pnl so far. Marks stay
+risk's own (LTP). Unrealised pnl = cash + qty × mark − (realised − costs) of each position,
+which equals average-cost accounting's at every step; only a position held across IST
+midnight after a partial close at different prices gives the new session another base.
 
 Session pnl = realised since the session's first event + unrealised of open positions;
 session drawdown is measured from the session's peak equity (capital + session pnl).
@@ -39,7 +47,7 @@ from mypy_extensions import mypyc_attr
 
 from operators import _native
 from operators.adaptive import AdaptiveStateChanged
-from operators.events import RiskEvent, Tick
+from operators.events import RiskEvent, RiskEventKind, Tick
 from operators.kill_switch import (
     FlattenAccount,
     drawdown_breach,
@@ -47,6 +55,8 @@ from operators.kill_switch import (
     spread_breach,
     stall_breach,
 )
+from operators.portfolio import PortfolioLogic
+from operators.portfolio import Position as BookPosition
 from operators.risk_limits import (
     FillReport,
     OrderApproved,
@@ -61,7 +71,7 @@ from operators.risk_limits import (
 from operators.sessions import IST, ist_date, session_open
 
 RiskOutput = OrderApproved | OrderDenied | RiskEvent | FlattenAccount
-RISK_STATE_VERSION = 1
+RISK_STATE_VERSION = 2
 _NEVER = datetime.min.replace(tzinfo=UTC)
 _FOREVER = datetime.max.replace(tzinfo=UTC)
 
@@ -76,13 +86,14 @@ def next_session_open(ts: datetime) -> datetime:
 
 @mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass
-class Position:
-    """Open quantity of one strategy in one instrument, with its signed cost in paise."""
+class Booking:
+    """What risk remembers of one strategy's position in one instrument (the position itself
+    is the portfolio's): the book's realised − costs when risk last saw it, and the round
+    trip's pnl so far, paise."""
 
     strategy: str
     instrument: str
-    qty: int = 0
-    cost: int = 0
+    booked: int = 0
     trade_pnl: int = 0
 
 
@@ -115,7 +126,7 @@ class RiskState:
     session_date: date | None = None
     session_realised: int = 0
     peak_equity: int = 0
-    positions: dict[str, Position] = field(default_factory=dict)
+    bookings: dict[str, Booking] = field(default_factory=dict)
     pending: dict[str, PendingOrder] = field(default_factory=dict)
     marks: dict[str, int] = field(default_factory=dict)
     deltas: dict[str, float] = field(default_factory=dict)
@@ -155,9 +166,17 @@ def _plus(ts: datetime, span: timedelta) -> datetime:
 class RiskLogic:
     """Risk engine of one account (see module docstring for the rules and their order)."""
 
-    def __init__(self, limits: RiskLimits, state: RiskState | None = None) -> None:
+    def __init__(
+        self,
+        limits: RiskLimits,
+        state: RiskState | None = None,
+        book: PortfolioLogic | None = None,
+    ) -> None:
+        """``book``: the account's portfolio, the one position book (the account stage
+        passes its own; alone, risk gets an empty one, to be fed fills first)."""
         self.limits = limits
         self.state = state if state is not None else RiskState()
+        self.book = book if book is not None else PortfolioLogic({})
         if self.state.version != RISK_STATE_VERSION:
             msg = f"risk state version {self.state.version} != {RISK_STATE_VERSION}"
             raise ValueError(msg)
@@ -185,12 +204,23 @@ class RiskLogic:
         return copy.deepcopy(self.state)
 
     # ------------------------------------------------------------------ derived values
+    def positions(self) -> list[BookPosition]:
+        """This account's positions in the portfolio, open or flat, by (strategy, token)."""
+        acct = self.limits.account
+        found = [p for p in self.book.state.positions.values() if p.account == acct]
+        found.sort(key=lambda p: (p.strategy, p.token))
+        return found
+
     def unrealised(self) -> int:
+        """Σ qty × mark − open cost, with open cost = (realised − costs) − cash: the same
+        integer whether the lots are matched FIFO (the book) or at average cost."""
         s = self.state
+        marks = s.marks
+        acct = self.limits.account
         total = 0
-        for p in s.positions.values():
-            if p.qty != 0 and p.instrument in s.marks:
-                total += p.qty * s.marks[p.instrument] - p.cost
+        for p in self.book.state.positions.values():
+            if p.qty != 0 and p.account == acct and p.token in marks:
+                total += p.qty * marks[p.token] + p.cash - p.realised + p.costs
         return total
 
     def session_pnl(self) -> int:
@@ -201,13 +231,15 @@ class RiskLogic:
 
     def position_qty(self, instrument: str) -> int:
         """Net units held in ``instrument`` across strategies."""
-        return sum(p.qty for p in self.state.positions.values() if p.instrument == instrument)
+        return sum(p.qty for p in self.positions() if p.token == instrument)
 
     def _exposure_qty(self) -> dict[str, int]:
         """Net units per instrument counting positions and open orders."""
         out: dict[str, int] = {}
-        for p in self.state.positions.values():
-            out[p.instrument] = out.get(p.instrument, 0) + p.qty
+        acct = self.limits.account
+        for p in self.book.state.positions.values():  # the order they opened: float sums below
+            if p.account == acct:
+                out[p.token] = out.get(p.token, 0) + p.qty
         for o in self.state.pending.values():
             out[o.instrument] = out.get(o.instrument, 0) + o.remaining
         return out
@@ -256,34 +288,20 @@ class RiskLogic:
     def _advance(self, now: datetime) -> list[RiskOutput]:
         s = self.state
         timed: list[tuple[datetime, int, str, RiskEvent]] = []
-        acct = self.limits.account
         due = [sr for sr in s.strategies.values() if sr.paused_until is not None]
         for name, sr in sorted(s.strategies.items()) if due else ():
             if sr.paused_until is not None and sr.paused_until <= now:
                 t = sr.paused_until
-                ev = RiskEvent(
-                    ts_event=t,
-                    ts_recv=t,
-                    account=acct,
-                    kind="RESUME",
-                    strategy=name,
-                    detail=f"COOLDOWN_END: strategy={name}",
-                )
+                ev = self._event(t, "RESUME", f"COOLDOWN_END: strategy={name}", name)
                 timed.append((t, 0, name, ev))
                 sr.paused_until = None
         if s.global_pause_until is not None and s.global_pause_until <= now:
             t = s.global_pause_until
-            ev = RiskEvent(
-                ts_event=t, ts_recv=t, account=acct, kind="RESUME", detail="GLOBAL_PAUSE_END"
-            )
-            timed.append((t, 1, "", ev))
+            timed.append((t, 1, "", self._event(t, "RESUME", "GLOBAL_PAUSE_END")))
             s.global_pause_until = None
         if s.halted_until is not None and s.halted_until <= now:
             t = s.halted_until
-            ev = RiskEvent(
-                ts_event=t, ts_recv=t, account=acct, kind="RESUME", detail="DAILY_LOSS_HALT_END"
-            )
-            timed.append((t, 2, "", ev))
+            timed.append((t, 2, "", self._event(t, "RESUME", "DAILY_LOSS_HALT_END")))
             s.halted_until = None
             s.halt_reason = ""
         timed.sort(key=lambda x: (x[0], x[1], x[2]))
@@ -299,6 +317,19 @@ class RiskLogic:
                 out.extend(self._kill(now, reason))
         return out
 
+    def _event(
+        self, ts: datetime, kind: RiskEventKind, detail: str, strategy: str = ""
+    ) -> RiskEvent:
+        """A risk event of this account decided at ``ts`` (``ts_recv == ts_event``)."""
+        return RiskEvent(
+            ts_event=ts,
+            ts_recv=ts,
+            account=self.limits.account,
+            kind=kind,
+            detail=detail,
+            strategy=strategy,
+        )
+
     # ------------------------------------------------------------------ kill switch
     def _kill(self, ts: datetime, reason: str) -> list[RiskOutput]:
         s = self.state
@@ -306,9 +337,7 @@ class RiskLogic:
         s.killed = True
         s.kill_reason = reason
         open_ids = list(s.pending)
-        positions = [
-            (p.strategy, p.instrument, p.qty) for _, p in sorted(s.positions.items()) if p.qty != 0
-        ]
+        positions = [(p.strategy, p.token, p.qty) for p in self.positions() if p.qty != 0]
         s.pending.clear()
         return list(kill_sequence(self.limits.account, ts, reason, open_ids, positions))
 
@@ -321,15 +350,7 @@ class RiskLogic:
             s.killed = False
             s.kill_reason = ""
             s.last_tick = None
-            out.append(
-                RiskEvent(
-                    ts_event=ts,
-                    ts_recv=ts,
-                    account=self.limits.account,
-                    kind="RESUME",
-                    detail="KILL_SWITCH_RESET",
-                )
-            )
+            out.append(self._event(ts, "RESUME", "KILL_SWITCH_RESET"))
         return out
 
     def operator_reset(self, ts: datetime) -> list[RiskOutput]:
@@ -342,15 +363,7 @@ class RiskLogic:
         if s.halted_until is not None:
             s.halted_until = None
             s.halt_reason = ""
-            out.append(
-                RiskEvent(
-                    ts_event=ts,
-                    ts_recv=ts,
-                    account=self.limits.account,
-                    kind="RESUME",
-                    detail="DAILY_LOSS_HALT_RESET",
-                )
-            )
+            out.append(self._event(ts, "RESUME", "DAILY_LOSS_HALT_RESET"))
         self._quiet_state = self._exposed_state = None
         s.peak_equity = self.equity()
         return out
@@ -374,15 +387,7 @@ class RiskLogic:
                 f"DAILY_LOSS_LIMIT: limit={rupees(self.limits.daily_loss_limit)}, "
                 f"pnl={rupees(pnl)}, until={until.isoformat()}"
             )
-            return [
-                RiskEvent(
-                    ts_event=ts,
-                    ts_recv=ts,
-                    account=self.limits.account,
-                    kind="HALT",
-                    detail=s.halt_reason,
-                )
-            ]
+            return [self._event(ts, "HALT", s.halt_reason)]
         return []
 
     # ------------------------------------------------------------------ orders
@@ -436,7 +441,7 @@ class RiskLogic:
     def _reducing(self, intent: OrderIntent) -> bool:
         """True when the order only closes (part of) the strategy's own position."""
         s = self.state
-        pos = s.positions.get(_pos_key(intent.strategy, intent.instrument))
+        pos = self.book.position(self.limits.account, intent.strategy, intent.instrument)
         if pos is None or pos.qty == 0 or (pos.qty > 0) == (intent.side == "BUY"):
             return False
         already = sum(
@@ -560,7 +565,8 @@ class RiskLogic:
 
     # ------------------------------------------------------------------ fills
     def on_fill(self, fill: FillReport) -> list[RiskOutput]:
-        """Update the book; a round trip closing flat may start a cooldown; check pnl."""
+        """A fill the portfolio has booked: take its realised pnl net of costs; a round trip
+        closing flat may start a cooldown; check pnl."""
         out = self.on_clock(fill.ts_event)
         s = self.state
         self._exposed_state = None
@@ -574,40 +580,32 @@ class RiskLogic:
             else:
                 pending.remaining = remaining
         key = _pos_key(fill.strategy, fill.instrument)
-        pos = s.positions.setdefault(key, Position(fill.strategy, fill.instrument))
-        closed_pnl = self._apply_fill(pos, fill.signed_qty, fill.price, fill.costs)
+        booking = s.bookings.get(key)
+        if booking is None:
+            booking = s.bookings[key] = Booking(fill.strategy, fill.instrument)
+        pos = self.book.position(fill.account, fill.strategy, fill.instrument)
+        closed_pnl = self._take_fill(booking, pos, fill.signed_qty)
         sr = self._strategy(fill.strategy)
         if closed_pnl is not None:
             out.extend(self._trade_closed(fill.ts_event, fill.strategy, sr, closed_pnl))
         out.extend(self._check_pnl(fill.ts_event))
         return out
 
-    def _apply_fill(self, pos: Position, f: int, price: int, costs: int) -> int | None:
-        """Average-cost accounting; returns the round trip's net pnl when it closes."""
-        s = self.state
-        s.session_realised -= costs
-        pos.trade_pnl -= costs
-        if pos.qty == 0 or (pos.qty > 0) == (f > 0):
-            pos.qty += f
-            pos.cost += f * price
+    def _take_fill(self, booking: Booking, pos: BookPosition | None, signed: int) -> int | None:
+        """Move the book's realised − costs since risk last saw it into the session and the
+        round trip; return the trip's net pnl when this fill ends it (flat, or flipped: the
+        flip's whole costs stay on the closing trip)."""
+        booked = booking.booked if pos is None else pos.realised - pos.costs
+        change = booked - booking.booked
+        booking.booked = booked
+        self.state.session_realised += change
+        booking.trade_pnl += change
+        qty = 0 if pos is None else pos.qty
+        before = qty - signed
+        if before == 0 or (qty != 0 and (qty > 0) == (before > 0)):
             return None
-        k = min(abs(f), abs(pos.qty))
-        released = pos.cost if k == abs(pos.qty) else round(pos.cost * k / abs(pos.qty))
-        sign = 1 if pos.qty > 0 else -1
-        realised = sign * k * price - released
-        s.session_realised += realised
-        pos.trade_pnl += realised
-        pos.cost -= released
-        pos.qty += sign * -k
-        rest = f + sign * k
-        if pos.qty != 0:
-            return None
-        closed = pos.trade_pnl
-        pos.trade_pnl = 0
-        pos.cost = 0
-        if rest != 0:
-            pos.qty = rest
-            pos.cost = rest * price
+        closed = booking.trade_pnl
+        booking.trade_pnl = 0
         return closed
 
     def _trade_closed(
@@ -621,19 +619,8 @@ class RiskLogic:
             return []
         self._quiet_state = None
         sr.paused_until = until
-        out: list[RiskOutput] = [
-            RiskEvent(
-                ts_event=ts,
-                ts_recv=ts,
-                account=lim.account,
-                kind="COOLDOWN",
-                strategy=strategy,
-                detail=(
-                    f"CONSECUTIVE_LOSSES: losses={lim.consecutive_losses}, "
-                    f"until={until.isoformat()}"
-                ),
-            )
-        ]
+        detail = f"CONSECUTIVE_LOSSES: losses={lim.consecutive_losses}, until={until.isoformat()}"
+        out: list[RiskOutput] = [self._event(ts, "COOLDOWN", detail, strategy)]
         s = self.state
         known = list(lim.strategies) if lim.strategies else sorted(s.strategies)
         paused = [s.strategies[n].paused_until for n in known if n in s.strategies]
@@ -644,15 +631,8 @@ class RiskLogic:
         ):
             gp = min(p for p in paused if p is not None)
             s.global_pause_until = gp
-            out.append(
-                RiskEvent(
-                    ts_event=ts,
-                    ts_recv=ts,
-                    account=lim.account,
-                    kind="HALT",
-                    detail=f"GLOBAL_PAUSE: strategies={','.join(known)}, until={gp.isoformat()}",
-                )
-            )
+            detail = f"GLOBAL_PAUSE: strategies={','.join(known)}, until={gp.isoformat()}"
+            out.append(self._event(ts, "HALT", detail))
         return out
 
     # ------------------------------------------------------------------ market data
@@ -674,11 +654,13 @@ class RiskLogic:
             s.last_tick = ts
         if tick.ltp > 0:
             s.marks[tick.token] = tick.ltp
-        if s.killed or not (s.positions or s.pending):
+        book = self.book.state.positions
+        if s.killed or not (book or s.pending):
             return out
         if self._exposed_state is not s:
+            acct = self.limits.account
             self._exposed = frozenset(
-                [p.instrument for p in s.positions.values() if p.qty != 0]
+                [p.token for p in book.values() if p.qty != 0 and p.account == acct]
                 + [o.instrument for o in s.pending.values()]
             )
             self._exposed_state = s
@@ -718,4 +700,4 @@ class RiskLogic:
         return out
 
 
-_native.picklable(Position, PendingOrder, StrategyRisk, RiskState, RiskLogic)
+_native.picklable(Booking, PendingOrder, StrategyRisk, RiskState, RiskLogic)

@@ -36,15 +36,23 @@ def stable_hash(model: BaseModel) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-class RiskLimits(BaseModel):
+class FrozenConfig(BaseModel):
+    """A frozen parameter model whose ``config_hash`` every run records (risk limits, the
+    adaptive layer, the regime model)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def config_hash(self) -> str:
+        return stable_hash(self)
+
+
+class RiskLimits(FrozenConfig):
     """Per-account risk parameters: static limits, dynamic rules and kill-switch thresholds.
 
     ``capital`` and exposure are paise; percentages are of ``capital``; ``max_net_delta`` is
     in underlying units (Σ qty × delta). ``strategies`` lists the account's active strategies
     (empty: every strategy seen so far) for the "all strategies paused" global pause.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     account: str
     capital: int = Field(gt=0)
@@ -86,9 +94,6 @@ class RiskLimits(BaseModel):
     @property
     def cooldown(self) -> timedelta:
         return timedelta(minutes=self.cooldown_minutes)
-
-    def config_hash(self) -> str:
-        return stable_hash(self)
 
 
 class OrderIntent(msgspec.Struct, frozen=True, kw_only=True):

@@ -9,8 +9,11 @@ lagging / stalled / recovered, kill switch by feed stall, drawdown and spread bl
 end-of-day square-off.
 
 The fingerprints are a sha256 over every output (type name + msgpack) and the account's end
-state (msgpack, deterministic order). They were recorded from the account stage as of commit
-7eefa5e (before the per-tick fast paths) with this very file:
+state (msgpack, deterministic order; risk's as ``risk_as_recorded`` projects it). They were
+recorded from the account stage as of commit 7eefa5e (before the per-tick fast paths) and
+re-recorded once when risk stopped keeping a position book of its own (issue 16): the
+outputs-only digests of the five scenarios were byte-identical before and after (NOTES.md),
+only the state's shape changed. Recorded with this very file:
 ``.venv/bin/python tests/operators/test_account_equivalence.py`` prints them. A change here
 means the account stage no longer behaves exactly as it did; if that is intended, re-record.
 """
@@ -50,15 +53,18 @@ class Scenario:
     limits: Mapping[str, Any] = field(default_factory=dict)
     account: Mapping[str, Any] = field(default_factory=dict)
     expected: str = ""
+    outputs: str = ""  # the outputs alone, as before risk read the portfolio's book
 
 
 SCENARIOS = {
     "default": Scenario(
-        expected="43eae033a0285043b19ea9aead013efbc4026806ee6d54a086f51a9433b34994",
+        expected="5f9cb3d5c61172887a6820f3d02f0e0728f56267c2e2eaa5e5413ea57d50c71f",
+        outputs="3e8d8167fda80db962f3344c72df913017ca6ffcd4d17f456481516369c0aa5f",
     ),
     "tight-limits": Scenario(
         limits={"max_daily_loss_pct": 0.3, "consecutive_losses": 1, "cooldown_minutes": 5},
-        expected="a460c3255972265cf9aaa7f4e29045984b56e85c175700982450d2f8f6d29375",
+        expected="441f9b3ecb409131f4fbd08a2a4f702c44b69de991d7cdee1dab016144e14daf",
+        outputs="918a41832532d72ab73a31e4cf336b6e1a9b18f347c196dd4ca1d91fdcd99d1e",
     ),
     "lagging-drawdown": Scenario(
         limits={"kill_drawdown_pct": 0.5},
@@ -66,15 +72,18 @@ SCENARIOS = {
             "feed_health": FeedHealthConfig(lag_threshold_ms=60, lag_ticks=3),
             "square_off_at": time(13, 0),
         },
-        expected="c7b9b75557e22e883030fcf5d6de772395b72e8e138d0925a908a4badfb3766d",
+        expected="a83fd1efa23600df940332b537aee1c59f2b1c8f4780314e27809d212c67e7ed",
+        outputs="254a5aa867cdc3e82549c63112f17f217a13553a712174b4677a5463a0b94820",
     ),
     "spread-blowout": Scenario(
         limits={"max_spread_pct": 1.0},
-        expected="a0345f3ac3c107276cb0609ad4e85f34453d9ada9aa5af37890fa31adf9d96d8",
+        expected="2b5823bd47c9fbfe3add72f65607f9edc62329ce3acdccece2fc89eee13980da",
+        outputs="c89a9785dc54c0ee7d103291212ad286d84caf97133f7ad1580d4e9fd1d6703a",
     ),
     "early-square-off": Scenario(
         account={"square_off_at": time(11, 52, 10)},
-        expected="6b664624ce864f72a6962c200a63c484bc9f963752a30f881379b66a3b9d308b",
+        expected="077f2efdf496122cf889238def42ba2165fd3fb1bff1a8e5e6778fe11b092e55",
+        outputs="670c2a25c7eea5d8e71ea4eabe41b472eea9339b915405d572d94818a7ab6a66",
     ),
 }
 
@@ -153,14 +162,54 @@ def run(
     return out, rt
 
 
-def fingerprint(outputs: list[Any], rt: AccountRuntime) -> str:
+def risk_as_recorded(rt: AccountRuntime) -> dict[str, Any]:
+    """Risk's end state by value, its positions as the book holds them (qty, open cost =
+    realised − costs − cash) with risk's round-trip pnl, so the pin says what risk knows,
+    not how it stores it."""
+    s = rt.risk.state
+    positions = {
+        f"{p.strategy}|{p.token}": (
+            p.qty,
+            p.realised - p.costs - p.cash,
+            s.bookings[f"{p.strategy}\x1f{p.token}"].trade_pnl,
+        )
+        for p in rt.risk.positions()
+    }
+    return {
+        "clock": s.clock,
+        "session_date": s.session_date,
+        "session_realised": s.session_realised,
+        "peak_equity": s.peak_equity,
+        "positions": positions,
+        "pending": s.pending,
+        "marks": s.marks,
+        "deltas": s.deltas,
+        "lot_sizes": s.lot_sizes,
+        "strategies": s.strategies,
+        "halted_until": s.halted_until,
+        "halt_reason": s.halt_reason,
+        "global_pause_until": s.global_pause_until,
+        "killed": s.killed,
+        "kill_reason": s.kill_reason,
+        "last_tick": s.last_tick,
+    }
+
+
+def outputs_digest(outputs: list[Any]) -> hashlib._Hash:
+    """sha256 over every output (type name + msgpack, deterministic order)."""
     enc = msgspec.msgpack.Encoder(order="deterministic")
     h = hashlib.sha256()
     for ev in outputs:
         h.update(type(ev).__name__.encode())
         h.update(enc.encode(ev))
+    return h
+
+
+def fingerprint(outputs: list[Any], rt: AccountRuntime) -> str:
+    enc = msgspec.msgpack.Encoder(order="deterministic")
+    h = outputs_digest(outputs)
     state = {
-        "risk": rt.risk.state,
+        "risk": risk_as_recorded(rt),
         "feed": rt.feed.state,
         "execution": rt.execution.state,
         "portfolio": rt.portfolio.state,
@@ -205,6 +254,7 @@ def test_account_outputs_and_state_are_unchanged(
     outputs, rt = runs[name]
     assert any(isinstance(ev, FillEvent) for ev in outputs)
     assert any(isinstance(ev, TradeClosed) for ev in outputs)
+    assert outputs_digest(outputs).hexdigest() == SCENARIOS[name].outputs, kinds(outputs)
     assert fingerprint(outputs, rt) == SCENARIOS[name].expected, kinds(outputs)
 
 
@@ -265,4 +315,5 @@ def test_contract_notes_add_notes_and_change_nothing_else(
 if __name__ == "__main__":
     instruments, items = strategy_outputs()
     for key, sc in SCENARIOS.items():
-        print(key, fingerprint(*run(instruments, items, sc)))
+        outputs, rt = run(instruments, items, sc)
+        print(key, outputs_digest(outputs).hexdigest(), fingerprint(outputs, rt))

@@ -14,7 +14,7 @@ from operators.kill_switch import (
 )
 from operators.risk import RiskLogic
 from operators.risk_limits import FillReport, OrderApproved, OrderDenied, RiskLimits
-from tests.operators.test_risk import SMALL, at, fill, intent, tick
+from tests.operators.test_risk import SMALL, at, book, fill, intent, tick
 
 T0 = datetime(2026, 1, 6, 4, 30, tzinfo=UTC)  # Tuesday 10:00 IST
 
@@ -23,8 +23,8 @@ def armed() -> RiskLogic:
     """Long 65 OPT1 (s1) and short 65 OPT2 (s2), plus one open order o9 on OPT3."""
     lim = RiskLimits(account="A1", capital=SMALL, max_daily_loss_pct=20, max_position_lots=5)
     logic = RiskLogic(lim)
-    logic.on_fill(fill(T0, "BUY", 10_000))
-    logic.on_fill(fill(T0, "SELL", 10_000, strategy="s2", instrument="OPT2"))
+    book(logic, fill(T0, "BUY", 10_000))
+    book(logic, fill(T0, "SELL", 10_000, strategy="s2", instrument="OPT2"))
     out = logic.on_order(intent("o9", at(1), instrument="OPT3"))
     assert isinstance(out[-1], OrderApproved)
     return logic
@@ -82,7 +82,7 @@ def test_drawdown_is_measured_from_the_session_peak() -> None:
     assert drawdown_breach(100_000, 95_000, 5.0) is not None
     assert drawdown_breach(100_000, 95_001, 5.0) is None
     logic = RiskLogic(RiskLimits(account="A1", capital=SMALL, max_daily_loss_pct=20))
-    logic.on_fill(fill(T0, "BUY", 10_000, qty=650))
+    book(logic, fill(T0, "BUY", 10_000, qty=650))
     logic.on_tick(tick(at(1), ltp=11_000))  # +₹6,500 → peak ₹1,06,500
     out = logic.on_tick(tick(at(2), ltp=10_100))  # equity ₹1,00,650: -5.49 % from peak
     kinds = [o.kind for o in out if isinstance(o, RiskEvent)]
@@ -170,8 +170,9 @@ def test_square_off_fills_flatten_and_reset_rearms() -> None:
         RiskEvent(ts_event=at(4), ts_recv=at(4), account="A1", kind="FEED_STALLED", detail="x")
     )
     assert logic.state.pending == {}
-    logic.on_fill(fill(at(5), "SELL", 9_900))
-    logic.on_fill(
+    book(logic, fill(at(5), "SELL", 9_900))
+    book(
+        logic,
         FillReport(
             ts_event=at(5),
             account="A1",
@@ -182,7 +183,7 @@ def test_square_off_fills_flatten_and_reset_rearms() -> None:
             qty=65,
             price=10_100,
             lot_size=65,
-        )
+        ),
     )
     assert logic.position_qty("OPT1") == 0
     assert logic.position_qty("OPT2") == 0

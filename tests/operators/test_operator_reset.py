@@ -10,7 +10,7 @@ from operators.risk import RiskLogic
 from operators.risk_limits import OrderApproved, OrderDenied, RiskLimits
 from tests.operators.test_account_stage import T0, make_logic, tick
 from tests.operators.test_kill_switch import armed
-from tests.operators.test_risk import SMALL, at, fill, intent
+from tests.operators.test_risk import SMALL, at, book, fill, intent
 
 
 def _kinds(out: list) -> list[tuple[str, str]]:
@@ -22,8 +22,8 @@ def test_reset_lifts_a_daily_loss_halt() -> None:
         account="A1", capital=SMALL, max_daily_loss_pct=3, kill_drawdown_pct=50, max_position_lots=5
     )
     logic = RiskLogic(limits)
-    logic.on_fill(fill(at(0), "BUY", 10_000))
-    assert [k for k, _ in _kinds(logic.on_fill(fill(at(1), "SELL", 5_000)))] == ["HALT"]
+    book(logic, fill(at(0), "BUY", 10_000))
+    assert [k for k, _ in _kinds(book(logic, fill(at(1), "SELL", 5_000)))] == ["HALT"]
     assert isinstance(logic.on_order(intent("o1", at(2)))[-1], OrderDenied)
     assert _kinds(logic.operator_reset(at(3))) == [("RESUME", "DAILY_LOSS_HALT_RESET")]
     assert isinstance(logic.on_order(intent("o2", at(4)))[-1], OrderApproved)

@@ -13,7 +13,9 @@ import pytest
 
 from operators._native import attributes
 from operators.adaptive import AdaptiveStateChanged
+from operators.costs import CostBreakdown
 from operators.events import RiskEvent, Tick
+from operators.orders import FillEvent
 from operators.risk import RiskLogic, next_session_open
 from operators.risk_limits import (
     FillReport,
@@ -91,6 +93,31 @@ def fill(
         order_id=order_id,
         lot_size=65,
     )
+
+
+def book(logic: RiskLogic, report: FillReport) -> list:
+    """Book the fill in the portfolio first, then tell risk, as the account stage does (risk
+    reads positions from the portfolio's book)."""
+    logic.book.on_fill(
+        FillEvent(
+            ts_event=report.ts_event,
+            ts_recv=report.ts_event,
+            order_id=report.order_id,
+            account=report.account,
+            strategy=report.strategy,
+            token=report.instrument,
+            fill_id=f"{report.order_id}:{report.ts_event.isoformat()}",
+            side=report.side,
+            fill_qty=report.qty,
+            fill_price=report.price,
+            cum_qty=report.qty,
+            leaves_qty=0,
+            cum_value=report.qty * report.price,
+            liquidity="TAKER",
+            costs=CostBreakdown(brokerage=report.costs, total=report.costs),
+        )
+    )
+    return logic.on_fill(report)
 
 
 def tick(ts: datetime, token: str = "OPT1", ltp: int = 10_000, bid: int = 0, ask: int = 0) -> Tick:
@@ -222,7 +249,7 @@ def test_max_position_lots_counts_open_orders_and_positions() -> None:
     d = decision(logic.on_order(intent("o2", at(1))))
     assert isinstance(d, OrderDenied)
     assert d.reason == "MAX_POSITION_LOTS: limit=2, lots=3"
-    logic.on_fill(fill(at(2), "BUY", 10_000, qty=130, order_id="o1"))
+    book(logic, fill(at(2), "BUY", 10_000, qty=130, order_id="o1"))
     assert logic.position_qty("OPT1") == 130
     assert logic.state.pending == {}
     d = decision(logic.on_order(intent("o3", at(3))))
@@ -280,10 +307,10 @@ def test_duplicate_order_id_denied() -> None:
 # ------------------------------------------------------------------ accounting
 def test_realised_pnl_net_of_costs_and_flip() -> None:
     logic = RiskLogic(RiskLimits(account="A1", capital=BIG))
-    logic.on_fill(fill(T0, "BUY", 10_000, qty=130, costs=2_000))
-    logic.on_fill(fill(at(1), "SELL", 11_000, costs=2_000))
+    book(logic, fill(T0, "BUY", 10_000, qty=130, costs=2_000))
+    book(logic, fill(at(1), "SELL", 11_000, costs=2_000))
     assert logic.state.session_realised == 65 * 1_000 - 4_000
-    logic.on_fill(fill(at(2), "SELL", 12_000, qty=130))
+    book(logic, fill(at(2), "SELL", 12_000, qty=130))
     assert logic.position_qty("OPT1") == -65
     assert logic.state.session_realised == 65 * 1_000 + 65 * 2_000 - 4_000
     logic.on_tick(tick(at(3), ltp=11_500))
@@ -296,8 +323,8 @@ def test_daily_loss_halts_until_next_session() -> None:
     lim = RiskLimits(account="A1", capital=SMALL)  # daily limit ₹3,000
     logic = RiskLogic(lim)
     assert isinstance(decision(logic.on_order(intent("o1"))), OrderApproved)
-    logic.on_fill(fill(at(1), "BUY", 10_000, order_id="o1"))
-    out = logic.on_fill(fill(at(2), "SELL", 5_000))  # -₹3,250
+    book(logic, fill(at(1), "BUY", 10_000, order_id="o1"))
+    out = book(logic, fill(at(2), "SELL", 5_000))  # -₹3,250
     until = datetime(2026, 1, 7, 3, 45, tzinfo=UTC)
     reason = f"DAILY_LOSS_LIMIT: limit=3000.00, pnl=-3250.00, until={until.isoformat()}"
     assert [(e.kind, e.detail) for e in risk_events(out)] == [("HALT", reason)]
@@ -319,7 +346,7 @@ def test_daily_loss_halts_until_next_session() -> None:
 
 def test_daily_loss_from_marks_still_allows_exit() -> None:
     logic = RiskLogic(RiskLimits(account="A1", capital=SMALL))
-    logic.on_fill(fill(T0, "BUY", 10_000))
+    book(logic, fill(T0, "BUY", 10_000))
     out = logic.on_mark(at(1), "OPT1", 5_000, delta=0.3)
     assert [e.kind for e in risk_events(out)] == ["HALT"]
     assert logic.state.deltas["OPT1"] == 0.3
@@ -333,9 +360,10 @@ def test_daily_loss_from_marks_still_allows_exit() -> None:
 
 # ------------------------------------------------------------------ cooldowns
 def lose(logic: RiskLogic, ts: datetime, strategy: str = "s1", instrument: str = "OPT1") -> list:
-    logic.on_fill(fill(ts, "BUY", 10_000, strategy=strategy, instrument=instrument))
-    return logic.on_fill(
-        fill(ts + timedelta(seconds=1), "SELL", 9_990, strategy=strategy, instrument=instrument)
+    book(logic, fill(ts, "BUY", 10_000, strategy=strategy, instrument=instrument))
+    return book(
+        logic,
+        fill(ts + timedelta(seconds=1), "SELL", 9_990, strategy=strategy, instrument=instrument),
     )
 
 
@@ -368,8 +396,8 @@ def test_a_win_resets_the_loss_count() -> None:
     logic = RiskLogic(RiskLimits(account="A1", capital=BIG, strategies=("s1",)))
     for i in range(3):
         lose(logic, at(10 * i))
-    logic.on_fill(fill(at(40), "BUY", 10_000))
-    logic.on_fill(fill(at(41), "SELL", 10_010))
+    book(logic, fill(at(40), "BUY", 10_000))
+    book(logic, fill(at(41), "SELL", 10_010))
     for i in range(3):
         assert risk_events(lose(logic, at(50 + 10 * i))) == []
     assert not logic.is_paused("s1")
@@ -431,7 +459,7 @@ def run(logic: RiskLogic, steps: list[tuple[str, object]]) -> list:
         if kind == "order":
             out += logic.on_order(item)  # type: ignore[arg-type]
         elif kind == "fill":
-            out += logic.on_fill(item)  # type: ignore[arg-type]
+            out += book(logic, item)  # type: ignore[arg-type]
         else:
             out += logic.on_tick(item)  # type: ignore[arg-type]
     return out
@@ -453,7 +481,7 @@ def test_snapshot_restore_continue_equals_uninterrupted() -> None:
     whole = run(RiskLogic(lim), steps)
     first = RiskLogic(lim)
     part1 = run(first, steps[:7])
-    restored = RiskLogic(lim, first.snapshot())
+    restored = RiskLogic(lim, first.snapshot(), copy.deepcopy(first.book))
     part1 += run(first, [])  # the snapshot is a copy: using `first` later changes nothing
     part2 = run(restored, steps[7:])
     assert msgspec.json.encode(part1 + part2) == msgspec.json.encode(whole)
@@ -473,7 +501,7 @@ def _check_caches(logic: RiskLogic) -> None:
     clock step still has nothing to do."""
     s = logic.state
     if logic._exposed_state is s:
-        assert logic._exposed == {p.instrument for p in s.positions.values() if p.qty != 0} | {
+        assert logic._exposed == {p.token for p in logic.positions() if p.qty != 0} | {
             o.instrument for o in s.pending.values()
         }
     if logic._quiet_state is s and s.clock is not None and logic._quiet_until > s.clock:
@@ -541,11 +569,12 @@ def _random_session(seed: int, cached: bool) -> tuple[list[object], RiskLogic]:
             strategy, instrument = (
                 (pending.strategy, pending.instrument) if pending else ("s1", token)
             )
-            held = logic.state.positions.get(f"{strategy}\x1f{instrument}")
+            held = logic.book.position("A1", strategy, instrument)
             side, qty = rng.choice(["BUY", "SELL"]), 65 * rng.randrange(1, 3)
             if held is not None and held.qty != 0 and rng.random() < 0.6:  # back to flat
                 side, qty = ("SELL" if held.qty > 0 else "BUY"), abs(held.qty)
-            out += logic.on_fill(
+            out += book(
+                logic,
                 fill(
                     ts,
                     side,
@@ -555,7 +584,7 @@ def _random_session(seed: int, cached: bool) -> tuple[list[object], RiskLogic]:
                     instrument=instrument,
                     order_id=oid,
                     costs=rng.randrange(0, 5_000),
-                )
+                ),
             )
         elif r < 0.9 and orders:
             out += logic.on_order_closed(rng.choice(orders), ts)
@@ -600,7 +629,7 @@ def test_caches_follow_a_copied_or_replaced_state() -> None:
     _, logic = _random_session(3, cached=True)
     twin = copy.deepcopy(logic)
     again = pickle.loads(pickle.dumps(logic))
-    fresh = RiskLogic(logic.limits, copy.deepcopy(logic.state))
+    fresh = RiskLogic(logic.limits, copy.deepcopy(logic.state), copy.deepcopy(logic.book))
     later = at(10 * 24 * 3600)
     outs = [x.on_tick(tick(later, "OPT1")) for x in (logic, twin, again, fresh)]
     assert outs[0] == outs[1] == outs[2] == outs[3]
@@ -614,7 +643,7 @@ def test_an_engine_pickled_before_the_caches_existed_restores() -> None:
     restored = RiskLogic.__new__(RiskLogic)  # how pickle restores a snapshot without them
     restored.__setstate__(copy.deepcopy(legacy))
     restored = pickle.loads(pickle.dumps(restored))
-    reference = RiskLogic(logic.limits, copy.deepcopy(logic.state))
+    reference = RiskLogic(logic.limits, copy.deepcopy(logic.state), copy.deepcopy(logic.book))
     clock = logic.state.clock
     assert clock is not None
     for n in range(50):
