@@ -325,7 +325,6 @@ class AccountLogic:
         rt.expiry_sweep_at = expiries.next_after(ts)
         held: set[str] = {p.token for p in rt.portfolio.state.positions.values() if p.qty}
         risk = rt.risk.state
-        held.update(p.instrument for p in risk.positions.values() if p.qty)
         held.update(p.instrument for p in risk.pending.values())
         execution = rt.execution.state
         held.update(token for token, ids in execution.working.items() if ids)
