@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
-import time
 import uuid
 
-from benchmarks._common import ensure_ticks_topic, market_for
-from connectors.db import connect, migrate
+from benchmarks._common import (
+    check_every_tick,
+    ensure_ticks_topic,
+    market_for,
+    pg_server,
+    run_measured,
+    worker_commands,
+)
+from connectors.db import migrate
 from connectors.instruments import save_instruments
 from connectors.kafka_io import ensure_topics
+from flows.cli import FLOW
 from flows.pipeline import ENV_CONFIG
 from flows.run_config import build_run_config
 from flows.settings import Settings, Topics
@@ -33,12 +38,7 @@ def main() -> None:
     ap.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--trading", action="store_true")
     args = ap.parse_args()
-    dsn = (
-        os.environ.get("SCALPFLOW_PG_DSN")
-        or subprocess.run(
-            ["infra/postgres/pg.sh", "start"], capture_output=True, text=True, check=True
-        ).stdout.split()[-1]
-    )
+    dsn = pg_server()
     migrate(dsn)
     market = market_for(args.minutes)
     save_instruments(dsn, market.instruments())
@@ -59,29 +59,8 @@ def main() -> None:
             topics=topics,
         )
         env = {**os.environ, ENV_CONFIG: spec.to_json()}
-        addresses = ";".join(f"127.0.0.1:{2301 + i}" for i in range(n))
-        cmds = []
-        for i in range(n):
-            cmd = [sys.executable, "-m", "bytewax.run", "flows.pipeline:flow_from_env()"]
-            if n > 1:
-                cmd += ["-i", str(i), "-a", addresses]
-            cmds.append(["/usr/bin/time", "-f", "%M", *cmd])
-        t0 = time.perf_counter()
-        procs = [subprocess.Popen(c, env=env, stderr=subprocess.PIPE, text=True) for c in cmds]
-        rss = []
-        for p in procs:
-            _, err = p.communicate()
-            if p.returncode:
-                raise SystemExit(f"flow failed: {err[-2000:]}")
-            rss.append(int(err.strip().splitlines()[-1]) / 1024)
-        dt = time.perf_counter() - t0
-        with connect(dsn) as conn:
-            row = conn.execute(
-                "SELECT sum(ticks) FROM candles WHERE run_id = %s AND interval = '1m'", (run_id,)
-            ).fetchone()
-        done = int(row[0] or 0) if row else 0
-        if done != total:
-            raise SystemExit(f"run {run_id} processed {done:,} of {total:,} ticks")
+        dt, rss = run_measured(worker_commands(FLOW, n, 2301), env)
+        check_every_tick(dsn, run_id, total)
         print(
             f"processes={n} trading={args.trading}: {total:,} ticks in {dt:.1f}s"
             f" = {total / dt:,.0f} ticks/s;"

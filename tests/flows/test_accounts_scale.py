@@ -4,10 +4,9 @@ finishes, and what each remembers stays bounded (it does not grow with the ticks
 from __future__ import annotations
 
 import pickle
-from datetime import date
 from typing import Any
 
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.synthetic import SyntheticMarket
 from flows.accounts import (
     AccountLimits,
     AccountSpec,
@@ -20,6 +19,7 @@ from flows.trading import _AccountStage, _FanOut
 from operators.account_stage import AccountLogic
 from operators.candles import CandleConfig
 from operators.underlying_stage import UnderlyingConfig, UnderlyingLogic
+from tests.markets import synthetic_market
 
 STRATEGIES = ("momentum_breakout", "vwap_reversal", "gamma_scalp")
 
@@ -74,15 +74,7 @@ def run_accounts(
 
 
 def test_100_accounts_over_60_minutes_finish_with_bounded_state() -> None:
-    market = SyntheticMarket(
-        SyntheticConfig(
-            seed=11,
-            date=date(2026, 7, 8),
-            duration_minutes=60,
-            strikes_each_side=1,
-            tick_rate_scale=0.05,
-        )
-    )
+    market = synthetic_market(11, minutes=60, strikes=1, rate=0.05)
     n_instruments = len(market.instruments())
     accounts = many_accounts(100)
     holders, mid, outputs = run_accounts(market, accounts, checkpoint=market.raw_count // 2)
@@ -129,15 +121,7 @@ def outputs_by_account(market: SyntheticMarket, accounts: tuple[AccountSpec, ...
 
 
 def test_one_accounts_kill_switch_never_touches_the_others() -> None:
-    market = SyntheticMarket(
-        SyntheticConfig(
-            seed=7,
-            date=date(2026, 7, 8),
-            duration_minutes=60,
-            strikes_each_side=2,
-            tick_rate_scale=0.3,
-        )
-    )
+    market = synthetic_market(7, minutes=60, strikes=2, rate=0.3)
     base = many_accounts(3)
     # u000 kills itself at the first 0.01% drawdown; shares fixed so solo runs are comparable
     accounts = tuple(

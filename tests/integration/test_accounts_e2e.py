@@ -5,13 +5,11 @@ each account's fills equal a run of that account alone, and the flow runs to the
 from __future__ import annotations
 
 import uuid
-from datetime import date
 
 import msgspec
 import pytest
 from psycopg.rows import dict_row
 
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
 from flows.accounts import AccountsFile, parse_accounts
 from flows.pipeline import PipelineConfig, build_flow, kafka_source, run_flow
 from operators.sessions import IST
@@ -21,6 +19,7 @@ from tests.integration.helpers import (
     produce_market,
     unique_topics,
 )
+from tests.markets import synthetic_market
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
@@ -81,15 +80,7 @@ def risk_events(conn, run_id: str) -> list[dict]:
 def test_three_accounts_one_halted_one_failing_plugin_match_their_solo_runs(
     kafka_bootstrap, pg_dsn, pg_conn
 ) -> None:
-    market = SyntheticMarket(
-        SyntheticConfig(
-            seed=7,
-            date=date(2026, 7, 8),
-            duration_minutes=60,
-            strikes_each_side=3,
-            tick_rate_scale=0.5,
-        )
-    )
+    market = synthetic_market(7, minutes=60, strikes=3, rate=0.5)
     topics = unique_topics("it-accounts")
     create_topics(kafka_bootstrap, topics)
     produce_market(kafka_bootstrap, topics.ticks, market)
