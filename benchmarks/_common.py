@@ -33,14 +33,7 @@ def market_for(
 ) -> SyntheticMarket:
     """The synthetic session benchmarks measure on: ``minutes`` from the open, ATM ± ``strikes``,
     ticks at ``rate``× the default rate."""
-    config = SyntheticConfig(
-        seed=seed,
-        date=day,
-        duration_minutes=minutes,
-        strikes_each_side=strikes,
-        tick_rate_scale=rate,
-    )
-    return SyntheticMarket(config)
+    return SyntheticMarket(SyntheticConfig.session(seed, day, minutes, strikes, rate))
 
 
 def ensure_ticks_topic(bootstrap: str, topic: str, market: SyntheticMarket, partitions: int) -> int:

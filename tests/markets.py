@@ -24,13 +24,5 @@ def synthetic_market(
     """A synthetic session of ``seed`` on ``day``: ``minutes`` from the open (``None``: to the
     close), ATM ± ``strikes``, ticks at ``rate``× (``index_rate``× for the index when given)."""
     return SyntheticMarket(
-        SyntheticConfig(
-            seed=seed,
-            date=day,
-            duration_minutes=minutes,
-            strikes_each_side=strikes,
-            tick_rate_scale=rate,
-            index_tick_rate_scale=index_rate,
-            faults=faults or FaultConfig(),
-        )
+        SyntheticConfig.session(seed, day, minutes, strikes, rate, index_rate, faults)
     )
