@@ -11,10 +11,15 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from connectors.db import connect
 from connectors.kafka_io import BoundedProducer, ensure_topics, topic_summary
 from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from flows.cli import FLOW
+from flows.pipeline import ENV_CONFIG
+from flows.run_config import build_run_config
+from flows.settings import Settings, Topics
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -119,3 +124,31 @@ def check_every_tick(dsn: str, run_id: str, total: int) -> None:
     done = int(row[0] or 0) if row else 0
     if done != total:
         raise SystemExit(f"run {run_id} processed {done:,} of {total:,} ticks")
+
+
+def run_pipeline(
+    dsn: str,
+    bootstrap: str,
+    topics: Topics,
+    processes: int,
+    first_port: int,
+    total: int,
+    **config: Any,
+) -> tuple[float, list[float]]:
+    """Run the pipeline (``scalpflow run``'s config, ``config`` added) over the whole ticks
+    topic as ``processes`` Bytewax processes: wall seconds and peak RSS per process, once
+    the run is checked to have processed all ``total`` ticks."""
+    ensure_topics(bootstrap, {topics.control: 1})
+    spec = build_run_config(
+        Settings(kafka_bootstrap=bootstrap, source_batch_size=5000),
+        kind="live",
+        processes=processes,
+        kafka_outputs=True,
+        pg_dsn=dsn,
+        topics=topics,
+        **config,
+    )
+    env = {**os.environ, ENV_CONFIG: spec.to_json()}
+    result = run_measured(worker_commands(FLOW, processes, first_port), env)
+    check_every_tick(dsn, spec.run_id, total)
+    return result

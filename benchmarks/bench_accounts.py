@@ -15,28 +15,21 @@ start-up; "per account" is the RSS growth from 1 to N accounts divided by N - 1.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import uuid
 from datetime import date
 
 from benchmarks._common import (
-    check_every_tick,
     ensure_ticks_topic,
     market_for,
     pg_server,
-    run_measured,
-    worker_commands,
+    run_pipeline,
 )
 from connectors.db import connect, scratch_database
 from connectors.instruments import save_instruments
-from connectors.kafka_io import ensure_topics
 from flows.accounts import AccountLimits, AccountsFile, AccountSpec, StrategyEntry
-from flows.cli import FLOW
-from flows.pipeline import ENV_CONFIG
-from flows.run_config import build_run_config
-from flows.settings import Settings, Topics
+from flows.settings import Topics
 
 STRATEGIES = ("momentum_breakout", "vwap_reversal", "gamma_scalp")
 
@@ -62,20 +55,10 @@ def run(dsn: str, bootstrap: str, topic: str, total: int, n_accounts: int, proce
     run_id = f"bench-acc-{uuid.uuid4().hex[:6]}"
     names = ("bars", "dlq", "regime", "ai_state", "signals", "orders", "fills", "risk", "control")
     topics = Topics(**{name: f"bench.{name}.{run_id}" for name in names}, ticks=topic)
-    ensure_topics(bootstrap, {topics.control: 1})
-    spec = build_run_config(
-        Settings(kafka_bootstrap=bootstrap, source_batch_size=5000),
-        kind="live",
-        run_id=run_id,
-        accounts_file=AccountsFile(accounts=accounts(n_accounts)),
-        processes=processes,
-        kafka_outputs=True,
-        pg_dsn=dsn,
-        topics=topics,
+    accounts_file = AccountsFile(accounts=accounts(n_accounts))
+    dt, rss = run_pipeline(
+        dsn, bootstrap, topics, processes, 2401, total, run_id=run_id, accounts_file=accounts_file
     )
-    env = {**os.environ, ENV_CONFIG: spec.to_json()}
-    dt, rss = run_measured(worker_commands(FLOW, processes, 2401), env)
-    check_every_tick(dsn, run_id, total)
     with connect(dsn) as conn:
         fills = conn.execute(
             "SELECT count(*), count(DISTINCT account) FROM fills WHERE run_id = %s", (run_id,)

@@ -10,24 +10,17 @@ Each run reads the whole ticks topic (tail=False) and upserts candles/indicators
 from __future__ import annotations
 
 import argparse
-import os
 import uuid
 
 from benchmarks._common import (
-    check_every_tick,
     ensure_ticks_topic,
     market_for,
     pg_server,
-    run_measured,
-    worker_commands,
+    run_pipeline,
 )
 from connectors.db import migrate
 from connectors.instruments import save_instruments
-from connectors.kafka_io import ensure_topics
-from flows.cli import FLOW
-from flows.pipeline import ENV_CONFIG
-from flows.run_config import build_run_config
-from flows.settings import Settings, Topics
+from flows.settings import Topics
 
 
 def main() -> None:
@@ -47,20 +40,9 @@ def main() -> None:
     for n in args.processes:
         run_id = f"bench-{uuid.uuid4().hex[:6]}"
         topics = Topics(ticks=topic, bars=f"bench.bars.{run_id}", dlq=f"bench.dlq.{run_id}")
-        ensure_topics(args.bootstrap, {topics.control: 1})
-        spec = build_run_config(
-            Settings(kafka_bootstrap=args.bootstrap, source_batch_size=5000),
-            kind="live",
-            run_id=run_id,
-            trading=args.trading,
-            processes=n,
-            kafka_outputs=True,
-            pg_dsn=dsn,
-            topics=topics,
+        dt, rss = run_pipeline(
+            dsn, args.bootstrap, topics, n, 2301, total, run_id=run_id, trading=args.trading
         )
-        env = {**os.environ, ENV_CONFIG: spec.to_json()}
-        dt, rss = run_measured(worker_commands(FLOW, n, 2301), env)
-        check_every_tick(dsn, run_id, total)
         print(
             f"processes={n} trading={args.trading}: {total:,} ticks in {dt:.1f}s"
             f" = {total / dt:,.0f} ticks/s;"

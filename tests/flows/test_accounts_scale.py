@@ -37,13 +37,13 @@ def many_accounts(n: int) -> tuple[AccountSpec, ...]:
     )
 
 
-def run_accounts(
-    market: SyntheticMarket, accounts: tuple[AccountSpec, ...], checkpoint: int
-) -> tuple[dict[str, Any], dict[str, int], int]:
-    """Run the strategy stage, fan out, run every account; returns the final holders, each
-    account's pickled state size at output index ``checkpoint``, and the output count."""
+def account_stage(
+    market: SyntheticMarket, accounts: tuple[AccountSpec, ...], run_id: str
+) -> tuple[list[Any], _FanOut, _AccountStage]:
+    """The strategy stage's outputs over the day, the fan-out to the accounts, and the
+    account stage with one ``AccountLogic`` per account."""
     instruments = {i.token: i for i in market.instruments()}
-    underlying = UnderlyingLogic(
+    items = UnderlyingLogic(
         instruments,
         UnderlyingConfig(
             strategies=strategy_specs(accounts),
@@ -51,12 +51,19 @@ def run_accounts(
             forward_ticks=True,
             candle=CandleConfig(intervals=("1m",)),
         ),
-    )
-    items = underlying.run(market.config.underlying, market.ticks())
+    ).run(market.config.underlying, market.ticks())
     fan_out = _FanOut([a.id for a in accounts], subscribers(accounts))
-    stage = _AccountStage(
-        {k: AccountLogic(instruments, c) for k, c in account_configs(accounts, "scale").items()}
-    )
+    configs = account_configs(accounts, run_id)
+    stage = _AccountStage({k: AccountLogic(instruments, c) for k, c in configs.items()})
+    return items, fan_out, stage
+
+
+def run_accounts(
+    market: SyntheticMarket, accounts: tuple[AccountSpec, ...], checkpoint: int
+) -> tuple[dict[str, Any], dict[str, int], int]:
+    """Run the strategy stage, fan out, run every account; returns the final holders, each
+    account's pickled state size at output index ``checkpoint``, and the output count."""
+    items, fan_out, stage = account_stage(market, accounts, "scale")
     holders: dict[str, Any] = {}
     mid: dict[str, int] = {}
     outputs = 0
@@ -97,20 +104,7 @@ def test_100_accounts_over_60_minutes_finish_with_bounded_state() -> None:
 
 def outputs_by_account(market: SyntheticMarket, accounts: tuple[AccountSpec, ...]) -> dict:
     """Every account's outputs, in order, from one run of the account stage."""
-    instruments = {i.token: i for i in market.instruments()}
-    items = UnderlyingLogic(
-        instruments,
-        UnderlyingConfig(
-            strategies=strategy_specs(accounts),
-            bars_from_ticks=True,
-            forward_ticks=True,
-            candle=CandleConfig(intervals=("1m",)),
-        ),
-    ).run(market.config.underlying, market.ticks())
-    fan_out = _FanOut([a.id for a in accounts], subscribers(accounts))
-    stage = _AccountStage(
-        {k: AccountLogic(instruments, c) for k, c in account_configs(accounts, "k").items()}
-    )
+    items, fan_out, stage = account_stage(market, accounts, "k")
     holders: dict[str, Any] = {}
     out: dict[str, list[Any]] = {a.id: [] for a in accounts}
     for key, pair in fan_out([("", i) for i in items]):
