@@ -43,13 +43,7 @@ from typing import Any
 
 import msgspec
 
-from benchmarks._compare import (
-    compare_parser,
-    compare_trees,
-    operators_form,
-    report,
-    run_worker,
-)
+from benchmarks._compare import compare_parser, compare_trees, operators_form, report, run_worker
 
 WORKER = "benchmarks.bench_account_logic"
 STRATEGIES = ("momentum_breakout", "vwap_reversal", "gamma_scalp")

@@ -28,13 +28,7 @@ from pathlib import Path
 
 import msgspec
 
-from benchmarks._compare import (
-    compare_parser,
-    compare_trees,
-    operators_form,
-    report,
-    run_worker,
-)
+from benchmarks._compare import compare_parser, compare_trees, operators_form, report, run_worker
 
 WORKER = "benchmarks.bench_underlying_logic"
 

@@ -19,6 +19,7 @@ from operators.execution import ExecutionConfig, ExecutionLogic
 from operators.fills import FillModel, SpreadSlippage
 from operators.orders import FillEvent, OrderFilled
 from operators.portfolio import PortfolioLogic, PortfolioState, PositionChanged, TradeClosed
+from tests.events import tick as nfo_tick
 
 CE = Instrument(token="1", symbol="NIFTYCE", underlying="NIFTY", kind="CE", lot_size=65)
 PE = Instrument(token="2", symbol="NIFTYPE", underlying="NIFTY", kind="PE", lot_size=65)
@@ -200,19 +201,8 @@ def test_square_off_orders_flatten_everything_through_the_simulator():
         ex.on_command(o)
     trades = []
     for tok in ("1", "2"):
-        events = ex.on_tick(
-            Tick(
-                ts_event=at(61),
-                ts_recv=at(61),
-                token=tok,
-                exchange="NFO",
-                ltp=9_500,
-                bid=9_495,
-                ask=9_505,
-                last_qty=1_000,
-                cum_volume=1_000,
-            )
-        )
+        quote = nfo_tick(at(61), tok, 9_500, 9_495, 9_505, last_qty=1_000, cum_volume=1_000)
+        events = ex.on_tick(quote)
         for e in events:
             if isinstance(e, FillEvent):
                 trades += [t for t in pf.on_fill(e) if isinstance(t, TradeClosed)]
