@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from operators.events import Instrument, Tick
+from operators.events import Instrument, OptionAnalytics, Tick
 from operators.orders import SubmitOrder
 
 
@@ -30,4 +30,17 @@ def buy(
     fields = {"strategy": "s", "side": "BUY", "order_type": "MARKET"} | fields
     return SubmitOrder(
         ts_event=ts, ts_recv=ts, order_id=order_id, account=account, token=token, qty=qty, **fields
+    )
+
+
+def analytics(
+    ts: datetime, token: str, iv_percentile: float | None, iv: float | None = 0.18, **fields: Any
+) -> OptionAnalytics:
+    """A NIFTY 23500 option's analytics (price 120, spot 23,500, 0.015 years to expiry) with
+    ``iv`` and ``iv_percentile``, unless ``fields`` say otherwise."""
+    spot: dict[str, Any] = {"underlying": "NIFTY", "underlying_price": 23_500.0}
+    spot["forward"] = 23_510.0
+    fields = spot | {"price": 120.0, "strike": 23_500.0, "t_years": 0.015} | fields
+    return OptionAnalytics(
+        ts_event=ts, ts_recv=ts, token=token, iv=iv, iv_percentile=iv_percentile, **fields
     )
