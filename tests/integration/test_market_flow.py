@@ -25,6 +25,10 @@ from tests.integration.helpers import (
     unique_topics,
 )
 
+CANDLE_ROWS = (
+    "SELECT token, interval, ts, open, high, low, close, volume, vwap, ticks FROM candles"
+    " WHERE run_id = %s ORDER BY 1, 2, 3"
+)
 INDICATOR_ROWS = (
     "SELECT token, interval, ts, values::text FROM indicators WHERE run_id = %s ORDER BY 1, 2, 3"
 )
@@ -104,38 +108,14 @@ def test_candles_in_postgres_equal_direct_computation_and_rerun_is_idempotent(
         o, h, low, c, vol, n = got[key]
         assert (o, h, low, c, vol, n) == values, key
     bars = consume_all(kafka_bootstrap, topics.bars)
-    assert (
-        len(bars)
-        == pg_conn.execute("SELECT count(*) FROM candles WHERE run_id = %s", (run_id,)).fetchone()[
-            0
-        ]
-    )
+    (row,) = pg_conn.execute("SELECT count(*) FROM candles WHERE run_id = %s", (run_id,))
+    assert len(bars) == row[0]
 
-    snapshot = pg_conn.execute(
-        "SELECT token, interval, ts, open, high, low, close, volume, vwap, ticks FROM candles"
-        " WHERE run_id = %s ORDER BY 1, 2, 3",
-        (run_id,),
-    ).fetchall()
-    indicators = pg_conn.execute(
-        INDICATOR_ROWS,
-        (run_id,),
-    ).fetchall()
+    snapshot = pg_conn.execute(CANDLE_ROWS, (run_id,)).fetchall()
+    indicators = pg_conn.execute(INDICATOR_ROWS, (run_id,)).fetchall()
     _run_market(kafka_bootstrap, pg_dsn, topics, run_id, market.instruments())
-    assert (
-        pg_conn.execute(
-            "SELECT token, interval, ts, open, high, low, close, volume, vwap, ticks FROM candles"
-            " WHERE run_id = %s ORDER BY 1, 2, 3",
-            (run_id,),
-        ).fetchall()
-        == snapshot
-    )
-    assert (
-        pg_conn.execute(
-            INDICATOR_ROWS,
-            (run_id,),
-        ).fetchall()
-        == indicators
-    )
+    assert pg_conn.execute(CANDLE_ROWS, (run_id,)).fetchall() == snapshot
+    assert pg_conn.execute(INDICATOR_ROWS, (run_id,)).fetchall() == indicators
 
 
 CORRUPT_RATE = 0.0017  # six kinds ≈ 1% of messages
