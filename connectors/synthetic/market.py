@@ -26,6 +26,7 @@ from connectors.synthetic.chain import (
 from connectors.synthetic.config import CORRUPT_KINDS, FAULT_KINDS, SyntheticConfig
 from connectors.synthetic.faults import FaultWindow, Wire, build_wire, code_of, kind_of
 from connectors.synthetic.paths import REGIMES, MarketPaths, Streams, generate_paths
+from operators.candles import CandleConfig, CandleLogic, CandleState
 from operators.events import Candle, Instrument, Regime, Tick
 
 _CHUNK = 32_768
@@ -230,8 +231,6 @@ class SyntheticMarket:
         """The index's 1-minute candles over the session, closed as the market stage closes
         them (the last one by the last index tick): what regime training and its checks read
         against ``true_regimes``."""
-        from operators.candles import CandleConfig, CandleLogic, CandleState
-
         logic = CandleLogic(CandleConfig(intervals=("1m",)))
         state = CandleState()
         candles: list[Candle] = []
