@@ -9,6 +9,7 @@ used when it is fresh (see ``operators/_native.py``), an exported revision has n
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -78,3 +79,16 @@ def report(results: dict[str, list[Result]], key: str, unit: str, detail: str) -
     old, new = (min(float(r[key]) for r in runs) for runs in results.values())
     hashes = {str(r["sha256"]) for runs in results.values() for r in runs}
     print(f"speed-up ×{old / new:.2f}; outputs {'identical' if len(hashes) == 1 else 'DIFFER'}")
+
+
+def compare_parser(description: str | None, pairs: int) -> argparse.ArgumentParser:
+    """The options every ``--compare``-able micro-benchmark takes (session length, timed
+    rounds, the git revision to compare with and how many old/new process pairs)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--minutes", type=int, default=60, help="session length")
+    parser.add_argument("--rounds", type=int, default=3, help="timed runs per process")
+    parser.add_argument("--compare", metavar="REV", help="also time operators/ of git REV")
+    parser.add_argument(
+        "--pairs", type=int, default=pairs, help="old/new process pairs (--compare)"
+    )
+    return parser

@@ -43,7 +43,7 @@ from typing import Any
 
 import msgspec
 
-from benchmarks._compare import compare_trees, operators_form, report, run_worker
+from benchmarks._compare import compare_parser, compare_trees, operators_form, report, run_worker
 
 WORKER = "benchmarks.bench_account_logic"
 STRATEGIES = ("momentum_breakout", "vwap_reversal", "gamma_scalp")
@@ -197,14 +197,10 @@ def compare(rev: str, minutes: int, rounds: int, pairs: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--minutes", type=int, default=60, help="session length")
-    parser.add_argument("--rounds", type=int, default=3, help="timed runs per process")
-    parser.add_argument("--compare", metavar="REV", help="also time operators/ of git REV")
+    parser = compare_parser(__doc__, pairs=3)
     parser.add_argument(
         "--ledger", action="store_true", help="time the cost ledger's share (off vs on)"
     )
-    parser.add_argument("--pairs", type=int, default=3, help="old/new process pairs (--compare)")
     parser.add_argument("--worker", metavar="INPUTS", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:

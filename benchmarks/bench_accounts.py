@@ -15,23 +15,21 @@ start-up; "per account" is the RSS growth from 1 to N accounts divided by N - 1.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
-import subprocess
 import sys
-import time
 import uuid
 from datetime import date
 
-from benchmarks._common import ensure_ticks_topic
+from benchmarks._common import (
+    ensure_ticks_topic,
+    market_for,
+    pg_server,
+    run_pipeline,
+)
 from connectors.db import connect, scratch_database
 from connectors.instruments import save_instruments
-from connectors.kafka_io import ensure_topics
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
 from flows.accounts import AccountLimits, AccountsFile, AccountSpec, StrategyEntry
-from flows.pipeline import ENV_CONFIG
-from flows.run_config import build_run_config
-from flows.settings import Settings, Topics
+from flows.settings import Topics
 
 STRATEGIES = ("momentum_breakout", "vwap_reversal", "gamma_scalp")
 
@@ -57,53 +55,14 @@ def run(dsn: str, bootstrap: str, topic: str, total: int, n_accounts: int, proce
     run_id = f"bench-acc-{uuid.uuid4().hex[:6]}"
     names = ("bars", "dlq", "regime", "ai_state", "signals", "orders", "fills", "risk", "control")
     topics = Topics(**{name: f"bench.{name}.{run_id}" for name in names}, ticks=topic)
-    ensure_topics(bootstrap, {topics.control: 1})
-    spec = build_run_config(
-        Settings(kafka_bootstrap=bootstrap, source_batch_size=5000),
-        kind="live",
-        run_id=run_id,
-        accounts_file=AccountsFile(accounts=accounts(n_accounts)),
-        processes=processes,
-        kafka_outputs=True,
-        pg_dsn=dsn,
-        topics=topics,
+    accounts_file = AccountsFile(accounts=accounts(n_accounts))
+    dt, rss = run_pipeline(
+        dsn, bootstrap, topics, processes, 2401, total, run_id=run_id, accounts_file=accounts_file
     )
-    env = {**os.environ, ENV_CONFIG: spec.to_json()}
-    addresses = ";".join(f"127.0.0.1:{2401 + i}" for i in range(processes))
-    cmds = []
-    for i in range(processes):
-        cmd = [sys.executable, "-m", "bytewax.run", "flows.pipeline:flow_from_env()"]
-        if processes > 1:
-            cmd += ["-i", str(i), "-a", addresses]
-        cmds.append(["/usr/bin/time", "-f", "%M", *cmd])
-    t0 = time.perf_counter()
-    procs = [  # own process groups: /usr/bin/time does not pass a terminate on to the flow
-        subprocess.Popen(c, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
-        for c in cmds
-    ]
-    rss = []
-    try:
-        for p in procs:
-            _, err = p.communicate()
-            if p.returncode:
-                raise SystemExit(f"flow failed: {err[-2000:]}")
-            rss.append(int(err.strip().splitlines()[-1]) / 1024)
-    finally:  # interrupted or failed: stop the other flow processes too
-        for p in procs:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-                p.wait()
-    dt = time.perf_counter() - t0
     with connect(dsn) as conn:
-        row = conn.execute(
-            "SELECT sum(ticks) FROM candles WHERE run_id = %s AND interval = '1m'", (run_id,)
-        ).fetchone()
         fills = conn.execute(
             "SELECT count(*), count(DISTINCT account) FROM fills WHERE run_id = %s", (run_id,)
         ).fetchone()
-    done = int(row[0] or 0) if row else 0
-    if done != total:
-        raise SystemExit(f"run {run_id} processed {done:,} of {total:,} ticks")
     n_fills, traded = fills if fills else (0, 0)
     print(
         f"accounts={n_accounts:>3} processes={processes}: {total:,} ticks in {dt:.1f}s"
@@ -129,26 +88,12 @@ def main() -> None:
     ap.add_argument("--accounts", type=int, nargs="+", default=[1, 10, 100])
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: drop the scratch db
-    server = (
-        os.environ.get("SCALPFLOW_PG_DSN")
-        or subprocess.run(
-            ["infra/postgres/pg.sh", "start"], capture_output=True, text=True, check=True
-        ).stdout.split()[-1]
-    )
-    with scratch_database(server, "bench_accounts") as dsn:
+    with scratch_database(pg_server(), "bench_accounts") as dsn:
         measure(dsn, args)
 
 
 def measure(dsn: str, args: argparse.Namespace) -> None:
-    market = SyntheticMarket(
-        SyntheticConfig(
-            seed=args.seed,
-            date=date(2026, 7, 8),
-            duration_minutes=args.minutes,
-            strikes_each_side=args.strikes,
-            tick_rate_scale=args.rate,
-        )
-    )
+    market = market_for(args.minutes, args.seed, date(2026, 7, 8), args.strikes, args.rate)
     save_instruments(dsn, market.instruments())
     shape = f"s{args.seed}.m{args.minutes}.k{args.strikes}.r{args.rate}.p{args.partitions}"
     topic = f"bench.acc.ticks.{shape}"

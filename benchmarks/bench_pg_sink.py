@@ -49,6 +49,8 @@ from typing import Any
 
 import psycopg
 
+from benchmarks._common import pg_server
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -90,16 +92,6 @@ def load_old(rev: str) -> types.ModuleType:
     sys.modules[spec.name] = module  # dataclasses look their module up while being built
     exec(compile(source, f"{rev}:connectors/pg_sink.py", "exec"), module.__dict__)
     return module
-
-
-def server_dsn(arg: str | None) -> str:
-    dsn = arg or os.environ.get("SCALPFLOW_PG_DSN")
-    if dsn:
-        return dsn
-    out = subprocess.run(
-        [str(ROOT / "infra/postgres/pg.sh"), "start"], check=True, capture_output=True, text=True
-    )
-    return out.stdout.strip().splitlines()[-1]
 
 
 def backend_cpu_s(pid: int) -> float:
@@ -194,7 +186,7 @@ def storage_report(args: argparse.Namespace, events: list[Any]) -> None:
     from connectors.db import scratch_database
     from connectors.pg_sink import PostgresSink
 
-    plain = args.plain_dsn or os.environ.get("SCALPFLOW_TEST_PLAIN_PG_DSN") or server_dsn(None)
+    plain = args.plain_dsn or os.environ.get("SCALPFLOW_TEST_PLAIN_PG_DSN") or pg_server(None)
     tsdb = args.tsdb_dsn or os.environ.get("SCALPFLOW_TEST_PG_DSN")
     if not tsdb:
         sys.exit("--storage needs a TimescaleDB server: --tsdb-dsn or SCALPFLOW_TEST_PG_DSN")
@@ -263,7 +255,7 @@ def main() -> None:
         storage_report(args, events)
         return
     old = load_old(args.old) if "old" in args.variants else None
-    dsn = server_dsn(args.dsn)
+    dsn = pg_server(args.dsn)
     print(
         f"{'variant':8} {'work µs/ev':>10} {'rows':>8} {'wall s':>7} {'rows/s':>9} "
         f"{'flow µs/row':>11} {'flow CPU µs/row':>15} {'overhead s':>10} {'server µs/row':>13}"

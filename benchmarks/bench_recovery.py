@@ -28,6 +28,7 @@ import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
+from benchmarks._common import pg_server
 from connectors.db import scratch_database
 from connectors.instruments import load_instruments, save_instruments
 from connectors.kafka_io import BoundedProducer, ensure_topics, topic_summary
@@ -209,12 +210,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--skip-replay", action="store_true")
     args = ap.parse_args()
-    server = (
-        os.environ.get("SCALPFLOW_PG_DSN")
-        or subprocess.run(
-            ["infra/postgres/pg.sh", "start"], capture_output=True, text=True, check=True
-        ).stdout.split()[-1]
-    )
+    server = pg_server()
     forms = _native.compiled_modules()
     print(f"operators: {len(forms)} modules compiled" if forms else "operators: pure Python")
     with scratch_database(server, "scalpflow_bench_recovery") as dsn:

@@ -22,7 +22,6 @@ from datetime import date, timedelta
 import numpy as np
 
 from connectors.synthetic import SyntheticConfig, SyntheticMarket
-from operators.candles import CandleConfig, CandleLogic, CandleState
 from operators.events import Candle
 from operators.regime import (
     REGIMES,
@@ -34,24 +33,13 @@ from operators.regime import (
     train,
 )
 
-INDEX = "26000"
-
 
 def session(seed: int, day: date) -> tuple[list[Candle], list[int]]:
     """1-min candles of the index and the true regime index of each candle's minute."""
     market = SyntheticMarket(
         SyntheticConfig(seed=seed, date=day, strikes_each_side=0, tick_rate_scale=0.3)
     )
-    logic = CandleLogic(CandleConfig(intervals=("1m",)))
-    state = CandleState()
-    candles: list[Candle] = []
-    last = None
-    for tick in market.ticks():
-        if tick.token == INDEX:
-            candles += logic.on_tick(state, tick)[0]
-            last = tick
-    if last is not None:
-        candles += logic.flush(state, last.ts_recv)
+    candles = market.index_candles()
     truth = market.true_regimes()
     return candles, [REGIMES.index(truth[c.start]) for c in candles]
 

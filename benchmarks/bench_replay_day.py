@@ -14,8 +14,6 @@ shown side by side rather than asserted equal.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +22,7 @@ from typing import Any
 
 import backtrader as bt
 
-from benchmarks._common import ensure_ticks_topic, market_for, peak_rss_mb
+from benchmarks._common import ensure_ticks_topic, market_for, peak_rss_mb, pg_server
 from connectors.db import connect, migrate, scratch_database
 from connectors.instruments import save_instruments
 from flows.backtest import run_backtest
@@ -160,12 +158,7 @@ def main() -> None:
         "--keep", action="store_true", help="write into SCALPFLOW_PG_DSN's database and keep it"
     )
     args = ap.parse_args()
-    server = (
-        os.environ.get("SCALPFLOW_PG_DSN")
-        or subprocess.run(
-            ["infra/postgres/pg.sh", "start"], capture_output=True, text=True, check=True
-        ).stdout.split()[-1]
-    )
+    server = pg_server()
     # A fresh database per run (dropped afterwards): measuring into a database that earlier
     # runs filled, and that autovacuum is cleaning, made repeated runs drift by ~10%.
     with run_database(server, keep=args.keep) as dsn:

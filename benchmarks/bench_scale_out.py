@@ -18,7 +18,6 @@ import json
 import os
 import pickle
 import subprocess
-import sys
 import tempfile
 import time
 import zlib
@@ -32,6 +31,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
+from benchmarks._common import worker_commands
 from connectors.synthetic import SyntheticConfig, SyntheticMarket
 from flows.market import market_stage
 from flows.pipeline import PipelineConfig
@@ -113,14 +113,9 @@ def flow_from_env() -> Dataflow:
 
 def _run(data: str, partitions: int, processes: int, port: int) -> float:
     env = {**os.environ, ENV: json.dumps({"data": data, "partitions": partitions})}
-    addresses = ";".join(f"127.0.0.1:{port + i}" for i in range(processes))
     t0 = time.perf_counter()
-    procs = []
-    for i in range(processes):
-        cmd = [sys.executable, "-m", "bytewax.run", "benchmarks.bench_scale_out:flow_from_env()"]
-        if processes > 1:
-            cmd += ["-i", str(i), "-a", addresses]
-        procs.append(subprocess.Popen(cmd, env=env))
+    cmds = worker_commands("benchmarks.bench_scale_out:flow_from_env()", processes, port)
+    procs = [subprocess.Popen(cmd, env=env) for cmd in cmds]
     codes = [p.wait() for p in procs]
     if any(codes):
         raise SystemExit(f"flow processes exited with {codes}")

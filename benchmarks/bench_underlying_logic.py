@@ -28,7 +28,7 @@ from pathlib import Path
 
 import msgspec
 
-from benchmarks._compare import compare_trees, operators_form, report, run_worker
+from benchmarks._compare import compare_parser, compare_trees, operators_form, report, run_worker
 
 WORKER = "benchmarks.bench_underlying_logic"
 
@@ -92,11 +92,7 @@ def compare(rev: str, minutes: int, rounds: int, pairs: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--minutes", type=int, default=60, help="session length")
-    parser.add_argument("--rounds", type=int, default=3, help="timed runs per process")
-    parser.add_argument("--compare", metavar="REV", help="also time operators/ of git REV")
-    parser.add_argument("--pairs", type=int, default=2, help="old/new process pairs (--compare)")
+    parser = compare_parser(__doc__, pairs=2)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:

@@ -31,15 +31,9 @@ def _market(
     from connectors.synthetic import FaultConfig, SyntheticConfig, SyntheticMarket
 
     fault_config = FaultConfig.every_kind(rate=faults) if faults > 0 else FaultConfig()
-    cfg = SyntheticConfig(
-        seed=seed,
-        date=day,
-        duration_minutes=minutes,
-        strikes_each_side=strikes,
-        tick_rate_scale=rate,
-        faults=fault_config,
+    return SyntheticMarket(
+        SyntheticConfig.session(seed, day, minutes, strikes, rate, faults=fault_config)
     )
-    return SyntheticMarket(cfg)
 
 
 def _trading_date(value: str) -> str:

@@ -92,15 +92,7 @@ def _run_session(
     accounts: AccountsFile,
 ) -> str:
     migrate(dsn)
-    market = SyntheticMarket(
-        SyntheticConfig(
-            seed=seed,
-            date=day,
-            duration_minutes=minutes,
-            strikes_each_side=strikes,
-            tick_rate_scale=rate,
-        )
-    )
+    market = SyntheticMarket(SyntheticConfig.session(seed, day, minutes, strikes, rate))
     instruments = market.instruments()
     save_instruments(dsn, instruments)
     run_id = f"demo-{day.isoformat()}-s{seed}-m{minutes}"

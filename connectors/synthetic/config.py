@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta
 from operators.sessions import IST, SESSION_CLOSE, SESSION_OPEN
 
 RateRange = tuple[float, float]
+Day = date  # inside SyntheticConfig the field ``date`` shadows the type
 
 #: Fault kinds whose ticks cannot be a valid ``Tick`` downstream: they only appear on the wire
 #: (``raw_messages``) and must end up in the DLQ.
@@ -162,6 +163,30 @@ class SyntheticConfig:
         if not 0.0 <= self.latency_ms[0] <= self.latency_ms[1]:
             msg = f"latency_ms must be an increasing range, got {self.latency_ms}"
             raise ValueError(msg)
+
+    @classmethod
+    def session(
+        cls,
+        seed: int,
+        day: Day,
+        minutes: int | None,
+        strikes: int = 10,
+        rate: float = 1.0,
+        index_rate: float | None = None,
+        faults: FaultConfig | None = None,
+    ) -> SyntheticConfig:
+        """The knobs the CLI, the demo, tests and benchmarks turn, by their short names:
+        ``minutes`` from the open (``None``: to the close), ATM ± ``strikes``, ticks at
+        ``rate``× (``index_rate``× for the index when given)."""
+        return cls(
+            seed=seed,
+            date=day,
+            duration_minutes=minutes,
+            strikes_each_side=strikes,
+            tick_rate_scale=rate,
+            index_tick_rate_scale=index_rate,
+            faults=faults or FaultConfig(),
+        )
 
     @property
     def index_rate_scale(self) -> float:

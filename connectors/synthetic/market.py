@@ -26,7 +26,8 @@ from connectors.synthetic.chain import (
 from connectors.synthetic.config import CORRUPT_KINDS, FAULT_KINDS, SyntheticConfig
 from connectors.synthetic.faults import FaultWindow, Wire, build_wire, code_of, kind_of
 from connectors.synthetic.paths import REGIMES, MarketPaths, Streams, generate_paths
-from operators.events import Instrument, Regime, Tick
+from operators.candles import CandleConfig, CandleLogic, CandleState
+from operators.events import Candle, Instrument, Regime, Tick
 
 _CHUNK = 32_768
 _MISSING_FIELDS = ("ltp", "token", "ts_event")
@@ -225,6 +226,22 @@ class SyntheticMarket:
         """
         for tick, _code, _t in self._rows(include_corrupt=False):
             yield tick
+
+    def index_candles(self) -> list[Candle]:
+        """The index's 1-minute candles over the session, closed as the market stage closes
+        them (the last one by the last index tick): what regime training and its checks read
+        against ``true_regimes``."""
+        logic = CandleLogic(CandleConfig(intervals=("1m",)))
+        state = CandleState()
+        candles: list[Candle] = []
+        last = None
+        for tick in self.ticks():
+            if tick.token == self.config.index_token:
+                candles += logic.on_tick(state, tick)[0]
+                last = tick
+        if last is not None:
+            candles += logic.flush(state, last.ts_recv)
+        return candles
 
     def raw_messages(self) -> Iterator[RawMessage]:
         """Every message on the wire: ``msgspec.json.encode(tick)``, byte-mutated when faulty."""

@@ -48,16 +48,20 @@ def test_backfill_upserts_every_candle_within_the_rate_limit(
     start = datetime(2026, 7, 20, 9, 15, tzinfo=IST)  # Monday
     end = datetime(2026, 7, 23, 15, 30, tzinfo=IST)  # Thursday
     fake_angelone.fail_next("candles", "rate_limit", times=1)
-    written = backfill_candles(
-        session.candles,
-        pg_conn,
-        exchange="NSE",
-        token=TOKEN,
-        interval="ONE_MINUTE",
-        start=start,
-        end=end,
-        max_days={"ONE_MINUTE": 1},
-    )
+
+    def backfill() -> int:  # four trading days, one request per day
+        return backfill_candles(
+            session.candles,
+            pg_conn,
+            exchange="NSE",
+            token=TOKEN,
+            interval="ONE_MINUTE",
+            start=start,
+            end=end,
+            max_days={"ONE_MINUTE": 1},
+        )
+
+    written = backfill()
     rows = _stored(pg_conn, TOKEN)
     assert written == len(rows) == 4 * 375
     first_ts = rows[0][0]
@@ -76,16 +80,7 @@ def test_backfill_upserts_every_candle_within_the_rate_limit(
     assert fake_angelone.candle_rate_rejections == 0
     assert fake_angelone.count("candles") == 5
     assert fake_angelone.count("candles", 403) == 1
-    again = backfill_candles(
-        session.candles,
-        pg_conn,
-        exchange="NSE",
-        token=TOKEN,
-        interval="ONE_MINUTE",
-        start=start,
-        end=end,
-        max_days={"ONE_MINUTE": 1},
-    )
+    again = backfill()
     assert again == written
     assert len(_stored(pg_conn, TOKEN)) == written
     assert fake_angelone.count("candles", 403) == 1

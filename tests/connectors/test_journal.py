@@ -18,9 +18,11 @@ from connectors.journal import (
 from operators.events import Instrument, Tick
 from operators.execution import ExecutionConfig, ExecutionLogic
 from operators.fills import FillModel, SpreadSlippage
-from operators.orders import FillEvent, SubmitOrder
+from operators.orders import FillEvent
 from operators.portfolio import PortfolioLogic
 from tests import both_modes
+from tests.events import buy
+from tests.events import tick as nfo_tick
 
 pg_dsn = both_modes.pg_dsn  # plain and TimescaleDB, see tests/both_modes.py
 pg_conn = both_modes.pg_conn
@@ -37,16 +39,7 @@ def at(ms: int) -> datetime:
 
 
 def tick(ms: int, ltp: int, bid: int, ask: int, cum: int) -> Tick:
-    return Tick(
-        ts_event=at(ms),
-        ts_recv=at(ms),
-        token=TOKEN,
-        exchange="NFO",
-        ltp=ltp,
-        bid=bid,
-        ask=ask,
-        cum_volume=cum,
-    )
+    return nfo_tick(at(ms), TOKEN, ltp, bid, ask, cum_volume=cum)
 
 
 def session(run_id: str) -> list[object]:
@@ -60,34 +53,30 @@ def session(run_id: str) -> list[object]:
     pf = PortfolioLogic({TOKEN: INST})
     items: list[object] = [
         tick(-100, 10_000, 9_995, 10_005, 10_000),
-        SubmitOrder(
-            ts_event=at(0),
-            ts_recv=at(0),
-            order_id="br",
-            side="BUY",
+        buy(
+            at(0),
+            "br",
+            "A1",
+            TOKEN,
+            65,
             order_type="BRACKET",
-            qty=65,
             target=10_200,
             stop=9_900,
             reason="ema cross",
             strategy="ema",
-            account="A1",
-            token=TOKEN,
             run_id=run_id,
         ),
-        SubmitOrder(
-            ts_event=at(1),
-            ts_recv=at(1),
-            order_id="ioc",
-            side="BUY",
+        buy(
+            at(1),
+            "ioc",
+            "A1",
+            TOKEN,
+            195,
             order_type="LIMIT",
             price=10_005,
-            qty=195,
             validity="IOC",
             reason="probe",
             strategy="probe",
-            account="A1",
-            token=TOKEN,
             run_id=run_id,
         ),
         tick(100, 10_000, 9_995, 10_005, 10_130),  # 130 traded: br 65, ioc 65, rest cancelled

@@ -484,3 +484,22 @@ def test_the_same_strike_in_another_expiry_is_another_contract_token() -> None:
     common = this_week.keys() & again.keys()
     assert len(common) > 30
     assert all(again[k] == this_week[k] for k in common)  # a function of the contract only
+
+
+def test_session_shorthand_and_the_index_candles() -> None:
+    cfg = SyntheticConfig.session(3, date(2026, 7, 8), 5, strikes=1, rate=0.5, index_rate=1.0)
+    assert cfg == SyntheticConfig(
+        seed=3,
+        date=date(2026, 7, 8),
+        duration_minutes=5,
+        strikes_each_side=1,
+        tick_rate_scale=0.5,
+        index_tick_rate_scale=1.0,
+    )
+    market = SyntheticMarket(cfg)
+    candles = market.index_candles()
+    # one closed candle a minute, the last one flushed by the last index tick
+    assert [c.start for c in candles] == [market.start + timedelta(minutes=i) for i in range(5)]
+    assert {(c.token, c.interval) for c in candles} == {(cfg.index_token, "1m")}
+    index_ticks = [t for t in market.ticks() if t.token == cfg.index_token]
+    assert sum(c.ticks for c in candles) == len(index_ticks)

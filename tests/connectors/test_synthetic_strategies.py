@@ -15,12 +15,13 @@ from datetime import date, timedelta
 
 import pytest
 
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.synthetic import SyntheticMarket
 from operators.candles import CandleConfig
 from operators.events import Bar, SignalGenerated
 from operators.market import MarketLogic, MarketState
 from operators.sessions import session_open
 from operators.underlying_stage import UnderlyingConfig, UnderlyingLogic, UnderlyingOutput
+from tests.markets import synthetic_market
 
 STRATEGIES = ("momentum_breakout", "vwap_reversal", "gamma_scalp")
 # Non-expiry Wednesdays for three seeds, and an expiry Tuesday (0 days to expiry all day).
@@ -58,15 +59,7 @@ def run_day(market: SyntheticMarket) -> list[UnderlyingOutput]:
 @pytest.fixture(scope="module", params=CASES, ids=[f"seed{s}-{d}" for s, d in CASES])
 def day(request: pytest.FixtureRequest) -> tuple[SyntheticMarket, list[SignalGenerated]]:
     seed, when = request.param
-    market = SyntheticMarket(
-        SyntheticConfig(
-            seed=seed,
-            date=when,
-            strikes_each_side=10,
-            tick_rate_scale=0.1,
-            index_tick_rate_scale=1.0,
-        )
-    )
+    market = synthetic_market(seed, day=when, strikes=10, rate=0.1, index_rate=1.0)
     signals = [e for e in run_day(market) if isinstance(e, SignalGenerated)]
     return market, signals
 

@@ -11,7 +11,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -19,11 +19,11 @@ import pytest
 
 from connectors.db import DatabaseError, migrate, scratch_database
 from connectors.pg_sink import write_events
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
 from connectors.timescale import AGGREGATES, HYPERTABLES, SEGMENT_BY, TimescalePolicy
 from operators.events import Bar
 from operators.market import MarketLogic, MarketState
 from tests.conftest import REPO, server_for
+from tests.markets import synthetic_market
 
 pytestmark = pytest.mark.postgres
 
@@ -49,15 +49,7 @@ def columns(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
 
 def bars_of_session(minutes: int | None, strikes: int, rate: float) -> list[Bar]:
     """The market stage's 1 s and 1 m bars (with indicators) of a synthetic session."""
-    market = SyntheticMarket(
-        SyntheticConfig(
-            seed=11,
-            date=date(2026, 7, 8),
-            duration_minutes=minutes,
-            strikes_each_side=strikes,
-            tick_rate_scale=rate,
-        )
-    )
+    market = synthetic_market(11, minutes=minutes, strikes=strikes, rate=rate)
     logic = MarketLogic()
     states: dict[str, MarketState] = {}
     bars: list[Bar] = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from typing import Any
 
 Level = tuple[int, int, int]  # (price paise, qty, orders)
 
@@ -73,14 +74,6 @@ def snap_packet(
     ltp: int,
     ts_ms: int,
     *,
-    seq: int = 0,
-    exchange_type: int = 2,
-    last_qty: int = 0,
-    avg: int = 0,
-    volume: int = 0,
-    tbq: float = 0.0,
-    tsq: float = 0.0,
-    ohlc: tuple[int, int, int, int] = (0, 0, 0, 0),
     ltt_ms: int = 0,
     oi: int = 0,
     bids: Sequence[Level] = (),
@@ -88,12 +81,14 @@ def snap_packet(
     asks_first: bool = True,
     upper: int = 0,
     lower: int = 0,
+    **quote: Any,
 ) -> bytes:
-    """A SNAP_QUOTE frame. ``asks_first`` puts the sell levels in the first five slots (and
-    labels them with flag 1) to check that the parser decides sides by price, not position."""
-    buf = bytearray(379)
-    _header(buf, 3, exchange_type, token, seq, ts_ms, ltp)
-    _quote_fields(buf, last_qty, avg, volume, tbq, tsq, ohlc)
+    """A SNAP_QUOTE frame: a QUOTE frame (``quote`` takes ``quote_packet``'s keywords) with
+    mode 3 and the depth block after it. ``asks_first`` puts the sell levels in the first five
+    slots (and labels them with flag 1) to check that the parser decides sides by price, not
+    position."""
+    buf = bytearray(quote_packet(token, ltp, ts_ms, **quote)).ljust(379, b"\x00")
+    struct.pack_into("<B", buf, 0, 3)
     struct.pack_into("<q", buf, 123, ltt_ms)
     struct.pack_into("<q", buf, 131, oi)
     struct.pack_into("<q", buf, 139, 0)

@@ -32,6 +32,7 @@ import pyotp
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
+from connectors.angelone.settings import DEFAULT_CANDLE_MAX_DAYS
 from tests.fake_angelone.packets import frame_token, snap_packet
 
 IST = timezone(timedelta(hours=5, minutes=30))
@@ -49,16 +50,8 @@ ROUTE_NAMES = {
     LTP: "ltp",
     MASTER: "master",
 }
-CANDLE_MAX_DAYS = {
-    "ONE_MINUTE": 30,
-    "THREE_MINUTE": 60,
-    "FIVE_MINUTE": 100,
-    "TEN_MINUTE": 100,
-    "FIFTEEN_MINUTE": 200,
-    "THIRTY_MINUTE": 200,
-    "ONE_HOUR": 400,
-    "ONE_DAY": 2000,
-}
+# the documented per-request limits, the ones the connector defaults to
+CANDLE_MAX_DAYS = DEFAULT_CANDLE_MAX_DAYS
 CANDLE_STEP_MIN = {
     "ONE_MINUTE": 1,
     "THREE_MINUTE": 3,
@@ -141,6 +134,32 @@ def fake_candle(token: str, start: datetime) -> tuple[float, float, float, float
     return round(o, 2), round(h, 2), round(lo, 2), round(c, 2), 1000 + n % 997
 
 
+def _master_row(
+    token: str,
+    symbol: str,
+    name: str,
+    kind: str,
+    *,
+    expiry: date | None = None,
+    strike: str = "-1.000000",
+    lot: str = "1",
+    segment: str = "NFO",
+    tick: str = "5.000000",
+) -> dict[str, str]:
+    """One OpenAPIScripMaster row, every value a string as in the real file."""
+    return {
+        "token": token,
+        "symbol": symbol,
+        "name": name,
+        "expiry": expiry.strftime("%d%b%Y").upper() if expiry else "",
+        "strike": strike,
+        "lotsize": lot,
+        "instrumenttype": kind,
+        "exch_seg": segment,
+        "tick_size": tick,
+    }
+
+
 def sample_master(
     spot: dict[str, float] | None = None, expiries: dict[str, list[date]] | None = None
 ) -> list[dict[str, str]]:
@@ -152,40 +171,11 @@ def sample_master(
     }
     step = {"NIFTY": 50, "BANKNIFTY": 100}
     lot = {"NIFTY": "65", "BANKNIFTY": "30"}
+    index: dict[str, Any] = {"strike": "0.000000", "segment": "NSE", "tick": "0.000000"}
     rows = [
-        {
-            "token": "26000",
-            "symbol": "Nifty 50",
-            "name": "NIFTY",
-            "expiry": "",
-            "strike": "0.000000",
-            "lotsize": "1",
-            "instrumenttype": "AMXIDX",
-            "exch_seg": "NSE",
-            "tick_size": "0.000000",
-        },
-        {
-            "token": "26009",
-            "symbol": "Nifty Bank",
-            "name": "BANKNIFTY",
-            "expiry": "",
-            "strike": "0.000000",
-            "lotsize": "1",
-            "instrumenttype": "AMXIDX",
-            "exch_seg": "NSE",
-            "tick_size": "0.000000",
-        },
-        {
-            "token": "3045",
-            "symbol": "SBIN-EQ",
-            "name": "SBIN",
-            "expiry": "",
-            "strike": "-1.000000",
-            "lotsize": "1",
-            "instrumenttype": "",
-            "exch_seg": "NSE",
-            "tick_size": "5.000000",
-        },
+        _master_row("26000", "Nifty 50", "NIFTY", "AMXIDX", **index),
+        _master_row("26009", "Nifty Bank", "BANKNIFTY", "AMXIDX", **index),
+        _master_row("3045", "SBIN-EQ", "SBIN", "", segment="NSE"),
     ]
     token = 40000
     for und, exps in expiries.items():
@@ -193,34 +183,30 @@ def sample_master(
         for exp in exps:
             tag = exp.strftime("%d%b%y").upper()
             rows.append(
-                {
-                    "token": str(token),
-                    "symbol": f"{und}{tag}FUT",
-                    "name": und,
-                    "expiry": exp.strftime("%d%b%Y").upper(),
-                    "strike": "-1.000000",
-                    "lotsize": lot[und],
-                    "instrumenttype": "FUTIDX",
-                    "exch_seg": "NFO",
-                    "tick_size": "10.000000",
-                }
+                _master_row(
+                    str(token),
+                    f"{und}{tag}FUT",
+                    und,
+                    "FUTIDX",
+                    expiry=exp,
+                    lot=lot[und],
+                    tick="10.000000",
+                )
             )
             token += 1
             for k in range(-15, 16):
                 strike = atm + k * step[und]
                 for kind in ("CE", "PE"):
                     rows.append(
-                        {
-                            "token": str(token),
-                            "symbol": f"{und}{tag}{strike}{kind}",
-                            "name": und,
-                            "expiry": exp.strftime("%d%b%Y").upper(),
-                            "strike": f"{strike * 100:.6f}",
-                            "lotsize": lot[und],
-                            "instrumenttype": "OPTIDX",
-                            "exch_seg": "NFO",
-                            "tick_size": "5.000000",
-                        }
+                        _master_row(
+                            str(token),
+                            f"{und}{tag}{strike}{kind}",
+                            und,
+                            "OPTIDX",
+                            expiry=exp,
+                            strike=f"{strike * 100:.6f}",
+                            lot=lot[und],
+                        )
                     )
                     token += 1
     return rows

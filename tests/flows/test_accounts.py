@@ -22,14 +22,24 @@ from flows.accounts import (
     subscribers,
 )
 from flows.trading import _FanOut
-from operators.events import Instrument, RiskEvent, SignalGenerated, Tick
+from operators.events import RiskEvent, SignalGenerated, Tick
 from operators.execution import ExecutionConfig, ExecutionLogic, SharedExecutionState
-from operators.orders import FillEvent, SubmitOrder
+from operators.orders import FillEvent
 from operators.risk_limits import RiskLimits
 from operators.underlying_stage import StrategySpec
+from tests.events import buy, option, tick
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "accounts.toml"
+
+T0 = datetime(2026, 1, 5, 4, tzinfo=UTC)  # 09:30 IST
+
+
+def quote(ms: int, cum: int) -> Tick:
+    """A 99.95/100.05 quote on the 26000 CE, ``ms`` after T0, ``cum`` traded so far."""
+    at = T0 + timedelta(milliseconds=ms)
+    return tick(at, "43650", 10_000, 9_995, 10_005, bid_qty=1000, ask_qty=1000, cum_volume=cum)
+
 
 ONE = """\
 [[accounts]]
@@ -172,53 +182,15 @@ def test_signals_fan_out_only_to_accounts_running_that_strategy_instance() -> No
 def test_two_accounts_on_one_tick_together_take_no_more_than_the_volume_cap() -> None:
     """Each account's simulator takes only its share of a tick's volume cap: two accounts
     hitting the same quote with big orders split it, and neither depends on the other."""
-    inst = Instrument(
-        token="43650",
-        symbol="X",
-        underlying="NIFTY",
-        kind="CE",
-        strike=2_600_000,
-        lot_size=65,
-        tick_size=5,
-    )
+    inst = option()
     two = parse_accounts(ONE + ONE.replace('id = "a"', 'id = "b"')).accounts
     configs = account_configs(two, "r")
-    t0 = datetime(2026, 1, 5, 4, tzinfo=UTC)
-
-    def tick(ms: int, cum: int) -> Tick:
-        at = t0 + timedelta(milliseconds=ms)
-        return Tick(
-            ts_event=at,
-            ts_recv=at,
-            token=inst.token,
-            exchange="NFO",
-            ltp=10_000,
-            bid=9_995,
-            ask=10_005,
-            bid_qty=1000,
-            ask_qty=1000,
-            cum_volume=cum,
-            last_qty=0,
-        )
-
     taken = {}
     for account, config in configs.items():
         ex = ExecutionLogic({inst.token: inst}, config.execution)
-        ex.on_tick(tick(-1000, 10_000))
-        ex.on_command(
-            SubmitOrder(
-                ts_event=t0,
-                ts_recv=t0,
-                order_id=f"o-{account}",
-                account=account,
-                strategy="s",
-                token=inst.token,
-                side="BUY",
-                order_type="MARKET",
-                qty=6_500,
-            )
-        )
-        events = ex.on_tick(tick(100, 12_600))  # 2,600 traded; cap 25% = 650 = 10 lots
+        ex.on_tick(quote(-1000, 10_000))
+        ex.on_command(buy(T0, f"o-{account}", account, inst.token, 6_500))
+        events = ex.on_tick(quote(100, 12_600))  # 2,600 traded; cap 25% = 650 = 10 lots
         taken[account] = sum(e.fill_qty for e in events if isinstance(e, FillEvent))
     assert taken == {"a": 325, "b": 325}  # half the cap each, whole lots
     assert sum(taken.values()) <= 650
@@ -229,39 +201,16 @@ def test_two_accounts_on_one_tick_together_take_no_more_than_the_volume_cap() ->
 def test_a_share_too_small_for_a_lot_per_tick_carries_until_one_lot_fits() -> None:
     """10 accounts: 1,000 traded × 25% × 1/10 = 25 units a tick; the 65-unit lot fills on the
     third tick (25, 50, 75) and 10 units carry on; nothing carries once no order waits."""
-    inst = Instrument(
-        token="43650", symbol="X", underlying="NIFTY", kind="CE", strike=2_600_000,
-        lot_size=65, tick_size=5,
-    )  # fmt: skip
+    inst = option()
     ten = parse_accounts("".join(ONE.replace('id = "a"', f'id = "a{i}"') for i in range(10)))
     config = account_configs(ten.accounts, "r")["a0"]
-    t0 = datetime(2026, 1, 5, 4, tzinfo=UTC)
-
-    def tick(ms: int, cum: int) -> Tick:
-        at = t0 + timedelta(milliseconds=ms)
-        return Tick(
-            ts_event=at, ts_recv=at, token=inst.token, exchange="NFO", ltp=10_000, bid=9_995,
-            ask=10_005, bid_qty=1000, ask_qty=1000, cum_volume=cum, last_qty=0,
-        )  # fmt: skip
 
     ex = ExecutionLogic({inst.token: inst}, config.execution)
-    ex.on_tick(tick(-1000, 10_000))
-    ex.on_command(
-        SubmitOrder(
-            ts_event=t0,
-            ts_recv=t0,
-            order_id="o",
-            account="a0",
-            strategy="s",
-            token=inst.token,
-            side="BUY",
-            order_type="MARKET",
-            qty=130,
-        )
-    )
+    ex.on_tick(quote(-1000, 10_000))
+    ex.on_command(buy(T0, "o", "a0", inst.token, 130))
     filled = []
     for i in range(1, 7):
-        events = ex.on_tick(tick(100 * i, 10_000 + 1_000 * i))
+        events = ex.on_tick(quote(100 * i, 10_000 + 1_000 * i))
         filled.append(sum(e.fill_qty for e in events if isinstance(e, FillEvent)))
     assert filled == [0, 0, 65, 0, 0, 65]  # 25, 50, 75→10, 35, 60, 85→0 (order done)
     assert isinstance(ex.state, SharedExecutionState)

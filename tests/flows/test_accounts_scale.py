@@ -4,10 +4,9 @@ finishes, and what each remembers stays bounded (it does not grow with the ticks
 from __future__ import annotations
 
 import pickle
-from datetime import date
 from typing import Any
 
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.synthetic import SyntheticMarket
 from flows.accounts import (
     AccountLimits,
     AccountSpec,
@@ -20,6 +19,7 @@ from flows.trading import _AccountStage, _FanOut
 from operators.account_stage import AccountLogic
 from operators.candles import CandleConfig
 from operators.underlying_stage import UnderlyingConfig, UnderlyingLogic
+from tests.markets import synthetic_market
 
 STRATEGIES = ("momentum_breakout", "vwap_reversal", "gamma_scalp")
 
@@ -37,13 +37,13 @@ def many_accounts(n: int) -> tuple[AccountSpec, ...]:
     )
 
 
-def run_accounts(
-    market: SyntheticMarket, accounts: tuple[AccountSpec, ...], checkpoint: int
-) -> tuple[dict[str, Any], dict[str, int], int]:
-    """Run the strategy stage, fan out, run every account; returns the final holders, each
-    account's pickled state size at output index ``checkpoint``, and the output count."""
+def account_stage(
+    market: SyntheticMarket, accounts: tuple[AccountSpec, ...], run_id: str
+) -> tuple[list[Any], _FanOut, _AccountStage]:
+    """The strategy stage's outputs over the day, the fan-out to the accounts, and the
+    account stage with one ``AccountLogic`` per account."""
     instruments = {i.token: i for i in market.instruments()}
-    underlying = UnderlyingLogic(
+    items = UnderlyingLogic(
         instruments,
         UnderlyingConfig(
             strategies=strategy_specs(accounts),
@@ -51,12 +51,19 @@ def run_accounts(
             forward_ticks=True,
             candle=CandleConfig(intervals=("1m",)),
         ),
-    )
-    items = underlying.run(market.config.underlying, market.ticks())
+    ).run(market.config.underlying, market.ticks())
     fan_out = _FanOut([a.id for a in accounts], subscribers(accounts))
-    stage = _AccountStage(
-        {k: AccountLogic(instruments, c) for k, c in account_configs(accounts, "scale").items()}
-    )
+    configs = account_configs(accounts, run_id)
+    stage = _AccountStage({k: AccountLogic(instruments, c) for k, c in configs.items()})
+    return items, fan_out, stage
+
+
+def run_accounts(
+    market: SyntheticMarket, accounts: tuple[AccountSpec, ...], checkpoint: int
+) -> tuple[dict[str, Any], dict[str, int], int]:
+    """Run the strategy stage, fan out, run every account; returns the final holders, each
+    account's pickled state size at output index ``checkpoint``, and the output count."""
+    items, fan_out, stage = account_stage(market, accounts, "scale")
     holders: dict[str, Any] = {}
     mid: dict[str, int] = {}
     outputs = 0
@@ -74,15 +81,7 @@ def run_accounts(
 
 
 def test_100_accounts_over_60_minutes_finish_with_bounded_state() -> None:
-    market = SyntheticMarket(
-        SyntheticConfig(
-            seed=11,
-            date=date(2026, 7, 8),
-            duration_minutes=60,
-            strikes_each_side=1,
-            tick_rate_scale=0.05,
-        )
-    )
+    market = synthetic_market(11, minutes=60, strikes=1, rate=0.05)
     n_instruments = len(market.instruments())
     accounts = many_accounts(100)
     holders, mid, outputs = run_accounts(market, accounts, checkpoint=market.raw_count // 2)
@@ -105,20 +104,7 @@ def test_100_accounts_over_60_minutes_finish_with_bounded_state() -> None:
 
 def outputs_by_account(market: SyntheticMarket, accounts: tuple[AccountSpec, ...]) -> dict:
     """Every account's outputs, in order, from one run of the account stage."""
-    instruments = {i.token: i for i in market.instruments()}
-    items = UnderlyingLogic(
-        instruments,
-        UnderlyingConfig(
-            strategies=strategy_specs(accounts),
-            bars_from_ticks=True,
-            forward_ticks=True,
-            candle=CandleConfig(intervals=("1m",)),
-        ),
-    ).run(market.config.underlying, market.ticks())
-    fan_out = _FanOut([a.id for a in accounts], subscribers(accounts))
-    stage = _AccountStage(
-        {k: AccountLogic(instruments, c) for k, c in account_configs(accounts, "k").items()}
-    )
+    items, fan_out, stage = account_stage(market, accounts, "k")
     holders: dict[str, Any] = {}
     out: dict[str, list[Any]] = {a.id: [] for a in accounts}
     for key, pair in fan_out([("", i) for i in items]):
@@ -129,15 +115,7 @@ def outputs_by_account(market: SyntheticMarket, accounts: tuple[AccountSpec, ...
 
 
 def test_one_accounts_kill_switch_never_touches_the_others() -> None:
-    market = SyntheticMarket(
-        SyntheticConfig(
-            seed=7,
-            date=date(2026, 7, 8),
-            duration_minutes=60,
-            strikes_each_side=2,
-            tick_rate_scale=0.3,
-        )
-    )
+    market = synthetic_market(7, minutes=60, strikes=2, rate=0.3)
     base = many_accounts(3)
     # u000 kills itself at the first 0.01% drawdown; shares fixed so solo runs are comparable
     accounts = tuple(

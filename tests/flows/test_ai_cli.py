@@ -16,7 +16,6 @@ from connectors.model_store import load_model
 from connectors.synthetic import SyntheticConfig, SyntheticMarket
 from flows.ai_cli import beats_rules
 from flows.cli import app
-from operators.candles import CandleConfig, CandleLogic, CandleState
 from operators.events import Candle
 
 RUN_ID = "ai-cli-test"
@@ -31,16 +30,9 @@ def index_candles(seed: int, day: date) -> list[Candle]:
     market = SyntheticMarket(
         SyntheticConfig(seed=seed, date=day, strikes_each_side=0, tick_rate_scale=0.2)
     )
-    logic = CandleLogic(CandleConfig(intervals=("1m",)))
-    state = CandleState()
-    out: list[Candle] = []
-    last = None
-    for tick in market.ticks():
-        if tick.token == TOKEN:
-            out += logic.on_tick(state, tick)[0]
-            last = tick
-    assert last is not None
-    return out + logic.flush(state, last.ts_recv)
+    candles = market.index_candles()
+    assert candles
+    return candles
 
 
 def paise(v: int) -> Decimal:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 from typer.testing import CliRunner
 
 from connectors.kafka_io import ensure_topics
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
 from flows.backtest import collect_result, run_backtest
 from flows.backtest_spec import (
     BacktestEnv,
@@ -33,6 +32,7 @@ from operators.events import Instrument
 from operators.sessions import IST
 from operators.underlying_stage import StrategySpec
 from tests.integration.helpers import produce
+from tests.markets import synthetic_market
 from tests.topics import topic_name
 
 ALL = tuple(StrategySpec(n) for n in ("momentum_breakout", "vwap_reversal", "gamma_scalp"))
@@ -45,15 +45,7 @@ class Session:
     def __init__(self, bootstrap: str, dsn: str) -> None:
         # 30 minutes, ATM ± 2, 0.3× tick rate: ~42k ticks, a few seconds through the flows,
         # and the opening window makes gamma_scalp trade (the other built-ins may too).
-        self.market = SyntheticMarket(
-            SyntheticConfig(
-                seed=7,
-                date=date(2026, 7, 8),
-                duration_minutes=30,
-                strikes_each_side=2,
-                tick_rate_scale=0.3,
-            )
-        )
+        self.market = synthetic_market(7, minutes=30, strikes=2, rate=0.3)
         self.instruments: dict[str, Instrument] = {i.token: i for i in self.market.instruments()}
         tag = topic_name("bt")
         self.topic1 = f"{tag}.p1.md.ticks"

@@ -13,6 +13,7 @@ from pathlib import Path
 from prometheus_client import REGISTRY
 
 from flows.supervisor import Outcome, RestartPolicy, Supervisor, observe_restarts
+from tests.processes import gone
 
 FAST = RestartPolicy(max_restarts=3, backoff_initial_s=0.01, backoff_max_s=0.05,
                      stop_timeout_s=2.0)  # fmt: skip
@@ -71,14 +72,23 @@ time.sleep(60)
 """
 
 
-def _stop_when_up(supervisor: Supervisor, procs: list[subprocess.Popen[bytes]]) -> None:
-    def wait_and_stop() -> None:
-        for p in procs:
-            assert p.stdout is not None
-            p.stdout.readline()  # the worker installed its handler
-        supervisor.request_stop()
+def _stop_when_up(supervisor: Supervisor) -> None:
+    """Make ``supervisor`` request its own stop once every worker it starts is up."""
+    original = supervisor._start
 
-    threading.Thread(target=wait_and_stop, daemon=True).start()
+    def start() -> list[subprocess.Popen[bytes]]:
+        procs = original()
+
+        def wait_and_stop() -> None:
+            for p in procs:
+                assert p.stdout is not None
+                p.stdout.readline()  # the worker installed its handler
+            supervisor.request_stop()
+
+        threading.Thread(target=wait_and_stop, daemon=True).start()
+        return procs
+
+    supervisor._start = start  # type: ignore[method-assign]
 
 
 def test_a_stop_request_ends_the_workers_gracefully() -> None:
@@ -90,14 +100,7 @@ def test_a_stop_request_ends_the_workers_gracefully() -> None:
         return p
 
     supervisor = Supervisor(launch, 2, FAST)
-    original = supervisor._start
-
-    def start() -> list[subprocess.Popen[bytes]]:
-        started = original()
-        _stop_when_up(supervisor, started)
-        return started
-
-    supervisor._start = start  # type: ignore[method-assign]
+    _stop_when_up(supervisor)
     result = supervisor.run()
     assert result.outcome is Outcome.STOPPED
     assert result.codes == [0, 0]
@@ -111,14 +114,7 @@ def test_a_worker_that_ignores_the_stop_is_killed_after_the_timeout() -> None:
         return subprocess.Popen([sys.executable, "-c", stubborn], stdout=subprocess.PIPE)
 
     supervisor = Supervisor(launch, 1, policy)
-    original = supervisor._start
-
-    def start() -> list[subprocess.Popen[bytes]]:
-        started = original()
-        _stop_when_up(supervisor, started)
-        return started
-
-    supervisor._start = start  # type: ignore[method-assign]
+    _stop_when_up(supervisor)
     result = supervisor.run()
     assert result.outcome is Outcome.STOP_TIMED_OUT
     assert result.codes == [-9]
@@ -155,15 +151,6 @@ time.sleep(120)  # a stop that never finishes
 """
 
 
-def _gone(pid: int) -> bool:
-    """No such process, or only its zombie (reaped by whoever adopted it)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
-
-
 def _orphan(tmp_path: Path, mode: str, grace_s: float) -> str:
     """Start MIDDLE + ORPHAN, kill MIDDLE with SIGKILL once ORPHAN is up, wait (bounded) for
     ORPHAN to be gone, return what it wrote."""
@@ -183,9 +170,9 @@ def _orphan(tmp_path: Path, mode: str, grace_s: float) -> str:
         assert marker.exists(), "the worker never came up"
         os.kill(middle.pid, signal.SIGKILL)
         middle.wait()
-        while not _gone(child) and time.monotonic() < deadline:
+        while not gone(child) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if not _gone(child):
+        if not gone(child):
             os.kill(child, signal.SIGKILL)
             raise AssertionError("the worker outlived its killed supervisor")
         return marker.read_text()

@@ -8,19 +8,19 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import psycopg
 
 from connectors.kafka_io import BoundedProducer
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.synthetic import SyntheticMarket
 from connectors.synthetic.bad_records import Record, mix
 from flows.pipeline import PipelineConfig, build_flow, kafka_source, run_flow
 from flows.settings import Topics
 from operators.events import Instrument
 from operators.validation import ValidationConfig
 from tests.integration.helpers import consume_all, create_topics
+from tests.markets import synthetic_market
 
 VALIDATION = ValidationConfig(strict=True)
 FILLS = "SELECT (to_jsonb(f) - 'run_id')::text FROM fills f WHERE run_id = %s ORDER BY 1"
@@ -29,15 +29,7 @@ FILLS = "SELECT (to_jsonb(f) - 'run_id')::text FROM fills f WHERE run_id = %s OR
 def session_market(minutes: int = 30) -> SyntheticMarket:
     """30 minutes, ATM ± 2, 0.3× tick rate: ~42k ticks, and gamma_scalp trades its opening
     window (as tests/flows/test_backtest.py's session)."""
-    return SyntheticMarket(
-        SyntheticConfig(
-            seed=7,
-            date=date(2026, 7, 8),
-            duration_minutes=minutes,
-            strikes_each_side=2,
-            tick_rate_scale=0.3,
-        )
-    )
+    return synthetic_market(7, minutes=minutes, strikes=2, rate=0.3)
 
 
 def session_records(market: SyntheticMarket, bad: int, seed: int) -> list[Record]:

@@ -14,6 +14,22 @@ from connectors.synthetic import SyntheticMarket
 from flows.settings import Topics
 from tests.topics import topic_name
 
+#: How each journal table of a run is read back to compare runs: ordered by its natural key.
+JOURNAL_ORDER = {
+    "orders": "order_id",
+    "fills": "fill_id",
+    "trades": "trade_id",
+    "positions": "1, 2, 3, 4",
+    "risk_decisions": "order_id",
+    "signals": "signal_id",
+    "regimes": "ts",
+}
+
+
+def journal_queries(*tables: str) -> dict[str, str]:
+    """``SELECT *`` of one run's rows of each of ``tables``, in ``JOURNAL_ORDER``."""
+    return {t: f"SELECT * FROM {t} WHERE run_id = %s ORDER BY {JOURNAL_ORDER[t]}" for t in tables}
+
 
 def unique_topics(prefix: str) -> Topics:
     tag = topic_name(prefix)

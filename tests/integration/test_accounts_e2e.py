@@ -5,13 +5,12 @@ each account's fills equal a run of that account alone, and the flow runs to the
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import datetime
 
 import msgspec
 import pytest
 from psycopg.rows import dict_row
 
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
 from flows.accounts import AccountsFile, parse_accounts
 from flows.pipeline import PipelineConfig, build_flow, kafka_source, run_flow
 from operators.sessions import IST
@@ -21,6 +20,7 @@ from tests.integration.helpers import (
     produce_market,
     unique_topics,
 )
+from tests.markets import synthetic_market
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
@@ -78,18 +78,16 @@ def risk_events(conn, run_id: str) -> list[dict]:
     ).fetchall()
 
 
+def rows_after(conn, rows: str, run_id: str, ts: datetime) -> int:
+    """How many of ``rows`` ("table WHERE condition") the run wrote after ``ts``."""
+    sql = f"SELECT count(*) FROM {rows} AND run_id = %s AND ts > %s"
+    return conn.execute(sql, (run_id, ts)).fetchone()[0]
+
+
 def test_three_accounts_one_halted_one_failing_plugin_match_their_solo_runs(
     kafka_bootstrap, pg_dsn, pg_conn
 ) -> None:
-    market = SyntheticMarket(
-        SyntheticConfig(
-            seed=7,
-            date=date(2026, 7, 8),
-            duration_minutes=60,
-            strikes_each_side=3,
-            tick_rate_scale=0.5,
-        )
-    )
+    market = synthetic_market(7, minutes=60, strikes=3, rate=0.5)
     topics = unique_topics("it-accounts")
     create_topics(kafka_bootstrap, topics)
     produce_market(kafka_bootstrap, topics.ticks, market)
@@ -129,23 +127,15 @@ def test_three_accounts_one_halted_one_failing_plugin_match_their_solo_runs(
     assert all(e["detail"].startswith("DAILY_LOSS_LIMIT") for e in halts)
     halt_ts = halts[0]["ts"]
     # entries are option BUYs (exits and square-offs SELL): none approved after the halt
-    late_entries = pg_conn.execute(
-        "SELECT count(*) FROM risk_decisions WHERE run_id = %s AND account = 'halts'"
-        " AND decision = 'APPROVED' AND side = 'BUY' AND ts > %s",
-        (together, halt_ts),
-    ).fetchone()
-    assert late_entries == (0,)
+    entries = "risk_decisions WHERE account = 'halts' AND decision = 'APPROVED' AND side = 'BUY'"
+    assert rows_after(pg_conn, entries, together, halt_ts) == 0
     # the failing plug-in is disabled for its account with the exception text
     failed = [e for e in events if e["kind"] == "STRATEGY_FAILED"]
     assert [(e["account"], e["strategy"]) for e in failed] == [("plugin", "fails_on_nth_call")]
     assert "ZeroDivisionError: plug-in bug on call 50" in failed[0]["detail"]
     failed_ts = failed[0]["ts"]
-    after = pg_conn.execute(
-        "SELECT count(*) FROM signals WHERE run_id = %s AND strategy = 'fails_on_nth_call'"
-        " AND ts > %s",
-        (together, failed_ts),
-    ).fetchone()
-    assert after == (0,)
+    signals = "signals WHERE strategy = 'fails_on_nth_call'"
+    assert rows_after(pg_conn, signals, together, failed_ts) == 0
     # no other account was touched: no halt, kill switch or strategy failure elsewhere
     assert not {k for k in by_kind if k[0] == "steady" and k[1] in ("HALT", "KILL_SWITCH")}
     assert ("plugin", "HALT") not in by_kind

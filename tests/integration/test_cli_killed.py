@@ -19,21 +19,9 @@ import pytest
 from connectors.instruments import save_instruments
 from connectors.synthetic import SyntheticConfig, SyntheticMarket
 from tests.integration.helpers import cli_env, create_topics, produce_market, unique_topics
+from tests.processes import children, gone
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
-
-
-def _children(pid: int) -> list[int]:
-    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-
-
-def _gone(pid: int) -> bool:
-    """No such process, or only its zombie (reaped by whoever adopted it)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
 
 
 def test_workers_die_with_a_killed_cli(kafka_bootstrap: str, pg_dsn: str, tmp_path: Path) -> None:
@@ -62,16 +50,16 @@ def test_workers_die_with_a_killed_cli(kafka_bootstrap: str, pg_dsn: str, tmp_pa
                 row = conn.execute("SELECT count(*) FROM candles WHERE run_id = %s", (run_id,))
                 written = (row.fetchone() or (0,))[0]
         assert written, "the run wrote no candle"  # both workers are running the flow
-        workers = _children(cli.pid)
+        workers = children(cli.pid)
         assert len(workers) == 2, workers
         os.kill(cli.pid, signal.SIGKILL)
         cli.wait()
-        while not all(_gone(w) for w in workers) and time.monotonic() < deadline:
+        while not all(gone(w) for w in workers) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert [w for w in workers if not _gone(w)] == [], "workers outlived the killed CLI"
+        assert [w for w in workers if not gone(w)] == [], "workers outlived the killed CLI"
     finally:
         if cli.poll() is None:
             cli.kill()
         for w in workers:
-            if not _gone(w):
+            if not gone(w):
                 os.kill(w, signal.SIGKILL)

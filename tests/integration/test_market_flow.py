@@ -7,11 +7,13 @@ import uuid
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 import pytest
 
 from connectors.synthetic import FaultConfig, SyntheticConfig, SyntheticMarket
+from connectors.synthetic.config import CORRUPT_KINDS
 from flows.pipeline import PipelineConfig, build_flow, kafka_source, run_flow
 from operators.candles import window_start
 from operators.events import Tick
@@ -23,6 +25,10 @@ from tests.integration.helpers import (
     unique_topics,
 )
 
+CANDLE_ROWS = (
+    "SELECT token, interval, ts, open, high, low, close, volume, vwap, ticks FROM candles"
+    " WHERE run_id = %s ORDER BY 1, 2, 3"
+)
 INDICATOR_ROWS = (
     "SELECT token, interval, ts, values::text FROM indicators WHERE run_id = %s ORDER BY 1, 2, 3"
 )
@@ -102,38 +108,14 @@ def test_candles_in_postgres_equal_direct_computation_and_rerun_is_idempotent(
         o, h, low, c, vol, n = got[key]
         assert (o, h, low, c, vol, n) == values, key
     bars = consume_all(kafka_bootstrap, topics.bars)
-    assert (
-        len(bars)
-        == pg_conn.execute("SELECT count(*) FROM candles WHERE run_id = %s", (run_id,)).fetchone()[
-            0
-        ]
-    )
+    (row,) = pg_conn.execute("SELECT count(*) FROM candles WHERE run_id = %s", (run_id,))
+    assert len(bars) == row[0]
 
-    snapshot = pg_conn.execute(
-        "SELECT token, interval, ts, open, high, low, close, volume, vwap, ticks FROM candles"
-        " WHERE run_id = %s ORDER BY 1, 2, 3",
-        (run_id,),
-    ).fetchall()
-    indicators = pg_conn.execute(
-        INDICATOR_ROWS,
-        (run_id,),
-    ).fetchall()
+    snapshot = pg_conn.execute(CANDLE_ROWS, (run_id,)).fetchall()
+    indicators = pg_conn.execute(INDICATOR_ROWS, (run_id,)).fetchall()
     _run_market(kafka_bootstrap, pg_dsn, topics, run_id, market.instruments())
-    assert (
-        pg_conn.execute(
-            "SELECT token, interval, ts, open, high, low, close, volume, vwap, ticks FROM candles"
-            " WHERE run_id = %s ORDER BY 1, 2, 3",
-            (run_id,),
-        ).fetchall()
-        == snapshot
-    )
-    assert (
-        pg_conn.execute(
-            INDICATOR_ROWS,
-            (run_id,),
-        ).fetchall()
-        == indicators
-    )
+    assert pg_conn.execute(CANDLE_ROWS, (run_id,)).fetchall() == snapshot
+    assert pg_conn.execute(INDICATOR_ROWS, (run_id,)).fetchall() == indicators
 
 
 CORRUPT_RATE = 0.0017  # six kinds ≈ 1% of messages
@@ -142,14 +124,9 @@ CORRUPT_RATE = 0.0017  # six kinds ≈ 1% of messages
 def test_corrupted_messages_land_in_dlq_with_reason_and_good_ticks_are_processed(
     kafka_bootstrap, pg_dsn, pg_conn
 ) -> None:
-    faults = FaultConfig(
-        crossed_rate=CORRUPT_RATE,
-        off_grid_rate=CORRUPT_RATE,
-        negative_price_rate=CORRUPT_RATE,
-        unknown_token_rate=CORRUPT_RATE,
-        invalid_json_rate=CORRUPT_RATE,
-        missing_field_rate=CORRUPT_RATE,
-    )
+    # every corrupting kind, nothing else
+    rates: dict[str, Any] = {f"{kind}_rate": CORRUPT_RATE for kind in CORRUPT_KINDS}
+    faults = FaultConfig(**rates)
     market = SyntheticMarket(
         SyntheticConfig(seed=5, date=date(2026, 7, 7), duration_minutes=3, faults=faults)
     )
@@ -157,17 +134,7 @@ def test_corrupted_messages_land_in_dlq_with_reason_and_good_ticks_are_processed
     bad = [m for m in messages if m.fault is not None]
     good = [m for m in messages if m.fault is None]
     counts = market.fault_counts()
-    assert all(
-        counts[k] > 0
-        for k in (
-            "crossed",
-            "off_grid",
-            "negative_price",
-            "unknown_token",
-            "invalid_json",
-            "missing_field",
-        )
-    )
+    assert all(counts[k] > 0 for k in CORRUPT_KINDS)
     assert 0.005 < len(bad) / len(messages) < 0.02
     topics = unique_topics("it-dlq")
     create_topics(kafka_bootstrap, topics)

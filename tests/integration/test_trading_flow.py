@@ -12,23 +12,17 @@ import pytest
 from connectors.synthetic import SyntheticConfig, SyntheticMarket
 from flows.pipeline import PipelineConfig, build_flow, kafka_source, run_flow
 from tests.integration.helpers import (
+    JOURNAL_ORDER,
     consume_all,
     create_topics,
+    journal_queries,
     produce_market,
     unique_topics,
 )
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
-JOURNAL = {
-    "orders": "SELECT * FROM orders WHERE run_id = %s ORDER BY order_id",
-    "fills": "SELECT * FROM fills WHERE run_id = %s ORDER BY fill_id",
-    "trades": "SELECT * FROM trades WHERE run_id = %s ORDER BY trade_id",
-    "positions": "SELECT * FROM positions WHERE run_id = %s ORDER BY 1, 2, 3, 4",
-    "risk_decisions": "SELECT * FROM risk_decisions WHERE run_id = %s ORDER BY order_id",
-    "signals": "SELECT * FROM signals WHERE run_id = %s ORDER BY signal_id",
-    "regimes": "SELECT * FROM regimes WHERE run_id = %s ORDER BY ts",
-}
+JOURNAL = journal_queries(*JOURNAL_ORDER)  # every table
 
 
 def snapshot(conn, run_id: str) -> dict[str, list]:

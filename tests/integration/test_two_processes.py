@@ -24,17 +24,11 @@ from connectors.synthetic import SyntheticConfig, SyntheticMarket
 from flows.pipeline import ENV_CONFIG
 from flows.run_config import build_run_config
 from flows.settings import Settings, Topics
-from tests.integration.helpers import create_topics, produce, unique_topics
+from tests.integration.helpers import create_topics, journal_queries, produce, unique_topics
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
-JOURNAL = {
-    "signals": "SELECT * FROM signals WHERE run_id = %s ORDER BY signal_id",
-    "orders": "SELECT * FROM orders WHERE run_id = %s ORDER BY order_id",
-    "fills": "SELECT * FROM fills WHERE run_id = %s ORDER BY fill_id",
-    "trades": "SELECT * FROM trades WHERE run_id = %s ORDER BY trade_id",
-    "risk_decisions": "SELECT * FROM risk_decisions WHERE run_id = %s ORDER BY order_id",
-}
+JOURNAL = journal_queries("signals", "orders", "fills", "trades", "risk_decisions")
 
 
 def _free_ports(n: int) -> list[int]:

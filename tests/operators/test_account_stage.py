@@ -16,21 +16,14 @@ from operators.orders import OrderAccepted, OrderCancelled, OrderFilled
 from operators.portfolio import PositionChanged, TradeClosed
 from operators.risk_limits import OrderApproved, OrderDenied, RiskLimits
 from operators.sessions import IST
+from tests.events import option
+from tests.events import tick as nfo_tick
 
 T0 = datetime(2026, 7, 8, 4, 0, tzinfo=UTC)  # 09:30 IST
 INDEX = Instrument(
     token="26000", symbol="NIFTY", underlying="NIFTY", kind="INDEX", exchange="NSE", lot_size=1
 )
-CE = Instrument(
-    token="901",
-    symbol="NIFTY14JUL2626000CE",
-    underlying="NIFTY",
-    kind="CE",
-    strike=2_600_000,
-    expiry=date(2026, 7, 14),
-    lot_size=65,
-    tick_size=5,
-)
+CE = option("901", "NIFTY14JUL2626000CE", expiry=date(2026, 7, 14))
 INSTRUMENTS = {i.token: i for i in (INDEX, CE)}
 
 
@@ -51,19 +44,8 @@ def tick(
     sec: float, bid: int, ask: int, cum: int, token: str = "901", seq: int = 0, t0: datetime = T0
 ) -> Tick:
     ts = t0 + timedelta(seconds=sec)
-    return Tick(
-        ts_event=ts,
-        ts_recv=ts,
-        token=token,
-        exchange="NFO",
-        ltp=(bid + ask) // 2 // 5 * 5,
-        bid=bid,
-        ask=ask,
-        bid_qty=650,
-        ask_qty=650,
-        cum_volume=cum,
-        seq=seq,
-    )
+    mid = (bid + ask) // 2 // 5 * 5
+    return nfo_tick(ts, token, mid, bid, ask, bid_qty=650, ask_qty=650, cum_volume=cum, seq=seq)
 
 
 def signal(sec: float, action: Literal["ENTRY", "EXIT"], reason: str) -> SignalGenerated:

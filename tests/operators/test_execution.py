@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from operators.costs import CostModel, compute_costs
-from operators.events import Instrument, Tick
+from operators.events import Tick
 from operators.execution import ExecutionConfig, ExecutionLogic, ExecutionState
 from operators.fills import FillModel, FixedLatency, JitterLatency, SpreadSlippage
 from operators.orders import (
@@ -32,18 +33,12 @@ from operators.orders import (
     make_order_id,
 )
 from operators.sessions import session_close
+from tests.events import buy, option
+from tests.events import tick as nfo_tick
 
 TOKEN = "43650"
 LOT = 65
-INST = Instrument(
-    token=TOKEN,
-    symbol="NIFTY06JAN2626000CE",
-    underlying="NIFTY",
-    kind="CE",
-    strike=2_600_000,
-    lot_size=LOT,
-    tick_size=5,
-)
+INST = option(TOKEN, "NIFTY06JAN2626000CE", lot_size=LOT)
 T0 = datetime(2026, 1, 5, 4, 0, tzinfo=UTC)  # 09:30 IST
 
 
@@ -61,32 +56,16 @@ def tick(
     last_qty: int = 0,
     token: str = TOKEN,
 ) -> Tick:
-    return Tick(
-        ts_event=at(ms),
-        ts_recv=at(ms),
-        token=token,
-        exchange="NFO",
-        ltp=ltp,
-        bid=bid,
-        ask=ask,
-        bid_qty=1000,
-        ask_qty=1000,
-        cum_volume=cum,
-        last_qty=last_qty,
+    return nfo_tick(
+        at(ms), token, ltp, bid, ask, bid_qty=1000, ask_qty=1000, cum_volume=cum, last_qty=last_qty
     )
 
 
-def submit(oid: str, ms: int = 0, **kw: object) -> SubmitOrder:
-    fields: dict[str, object] = {
-        "account": "A1",
-        "strategy": "s1",
-        "token": TOKEN,
-        "side": "BUY",
-        "order_type": "MARKET",
-        "qty": LOT,
-    }
-    fields.update(kw)
-    return SubmitOrder(ts_event=at(ms), ts_recv=at(ms), order_id=oid, **fields)  # type: ignore[arg-type]
+def submit(oid: str, ms: int = 0, *, when: datetime | None = None, **kw: Any) -> SubmitOrder:
+    """A1's MARKET BUY of one lot for strategy s1 at ``ms`` (or ``when``), unless ``kw`` say
+    otherwise."""
+    fields: dict[str, Any] = {"strategy": "s1", "token": TOKEN, "qty": LOT} | kw
+    return buy(when or at(ms), oid, "A1", **fields)
 
 
 def logic(
@@ -340,34 +319,14 @@ def test_tick_at_the_close_expires_before_it_can_fill():
     ex = logic()
     ex.on_command(submit("d2", order_type="LIMIT", price=10_000))
     close = session_close(T0.date())
-    late = Tick(
-        ts_event=close,
-        ts_recv=close,
-        token=TOKEN,
-        exchange="NFO",
-        ltp=9_990,
-        bid=9_985,
-        ask=9_990,
-        cum_volume=20_000,
-    )
+    late = nfo_tick(close, TOKEN, 9_990, 9_985, 9_990, cum_volume=20_000)
     assert kinds(ex.on_tick(late)) == ["OrderExpired"]
 
 
 def test_submit_after_close_is_rejected():
     ex = logic()
     close = session_close(T0.date())
-    cmd = SubmitOrder(
-        ts_event=close,
-        ts_recv=close,
-        order_id="late",
-        account="A1",
-        strategy="s1",
-        token=TOKEN,
-        side="BUY",
-        order_type="MARKET",
-        qty=LOT,
-    )
-    ev = ex.on_command(cmd)
+    ev = ex.on_command(submit("late", when=close))
     assert isinstance(ev[0], OrderRejected)
     assert ev[0].reject_reason.startswith("SESSION_CLOSED")
 

@@ -14,11 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from operators.costs import ZERO_COSTS, compute_costs
-from operators.events import Instrument, OptionAnalytics, Tick
+from operators.events import Instrument, Tick
 from operators.execution import ExecutionConfig, ExecutionLogic
 from operators.fills import FillModel, SpreadSlippage
 from operators.orders import FillEvent, OrderFilled
 from operators.portfolio import PortfolioLogic, PortfolioState, PositionChanged, TradeClosed
+from tests.events import analytics
+from tests.events import tick as nfo_tick
 
 CE = Instrument(token="1", symbol="NIFTYCE", underlying="NIFTY", kind="CE", lot_size=65)
 PE = Instrument(token="2", symbol="NIFTYPE", underlying="NIFTY", kind="PE", lot_size=65)
@@ -156,21 +158,7 @@ def test_net_delta_per_underlying():
     pf.on_fill(fill("BUY", 65, 8_000, token="2"))
     pf.on_fill(fill("SELL", 30, 20_000, token="3"))
     assert pf.net_delta("NIFTY") is None  # no Greeks yet
-    pf.on_analytics(
-        OptionAnalytics(
-            ts_event=T0,
-            ts_recv=T0,
-            token="1",
-            underlying="NIFTY",
-            price=100.0,
-            underlying_price=26_000.0,
-            forward=26_010.0,
-            strike=26_000.0,
-            t_years=0.01,
-            iv=0.12,
-            delta=0.5,
-        )
-    )
+    pf.on_analytics(analytics(T0, "1", None, delta=0.5))  # only the delta is read
     pf.set_delta("2", -0.4)
     pf.set_delta("3", 0.6)
     assert pf.net_delta("NIFTY") == 130 * 0.5 + 65 * -0.4
@@ -200,19 +188,8 @@ def test_square_off_orders_flatten_everything_through_the_simulator():
         ex.on_command(o)
     trades = []
     for tok in ("1", "2"):
-        events = ex.on_tick(
-            Tick(
-                ts_event=at(61),
-                ts_recv=at(61),
-                token=tok,
-                exchange="NFO",
-                ltp=9_500,
-                bid=9_495,
-                ask=9_505,
-                last_qty=1_000,
-                cum_volume=1_000,
-            )
-        )
+        quote = nfo_tick(at(61), tok, 9_500, 9_495, 9_505, last_qty=1_000, cum_volume=1_000)
+        events = ex.on_tick(quote)
         for e in events:
             if isinstance(e, FillEvent):
                 trades += [t for t in pf.on_fill(e) if isinstance(t, TradeClosed)]

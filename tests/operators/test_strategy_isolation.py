@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import copy
 import itertools
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
 from operators.candles import CandleConfig
 from operators.events import Bar, RegimeClassified, RiskEvent, SignalGenerated
 from operators.strategies.base import ContextLike, ContextView, StrategyContext
 from operators.strategies.momentum_breakout import MomentumBreakout
 from operators.strategies.option_map import OptionChain
 from operators.underlying_stage import StrategySpec, UnderlyingConfig, UnderlyingLogic
+from tests.markets import synthetic_market
 
 FAILS = "tests.plugin_strategies:FailsOnNthCall"
 MUTATES = "tests.plugin_strategies:MutatesContext"
@@ -31,15 +31,7 @@ class ReturnsGarbage(MomentumBreakout):
 
 @pytest.fixture(scope="module")
 def day():
-    market = SyntheticMarket(
-        SyntheticConfig(
-            seed=7,
-            date=date(2026, 7, 8),
-            duration_minutes=90,
-            strikes_each_side=2,
-            tick_rate_scale=0.3,
-        )
-    )
+    market = synthetic_market(7, minutes=90, strikes=2, rate=0.3)
     return {i.token: i for i in market.instruments()}, list(market.ticks())
 
 

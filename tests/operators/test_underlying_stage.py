@@ -24,19 +24,12 @@ from operators.underlying_stage import (
     UnderlyingOutput,
     driver_tokens,
 )
+from tests.markets import synthetic_market
 
 
 @pytest.fixture(scope="module")
 def session():
-    market = SyntheticMarket(
-        SyntheticConfig(
-            seed=2,
-            date=date(2026, 7, 8),
-            duration_minutes=40,
-            strikes_each_side=2,
-            tick_rate_scale=0.5,
-        )
-    )
+    market = synthetic_market(2, minutes=40, strikes=2, rate=0.5)
     ticks = list(market.ticks())
     logic = MarketLogic()
     states: dict[str, MarketState] = {}

@@ -9,7 +9,6 @@ from operators.events import (
     Candle,
     IndicatorSnapshot,
     Instrument,
-    OptionAnalytics,
     Tick,
     to_paise,
 )
@@ -106,21 +105,3 @@ def bar(
 
 def tick(ts: datetime, ltp: float, token: str = UNDERLYING_TOKEN) -> Tick:
     return Tick(ts_event=ts, ts_recv=ts, token=token, exchange="NSE", ltp=to_paise(ltp))
-
-
-def analytics(
-    ts: datetime, token: str, iv_percentile: float | None, iv: float | None = 0.18
-) -> OptionAnalytics:
-    return OptionAnalytics(
-        ts_event=ts,
-        ts_recv=ts,
-        token=token,
-        underlying="NIFTY",
-        price=120.0,
-        underlying_price=23_500.0,
-        forward=23_510.0,
-        strike=23_500.0,
-        t_years=0.015,
-        iv=iv,
-        iv_percentile=iv_percentile,
-    )

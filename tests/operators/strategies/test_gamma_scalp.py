@@ -9,9 +9,9 @@ import pytest
 from operators.events import SignalGenerated
 from operators.strategies.base import StrategyContext, observe
 from operators.strategies.gamma_scalp import GammaScalp, GammaScalpParams
+from tests.events import analytics
 from tests.operators.strategies.helpers import (
     EXPIRY2,
-    analytics,
     bar,
     ist,
     make_ctx,
