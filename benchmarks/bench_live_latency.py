@@ -399,7 +399,7 @@ def main() -> None:
         f"produced {produced:,} of {total:,} ticks in {dt:.0f}s ({produced / dt:,.0f}/s);"
         f" {args.processes} process(es), {args.partitions} partitions,"
         f" {'bounded lateness' if args.lateness else 'input watermarks'};"
-        " 2-core machine shared with ~6 other sessions (contended)"
+        f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at the end"
     )
     print(_percentiles("tick->signal (causing tick, end to end via Kafka)", lat["signals"]))
     print(_percentiles("tick->fill   (causing tick, end to end via Kafka)", lat["fills"]))
