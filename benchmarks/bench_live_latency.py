@@ -164,15 +164,24 @@ def _latencies(
 ) -> dict[str, list[float]]:
     """Latencies in seconds from the records seen and the producer's send times.
 
-    A fill's event time is the tick it filled on. A signal made on a tick (an exit on the
-    driver's price) has that tick's time; one made on a closed 1-minute bar has the bar's end
-    (a whole minute), and the bar closes in the strategy stage on the first driver tick at
-    or after end + the candle lateness, so that tick caused it: ``signals`` is measured from
-    the causing tick, ``bar_end`` from when the market reached the bar's end (the first tick
-    sent at or after it), ``closing`` is the part between the two (by construction, not the
-    pipeline's)."""
-    out: dict[str, list[float]] = {"signals": [], "fills": [], "bar_end": [], "closing": []}
+    A signal made on a tick (an exit on the driver's price) has that tick's time; one made
+    on a closed 1-minute bar has the bar's end (a whole minute), and the bar closes in the
+    strategy stage on the first driver tick at or after end + the candle lateness, so that
+    tick caused it: ``signals`` is measured from the causing tick, ``bar_end`` from when the
+    market reached the bar's end (the first tick sent at or after it), ``closing`` is the part
+    between the two (by construction, not the pipeline's).
+
+    A fill's event time is the tick it filled on, which for an entry on a bar close is a tick
+    *before* the decision existed (the simulator fills at event time, just after the bar's
+    end): ``fills_tick`` is measured from that tick, so it includes the bar's closing wait;
+    ``fills`` from the later of that tick and the causing tick of the fill's signal (the
+    latest signal on the same instrument at or before the fill's time): the pipeline's own
+    tick → fill latency."""
+    out: dict[str, list[float]] = {
+        "signals": [], "fills": [], "fills_tick": [], "bar_end": [], "closing": [], "regime": []
+    }  # fmt: skip
     times = {u: np.array([t for t, _ in xs]) for u, xs in drivers.items()}
+    causes: dict[str, list[tuple[int, float]]] = {}  # instrument -> (signal ts, cause sent)
 
     def first_sent(ms: int) -> float:
         i = ms - start_ms
@@ -181,11 +190,9 @@ def _latencies(
 
     for name, ts, arrived, value in seen:
         if name == "fills":
-            i = ts - start_ms
-            if 0 <= i < len(sent) and sent[i] > 0:
-                out["fills"].append(arrived - sent[i])
             continue
-        underlying = msgspec.json.decode(value).get("underlying", "")
+        record = msgspec.json.decode(value)
+        underlying = record.get("underlying", "")
         ticks = drivers.get(underlying)
         if not ticks:
             continue
@@ -194,10 +201,23 @@ def _latencies(
         if k >= len(ticks):
             continue
         cause = ticks[k][1]
+        if name == "regime":  # once a minute per underlying, made on the bar close as well
+            out["regime"].append(arrived - cause)
+            continue
         out["signals"].append(arrived - cause)
+        causes.setdefault(record.get("instrument", ""), []).append((ts, cause))
         if ts % 60_000 == 0 and (end := first_sent(ts)):
             out["bar_end"].append(arrived - end)
             out["closing"].append(cause - end)
+    for name, ts, arrived, value in seen:
+        i = ts - start_ms
+        if name != "fills" or not (0 <= i < len(sent) and sent[i] > 0):
+            continue
+        out["fills_tick"].append(arrived - sent[i])
+        token = msgspec.json.decode(value).get("token", "")
+        decided = [c for t, c in causes.get(token, []) if t <= ts]
+        if decided:
+            out["fills"].append(arrived - max(float(sent[i]), decided[-1]))
     return out
 
 
@@ -271,6 +291,19 @@ def main() -> None:
         action="store_true",
         help="baseline: release by bounded lateness (SCALPFLOW_INPUT_WATERMARKS=0), as before",
     )
+    ap.add_argument(
+        "--strategy", action="append", default=[], help="passed to scalpflow run (repeatable)"
+    )
+    ap.add_argument(
+        "--params", action="append", default=[], help="passed to scalpflow run (repeatable)"
+    )
+    ap.add_argument(
+        "--feed-lag-threshold-ms",
+        type=int,
+        default=None,
+        help="SCALPFLOW_FEED_LAG_THRESHOLD_MS for the flow (a loaded box lags: keep the"
+        " feed-health kill switch from denying every entry)",
+    )
     args = ap.parse_args()
     server = os.environ.get("SCALPFLOW_PG_DSN")
     if not server:
@@ -301,9 +334,13 @@ def main() -> None:
             str(Path(sys.executable).with_name("scalpflow")),
             "run", "--tail", "--run-id", run_id, "--processes", str(args.processes),
             "--metrics-port", str(args.metrics_port),
+            *(x for name in args.strategy for x in ("--strategy", name)),
+            *(x for kv in args.params for x in ("--params", kv)),
         ]  # fmt: skip
+        if args.feed_lag_threshold_ms is not None:
+            env["SCALPFLOW_FEED_LAG_THRESHOLD_MS"] = str(args.feed_lag_threshold_ms)
         flow = subprocess.Popen(cmd, env=env, start_new_session=True)
-        outputs = _Outputs(args.bootstrap, {"signals": topics["signals"], "fills": topics["fills"]})
+        outputs = _Outputs(args.bootstrap, {k: topics[k] for k in ("signals", "fills", "regime")})
         outputs.start()
         sent = np.zeros(args.minutes * 60_000 + 1000)
         drivers: dict[str, list[tuple[int, float]]] = {}
@@ -362,10 +399,12 @@ def main() -> None:
         f"produced {produced:,} of {total:,} ticks in {dt:.0f}s ({produced / dt:,.0f}/s);"
         f" {args.processes} process(es), {args.partitions} partitions,"
         f" {'bounded lateness' if args.lateness else 'input watermarks'};"
-        " 2-core machine shared with ~6 other sessions (contended)"
+        f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at the end"
     )
     print(_percentiles("tick->signal (causing tick, end to end via Kafka)", lat["signals"]))
-    print(_percentiles("tick->fill   (end to end, via Kafka)", lat["fills"]))
+    print(_percentiles("tick->fill   (causing tick, end to end via Kafka)", lat["fills"]))
+    print(_percentiles("  fill's own tick->fill (incl. the bar's closing wait)", lat["fills_tick"]))
+    print(_percentiles("tick->regime (closing driver tick, end to end via Kafka)", lat["regime"]))
     print(_percentiles("  bar end->signal (market time; bar signals)", lat["bar_end"]))
     print(_percentiles("  of which bar end->closing driver tick sent", lat["closing"]))
     for lateness in sorted({args.bar_lateness_ms, 0}, reverse=True):
