@@ -29,7 +29,7 @@ from bytewax.operators import KeyedStream
 from connectors import metrics
 from connectors.replay import ReplayRecord
 from connectors.serde import decode_tick, encode
-from flows.adapters import of_type, run_keyed, values
+from flows.adapters import grouped, of_type, run_keyed, values
 from operators.candles import CandleConfig, LateTick
 from operators.events import Bar, DeadLetter, Instrument, Tick
 from operators.market import MarketLogic, MarketState
@@ -206,18 +206,8 @@ class MarketStreams:
 
 
 def group_by_token(xs: list[Any]) -> list[tuple[str, list[Tick]]]:
-    """The ticks of a parsed batch as one ``(token, ticks in order)`` per token: Bytewax
-    routes and (across processes) pickles each item, so a list per key costs one item."""
-    groups: dict[str, list[Tick]] = {}
-    for x in xs:
-        if type(x) is tuple:
-            tick = x[2]
-            group = groups.get(tick.token)
-            if group is None:
-                groups[tick.token] = [tick]
-            else:
-                group.append(tick)
-    return list(groups.items())
+    """The ticks of a parsed batch as one ``(token, ticks in order)`` per token (``grouped``)."""
+    return grouped((x[2].token, x[2]) for x in xs if type(x) is tuple)
 
 
 def stamp_batch(msgs: Sequence[RawMessage], parsed: list[Tick | DeadLetter]) -> list[Any]:
