@@ -627,6 +627,7 @@ class IndicatorSet(Indicator):
 
 _native.picklable(
     Indicator,
+    _Wilder,
     SMA,
     EMA,
     RSI,
