@@ -159,6 +159,39 @@ def run_keyed(
 # with one call per batch and a list comprehension.
 
 
+K = TypeVar("K")
+
+
+def grouped(pairs: Iterable[tuple[K, V]]) -> list[tuple[K, list[V]]]:
+    """``(key, value)`` pairs as one ``(key, values in order)`` per key, keys in order of first
+    appearance: Bytewax routes and (across processes) pickles each item, so a list per key
+    and batch costs one item."""
+    groups: dict[K, list[V]] = {}
+    for key, value in pairs:
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [value]
+        else:
+            group.append(value)
+    return list(groups.items())
+
+
+class OneByOne(Generic[S, V, W]):
+    """A keyed stage whose items arrive as lists (``grouped``): ``on_item`` steps
+    ``_on_one`` over each."""
+
+    def on_item(self, state: S, items: list[V]) -> Iterable[W]:
+        if len(items) == 1:
+            return self._on_one(state, items[0])
+        out: list[W] = []
+        for item in items:
+            out.extend(self._on_one(state, item))
+        return out
+
+    def _on_one(self, state: S, item: V) -> list[W]:
+        raise NotImplementedError
+
+
 def values(step_id: str, up: KeyedStream[W]) -> Stream[W]:
     """Drop the routing key after a keyed step."""
     return op.flat_map_batch(step_id, up, lambda kvs: [kv[1] for kv in kvs])

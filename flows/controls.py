@@ -14,7 +14,7 @@ import getpass
 import logging
 from collections.abc import Collection
 from datetime import UTC, datetime
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import bytewax.operators as op
 import msgspec
@@ -24,6 +24,9 @@ from bytewax.inputs import Source
 
 from connectors.serde import encode, ts_millis
 from operators.events import RiskEvent
+
+if TYPE_CHECKING:
+    from flows.trading import AccountItem
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +97,12 @@ def control_commands(flow: Any, source: Source[Any], accounts: Collection[str]) 
     known = frozenset(accounts)
     raw = op.input("controls_in", flow, source)
 
-    def keyed(msg: Any) -> list[tuple[str, list[tuple[str, str, RiskEvent, float]]]]:
+    def keyed(msg: Any) -> list[tuple[str, list[AccountItem]]]:
         value = getattr(msg, "value", None)
         ev = _decode(value)
         if ev is None or ev.account not in known:
             return []
-        # an account item (flows.trading.AccountItem) of an input of its own: not one of the
+        # an account item of an input of its own: not one of the
         # account stage's watermark inputs, so it only waits for the data to pass its time
         return [(ev.account, [(ev.account, CONTROL_INPUT, ev, 0.0)])]
 

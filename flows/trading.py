@@ -38,7 +38,7 @@ from flows.accounts import (
     strategy_specs,
     subscribers,
 )
-from flows.adapters import run_keyed, values
+from flows.adapters import OneByOne, grouped, run_keyed, values
 from flows.arrivals import ArrivalClock
 from flows.market import Sourced
 from operators.account_stage import AccountConfig, AccountLogic, AccountRuntime
@@ -97,15 +97,8 @@ class _ByUnderlying:
         """One ``(underlying, items in order)`` per underlying in the batch (one exchange
         item per key and batch, see ``flows.market.group_by_token``)."""
         get = self.underlying_of.get
-        groups: dict[str, list[Any]] = {}
-        for x in xs:
-            u = get(x[2].token)
-            if u is not None:
-                group = groups.get(u)
-                if group is None:
-                    groups[u] = [x]
-                else:
-                    group.append(x)
+        keyed: list[tuple[str, Any]] = [(u, x) for x in xs if (u := get(x[2].token)) is not None]
+        groups = dict(grouped(keyed))
         if self.markers:
             latest: dict[int, datetime] = {}
             for source, _, tick in xs:
@@ -132,7 +125,7 @@ class _Holder:
     floor: datetime | None = None  # the last ``_Floor`` sent downstream
 
 
-class _UnderlyingStage:
+class _UnderlyingStage(OneByOne[_Holder, "Sourced | _Progress", Any]):
     """The strategy stage of one underlying. Its outputs carry forwarded ticks as
     ``(tick, arrival)``; with input watermarks each batch ends with a ``_Floor``."""
 
@@ -154,14 +147,6 @@ class _UnderlyingStage:
             state.runtime = self.logic.new_runtime(underlying)
         runtime: UnderlyingRuntime = state.runtime
         return runtime
-
-    def on_item(self, state: _Holder, items: list[Sourced | _Progress]) -> Iterable[Any]:
-        if len(items) == 1:
-            return self._on_one(state, items[0])
-        out: list[Any] = []
-        for item in items:
-            out.extend(self._on_one(state, item))
-        return out
 
     def _on_one(self, state: _Holder, item: Sourced | _Progress) -> list[Any]:
         runtime = self._runtime(state, item)
@@ -227,7 +212,7 @@ class _AccountHolder:
     arrival_order: deque[tuple[datetime, tuple[str, datetime]]] = field(default_factory=deque)
 
 
-class _AccountStage:
+class _AccountStage(OneByOne[_AccountHolder, AccountItem, Any]):
     """Every account's logic; items arrive as ``AccountItem`` (see module doc)."""
 
     def __init__(self, logics: Mapping[str, AccountLogic], observe: bool = False) -> None:
@@ -237,14 +222,6 @@ class _AccountStage:
 
     def new_state(self) -> _AccountHolder:
         return _AccountHolder()
-
-    def on_item(self, state: _AccountHolder, items: list[AccountItem]) -> Iterable[Any]:
-        if len(items) == 1:
-            return self._on_one(state, items[0])
-        out: list[Any] = []
-        for item in items:
-            out.extend(self._on_one(state, item))
-        return out
 
     def _on_one(self, state: _AccountHolder, item: AccountItem) -> list[Any]:
         account, source, v, arrived = item
@@ -324,14 +301,7 @@ class _FanOut:
     def __call__(self, kvs: list[tuple[str, Any]]) -> list[tuple[str, list[AccountItem]]]:
         """One ``(account, items in order)`` per account in the batch (one exchange item per
         key and batch)."""
-        groups: dict[str, list[AccountItem]] = {}
-        for account, item in self._route(kvs):
-            group = groups.get(account)
-            if group is None:
-                groups[account] = [item]
-            else:
-                group.append(item)
-        return list(groups.items())
+        return grouped(self._route(kvs))
 
     def _route(self, kvs: list[tuple[str, Any]]) -> list[tuple[str, AccountItem]]:
         accounts = self.accounts

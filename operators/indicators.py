@@ -189,15 +189,21 @@ class EMA(Indicator):
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
-class RSI(Indicator):
-    """Wilder's RSI; 0 when there was no movement at all (TA-Lib's convention)."""
+class _Wilder(Indicator):
+    """Wilder's smoothed indicators (RSI, ATR, ADX): one parameter, the period."""
 
-    _STATE = ("_count", "_prev", "_gain", "_loss", "_rsi")
     _PARAMS = ("period",)
 
     def __init__(self, period: int = 14) -> None:
         self.period = _positive_int("period", period)
         self.reset()
+
+
+@mypyc_attr(allow_interpreted_subclasses=True)
+class RSI(_Wilder):
+    """Wilder's RSI; 0 when there was no movement at all (TA-Lib's convention)."""
+
+    _STATE = ("_count", "_prev", "_gain", "_loss", "_rsi")
 
     def reset(self) -> None:
         self._count = 0
@@ -246,15 +252,10 @@ class RSI(Indicator):
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
-class ATR(Indicator):
+class ATR(_Wilder):
     """Wilder's average true range, seeded with the mean of the first ``period`` true ranges."""
 
     _STATE = ("_count", "_prev_close", "_tr_sum", "_atr")
-    _PARAMS = ("period",)
-
-    def __init__(self, period: int = 14) -> None:
-        self.period = _positive_int("period", period)
-        self.reset()
 
     def reset(self) -> None:
         self._count = 0
@@ -284,7 +285,7 @@ class ATR(Indicator):
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
-class ADX(Indicator):
+class ADX(_Wilder):
     """Wilder's ADX with ``.plus_di`` / ``.minus_di`` (TA-Lib's ADX, PLUS_DI, MINUS_DI).
 
     The DIs are ready after ``period + 1`` bars, the ADX after ``2 * period`` bars.
@@ -294,11 +295,6 @@ class ADX(Indicator):
         "_count", "_prev_high", "_prev_low", "_prev_close", "_plus_dm", "_minus_dm", "_tr",
         "_dx_sum", "_adx", "_plus_di", "_minus_di",
     )  # fmt: skip
-    _PARAMS = ("period",)
-
-    def __init__(self, period: int = 14) -> None:
-        self.period = _positive_int("period", period)
-        self.reset()
 
     def reset(self) -> None:
         self._count = 0
@@ -631,6 +627,7 @@ class IndicatorSet(Indicator):
 
 _native.picklable(
     Indicator,
+    _Wilder,
     SMA,
     EMA,
     RSI,
