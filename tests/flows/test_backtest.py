@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from connectors.kafka_io import ensure_topics
@@ -25,13 +26,15 @@ from flows.backtest_spec import (
     strategy_specs,
 )
 from flows.backtest_sweep import rank, run_sweep, sweep_specs
-from flows.pipeline import PipelineConfig, build_flow, kafka_source, run_flow
-from flows.settings import Topics
+from flows.controls import control_source
+from flows.pipeline import build_flow, kafka_source, run_flow
+from flows.run_cli import live_run_config
+from flows.settings import Settings
 from operators.analytics import compute_metrics
 from operators.events import Instrument
 from operators.sessions import IST
 from operators.underlying_stage import StrategySpec
-from tests.integration.helpers import produce
+from tests.integration.helpers import create_topics, produce, unique_topics
 from tests.markets import synthetic_market
 from tests.topics import topic_name
 
@@ -116,12 +119,35 @@ def test_live_run_then_backtest_of_the_same_range_fill_identically(
     session: Session, kafka_bootstrap: str, pg_dsn: str
 ) -> None:
     live_id = f"live-{uuid.uuid4().hex[:6]}"
-    config = PipelineConfig(
-        run_id=live_id, pg_dsn=pg_dsn, topics=Topics(ticks=session.topic6), strategies=ALL
+    # the config as `scalpflow run --no-tail` builds it (flows.run_cli → flows.run_config), its
+    # Kafka outputs on this test's own topics; the input is the session's 6-partition topic
+    topics = unique_topics("parity").model_copy(update={"ticks": session.topic6})
+    create_topics(kafka_bootstrap, topics, tick_partitions=6)
+    settings = Settings(pg_dsn=SecretStr(pg_dsn), kafka_bootstrap=kafka_bootstrap, topics=topics)
+    names = [s.name for s in ALL]
+    run = live_run_config(
+        settings,
+        run_id=live_id,
+        tail=False,
+        trading=True,
+        processes=1,
+        accounts=None,
+        strategy=names,
+        params=[],
     )
-    # as `scalpflow run --no-tail` does: the live Kafka input over the whole topic
-    source = kafka_source(kafka_bootstrap, session.topic6, tail=False)
-    run_flow(build_flow(source, session.instruments, config, flow_id=f"live-{live_id}"))
+    assert run.kind == "live"
+    assert run.strategies == ALL
+    assert run.kafka_bootstrap == kafka_bootstrap  # outputs to Kafka too, as a live run
+    # as the worker does (flows.pipeline.flow_from_env), with the backtest's (absent) model
+    config = run.pipeline(regime_model=None)
+    source = kafka_source(
+        kafka_bootstrap, run.topics.ticks, tail=run.tail, batch_size=run.batch_size
+    )
+    controls = control_source(kafka_bootstrap, run.topics.control, tail=run.tail)
+    flow = build_flow(
+        source, session.instruments, config, controls=controls, flow_id=f"live-{live_id}"
+    )
+    run_flow(flow)
     live = collect_result(pg_dsn, live_id, "", 0, 0.0, {})
     replayed = session.backtest(session.topic6, run_id=f"par-{uuid.uuid4().hex[:6]}")
     assert live.fills >= 1
