@@ -13,13 +13,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from connectors.db import connect
-from connectors.kafka_io import BoundedProducer, ensure_topics, topic_summary
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.kafka.admin import BoundedProducer, ensure_topics, topic_summary
+from connectors.postgres.db import connect
+from flows.cli.run import FLOW
+from flows.config.run_config import build_run_config
+from flows.config.settings import Settings, Topics
 from flows.pipeline import ENV_CONFIG
-from flows.run_cli import FLOW
-from flows.run_config import build_run_config
-from flows.settings import Settings, Topics
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ to ``AccountLogic.on_item`` (settings from ``flows.trading.account_config``) and
 prints microseconds per input (best of ``--rounds``) and a sha256 of the outputs (type name +
 msgpack of each, in order).
 
-``--ledger`` times the stage with its day-level cost ledger (``operators.cost_ledger``, the
+``--ledger`` times the stage with its day-level cost ledger (``operators.trading.cost_ledger``, the
 contract note and true-up at session close) off and on, alternating rounds in one process, and
 prints the ledger's share of the stage's time. The hash leaves ``ContractNote`` outputs out,
 so it is the same with the ledger off or on and for revisions from before the ledger.
@@ -51,9 +51,9 @@ STRATEGIES = ("momentum_breakout", "vwap_reversal", "gamma_scalp")
 
 def make_inputs(minutes: int) -> tuple[dict[str, Any], list[Any]]:
     """The instruments and the strategy stage's outputs for the session."""
-    from connectors.synthetic import SyntheticConfig, SyntheticMarket
-    from operators.candles import CandleConfig
-    from operators.underlying_stage import StrategySpec, UnderlyingConfig, UnderlyingLogic
+    from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
+    from operators.market.candles import CandleConfig
+    from operators.stages.underlying import StrategySpec, UnderlyingConfig, UnderlyingLogic
 
     market = SyntheticMarket(
         SyntheticConfig(seed=3, date=date(2026, 7, 7), duration_minutes=minutes)
@@ -104,8 +104,8 @@ def measure(inputs: Path, rounds: int, *, ledger: bool = False) -> dict[str, flo
     print(f"operators from {Path(operators.__file__).parent}", file=sys.stderr)
     from flows.pipeline import PipelineConfig
     from flows.trading import account_config
-    from operators.account_stage import AccountLogic
-    from operators.underlying_stage import StrategySpec
+    from operators.stages.account import AccountLogic
+    from operators.stages.underlying import StrategySpec
 
     instruments, items = pickle.loads(inputs.read_bytes())
     config = account_config(
@@ -151,9 +151,9 @@ def _ledger_work(items: list[Any], outputs: list[Any], config: Any, rounds: int)
     booking every fill, closing the day, and the per-tick session-close test (an interpreted
     loop here, so an upper bound for the compiled stage, which already reads the tick time).
     An A/B of the whole stage on a shared machine is noisier than this difference."""
-    from operators.cost_ledger import CostLedger
-    from operators.orders import FillEvent
-    from operators.sessions import ist_date, session_close
+    from operators.market.sessions import ist_date, session_close
+    from operators.trading.cost_ledger import CostLedger
+    from operators.trading.orders import FillEvent
 
     assert config.execution.costs is not None
     schedule = config.execution.costs.schedule

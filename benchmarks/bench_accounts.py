@@ -26,10 +26,10 @@ from benchmarks._common import (
     pg_server,
     run_pipeline,
 )
-from connectors.db import connect, scratch_database
-from connectors.instruments import save_instruments
-from flows.accounts import AccountLimits, AccountsFile, AccountSpec, StrategyEntry
-from flows.settings import Topics
+from connectors.postgres.db import connect, scratch_database
+from connectors.postgres.instruments import save_instruments
+from flows.config.accounts import AccountLimits, AccountsFile, AccountSpec, StrategyEntry
+from flows.config.settings import Topics
 
 STRATEGIES = ("momentum_breakout", "vwap_reversal", "gamma_scalp")
 

@@ -17,7 +17,7 @@ from vollib.black import black
 from vollib.black.implied_volatility import implied_volatility as vollib_black_iv
 
 from operators import _native
-from operators.greeks import greeks, implied_vol
+from operators.options.greeks import greeks, implied_vol
 
 SPOT = 24_000.0
 R = 0.065
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"max |iv - true sigma|: {err_scalar:.1e}")
     print("IV microseconds per option (best of 7 rounds):")
     for name, fn in [
-        ("operators.greeks.implied_vol", scalar),
+        ("operators.options.greeks.implied_vol", scalar),
         ("implied_vol + greeks", scalar_with_greeks),
         ("vollib loop (vollib.black implied_volatility)", vollib_loop),
     ]:

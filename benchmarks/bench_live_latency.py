@@ -38,11 +38,11 @@ import msgspec
 import numpy as np
 from confluent_kafka import Consumer
 
-from connectors.db import connect, scratch_database
-from connectors.instruments import save_instruments
-from connectors.kafka_io import BoundedProducer, ensure_topics
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
-from flows.settings import Settings
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.kafka.admin import BoundedProducer, ensure_topics
+from connectors.postgres.db import connect, scratch_database
+from connectors.postgres.instruments import save_instruments
+from flows.config.settings import Settings
 
 TOPICS = ("dlq", "bars", "regime", "ai_state", "signals", "orders", "fills", "risk")
 # Three underlyings (one synthetic chain holds at most ~1,750 ticks/s): (name, index token,

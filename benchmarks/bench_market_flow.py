@@ -18,9 +18,9 @@ from benchmarks._common import (
     pg_server,
     run_pipeline,
 )
-from connectors.db import migrate
-from connectors.instruments import save_instruments
-from flows.settings import Topics
+from connectors.postgres.db import migrate
+from connectors.postgres.instruments import save_instruments
+from flows.config.settings import Topics
 
 
 def main() -> None:

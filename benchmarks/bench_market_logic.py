@@ -1,12 +1,12 @@
 """Per-tick Python cost of the market stage (ticks → 1 s/1 min candles → indicators → bars).
 
     .venv/bin/python -m benchmarks.bench_market_logic [--minutes 60] [--rounds 3]
-        [--impl operators.market]
+        [--impl operators.stages.market]
 
 Runs ``MarketLogic.on_tick`` over a synthetic session (seed 3, 2026-07-07) with one
 ``MarketState`` per token, as the market flow does, then ``on_eof`` for every state. The ticks
 are built before timing, so only the market logic is measured. Prints µs per tick and bars per
-second (best of ``--rounds``), plus the cost of the ``operators.sessions`` helpers the
+second (best of ``--rounds``), plus the cost of the ``operators.market.sessions`` helpers the
 pipeline calls per tick. ``--impl`` names another module with ``MarketLogic``/``MarketState``
 (e.g. a copy of an older version on PYTHONPATH, with its ``sessions`` module alongside) to
 compare implementations back to back.
@@ -20,7 +20,7 @@ import time
 from datetime import date
 from typing import Any
 
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
 from operators.events import Tick
 
 
@@ -68,7 +68,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=int, default=60)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--impl", default="operators.market")
+    ap.add_argument("--impl", default="operators.stages.market")
     args = ap.parse_args()
     module = importlib.import_module(args.impl)
     sessions = importlib.import_module(args.impl.rsplit(".", 1)[0] + ".sessions")

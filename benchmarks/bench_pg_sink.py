@@ -7,7 +7,7 @@ Builds real events once (``MarketLogic`` bars and ``ChainLogic`` option analytic
 tick of a synthetic session, seed 3, 2026-07-07; 60 minutes is 105k bars + 98.5k analytics,
 309k table rows) and writes them, in batches of ``--batch`` events, through
 
-* ``old``: ``connectors/pg_sink.py`` of git revision ``--old`` (read with ``git show``; the
+* ``old``: ``connectors/postgres/sink.py`` of git revision ``--old`` (read with ``git show``; the
   working tree is not touched), the synchronous ``executemany`` ``DynamicSink``;
 * ``new``: the working tree's sink (writer thread, COPY + ``INSERT ... SELECT``), with a
   ``snapshot()`` every ``--epoch-events`` events as Bytewax does at each epoch end.
@@ -56,10 +56,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def build_events(minutes: int) -> list[Any]:
     """Bars and option analytics (with an IV) of a synthetic session, in tick order."""
-    from connectors.synthetic import SyntheticConfig, SyntheticMarket
-    from operators.chain import ChainLogic
+    from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
     from operators.events import Bar
-    from operators.market import MarketLogic, MarketState
+    from operators.options.chain import ChainLogic
+    from operators.stages.market import MarketLogic, MarketState
 
     market = SyntheticMarket(
         SyntheticConfig(seed=3, date=date(2026, 7, 7), duration_minutes=minutes)
@@ -78,9 +78,9 @@ def build_events(minutes: int) -> list[Any]:
 
 
 def load_old(rev: str) -> types.ModuleType:
-    """``connectors/pg_sink.py`` as of git revision ``rev``, imported under another name."""
+    """``connectors/postgres/sink.py`` as of git revision ``rev``, imported under another name."""
     source = subprocess.run(
-        ["git", "show", f"{rev}:connectors/pg_sink.py"],
+        ["git", "show", f"{rev}:connectors/postgres/sink.py"],
         cwd=ROOT,
         check=True,
         capture_output=True,
@@ -90,7 +90,7 @@ def load_old(rev: str) -> types.ModuleType:
     assert spec is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while being built
-    exec(compile(source, f"{rev}:connectors/pg_sink.py", "exec"), module.__dict__)
+    exec(compile(source, f"{rev}:connectors/postgres/sink.py", "exec"), module.__dict__)
     return module
 
 
@@ -183,8 +183,8 @@ def table_bytes(conn: psycopg.Connection[Any], hypertables: bool) -> int:
 
 def storage_report(args: argparse.Namespace, events: list[Any]) -> None:
     """Rows/s and bytes per session: plain tables, hypertables, compressed hypertables."""
-    from connectors.db import scratch_database
-    from connectors.pg_sink import PostgresSink
+    from connectors.postgres.db import scratch_database
+    from connectors.postgres.sink import PostgresSink
 
     plain = args.plain_dsn or os.environ.get("SCALPFLOW_TEST_PLAIN_PG_DSN") or pg_server(None)
     tsdb = args.tsdb_dsn or os.environ.get("SCALPFLOW_TEST_PG_DSN")
@@ -240,8 +240,8 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
-    from connectors.db import scratch_database
-    from connectors.pg_sink import PostgresSink
+    from connectors.postgres.db import scratch_database
+    from connectors.postgres.sink import PostgresSink
 
     t = time.perf_counter()
     events = build_events(args.minutes)

@@ -15,7 +15,7 @@ import argparse
 import time
 from datetime import date
 
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
 from flows.quotes import QuoteStage
 from operators.events import Tick
 

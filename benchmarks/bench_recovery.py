@@ -29,13 +29,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from benchmarks._common import pg_server
-from connectors.db import scratch_database
-from connectors.instruments import load_instruments, save_instruments
-from connectors.kafka_io import BoundedProducer, ensure_topics, topic_summary
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.kafka.admin import BoundedProducer, ensure_topics, topic_summary
+from connectors.postgres.db import scratch_database
+from connectors.postgres.instruments import load_instruments, save_instruments
+from flows.config.settings import Topics
 from flows.pipeline import PipelineConfig, build_flow, kafka_source, run_flow
-from flows.recovery import default_dir, expected_stamp, prepare, store_size
-from flows.settings import Topics
+from flows.runtime.recovery import default_dir, expected_stamp, prepare, store_size
 from operators import _native
 
 FIRST_DAY = date(2026, 7, 6)
@@ -122,7 +122,7 @@ def restart_time(args: argparse.Namespace, dsn: str, days: int) -> None:
         "SCALPFLOW_DATA_DIR": str(data),
         **{f"SCALPFLOW_TOPIC_{k.upper()}": v for k, v in topics.model_dump().items()},
     }
-    cmd = [sys.executable, "-m", "flows.cli", "run", "--tail", "--run-id", f"bench-{tag}",
+    cmd = [sys.executable, "-m", "flows.cli.app", "run", "--tail", "--run-id", f"bench-{tag}",
            "--snapshot-interval", str(args.snapshot_interval)]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

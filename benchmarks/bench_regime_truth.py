@@ -21,9 +21,8 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
-from operators.events import Candle
-from operators.regime import (
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
+from operators.ai.regime import (
     REGIMES,
     RegimeConfig,
     confusion_matrix,
@@ -32,6 +31,7 @@ from operators.regime import (
     rule_classify,
     train,
 )
+from operators.events import Candle
 
 
 def session(seed: int, day: date) -> tuple[list[Candle], list[int]]:

@@ -23,15 +23,15 @@ from typing import Any
 import backtrader as bt
 
 from benchmarks._common import ensure_ticks_topic, market_for, peak_rss_mb, pg_server
-from connectors.db import connect, migrate, scratch_database
-from connectors.instruments import save_instruments
-from flows.backtest import run_backtest
-from flows.backtest_spec import BacktestEnv, BacktestSpec
+from connectors.postgres.db import connect, migrate, scratch_database
+from connectors.postgres.instruments import save_instruments
+from flows.backtest.engine import run_backtest
+from flows.backtest.spec import BacktestEnv, BacktestSpec
 from operators import _native
-from operators.candles import CandleConfig
 from operators.events import Bar, SignalGenerated
-from operators.market import MarketLogic, MarketState
-from operators.underlying_stage import StrategySpec, UnderlyingConfig, UnderlyingLogic
+from operators.market.candles import CandleConfig
+from operators.stages.market import MarketLogic, MarketState
+from operators.stages.underlying import StrategySpec, UnderlyingConfig, UnderlyingLogic
 
 
 class CandleFeed(bt.feed.DataBase):

@@ -32,7 +32,7 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from benchmarks._common import worker_commands
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
 from flows.market import market_stage
 from flows.pipeline import PipelineConfig
 from flows.trading import trading_stage

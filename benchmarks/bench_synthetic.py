@@ -12,7 +12,7 @@ import argparse
 import resource
 import time
 
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
 
 
 def peak_rss_mb() -> float:

@@ -38,9 +38,9 @@ def measure(minutes: int, rounds: int) -> dict[str, float | int | str]:
     import operators
 
     print(f"operators from {Path(operators.__file__).parent}", file=sys.stderr)
-    from connectors.synthetic import SyntheticConfig, SyntheticMarket
-    from operators.candles import CandleConfig
-    from operators.underlying_stage import StrategySpec, UnderlyingConfig, UnderlyingLogic
+    from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
+    from operators.market.candles import CandleConfig
+    from operators.stages.underlying import StrategySpec, UnderlyingConfig, UnderlyingLogic
 
     market = SyntheticMarket(
         SyntheticConfig(seed=3, date=date(2026, 7, 7), duration_minutes=minutes)

@@ -7,7 +7,7 @@ Runs the synthetic trading session of ``tests/integration/fuzz_session.py`` (30 
 ATM ± 2, 0.3× tick rate: ~42k good ticks over 3 partitions) twice through Kafka
 (``--bootstrap``/``SCALPFLOW_KAFKA_BOOTSTRAP``) and a fresh PostgreSQL database (created on
 ``--dsn``/``SCALPFLOW_TEST_PG_DSN`` and dropped afterwards): once clean, once with ``--bad``
-bad records of every kind in ``connectors.synthetic.bad_records`` mixed in. A crash is the
+bad records of every kind in ``connectors.feeds.synthetic.bad_records`` mixed in. A crash is the
 flow raising (it would stop a live run); the run goes on to the next seed's check either way.
 Exit status 1 when anything differs from what the bad records should give.
 """
@@ -25,9 +25,9 @@ from collections import Counter
 import psycopg
 from confluent_kafka.admin import AdminClient
 
-from connectors.db import scratch_database
-from connectors.synthetic.bad_records import KINDS, expected_codes
-from flows.settings import Topics
+from connectors.feeds.synthetic.bad_records import KINDS, expected_codes
+from connectors.postgres.db import scratch_database
+from flows.config.settings import Topics
 from tests.integration.fuzz_session import Outcome, run_session, session_market, session_records
 
 

@@ -1,8 +1,8 @@
 """Where every event goes: one table of event type → Kafka topic and key, PostgreSQL rows.
 
 Adding an event type means one line in ``ROUTES``: its Kafka topic (an attribute of
-``flows.settings.Topics``, None when it lives in PostgreSQL only) and message key, its row
-function (``connectors.rows``; None when it is not stored) and whether it belongs to the
+``flows.config.settings.Topics``, None when it lives in PostgreSQL only) and message key, its row
+function (``connectors.postgres.rows``; None when it is not stored) and whether it belongs to the
 trade journal (rows carry the event's own ``run_id`` and are written in the journal's table
 order). The PostgreSQL sink, the dead-letter splitter, the trade journal and every Kafka
 producer of the flows read it; a type with no route is a programming error.
@@ -16,11 +16,10 @@ from typing import Any
 
 from bytewax.connectors.kafka import KafkaSinkMessage
 
-from connectors import contract_notes, journal, quotes, rows
-from connectors.rows import RowFn
-from connectors.serde import encode, ts_millis
-from operators.adaptive import AdaptiveStateChanged
-from operators.cost_ledger import ContractNote
+from connectors.kafka.serde import encode, ts_millis
+from connectors.postgres import contract_notes, journal, quotes, rows
+from connectors.postgres.rows import RowFn
+from operators.ai.adaptive import AdaptiveStateChanged
 from operators.events import (
     Bar,
     DeadLetter,
@@ -30,7 +29,9 @@ from operators.events import (
     RiskEvent,
     SignalGenerated,
 )
-from operators.orders import (
+from operators.market.quotes import Quote
+from operators.trading.cost_ledger import ContractNote
+from operators.trading.orders import (
     FillEvent,
     OrderAccepted,
     OrderCancelled,
@@ -40,9 +41,8 @@ from operators.orders import (
     OrderRejected,
     OrderTriggered,
 )
-from operators.portfolio import PositionChanged, TradeClosed
-from operators.quotes import Quote
-from operators.risk_limits import OrderApproved, OrderDenied
+from operators.trading.portfolio import PositionChanged, TradeClosed
+from operators.trading.risk_limits import OrderApproved, OrderDenied
 
 Message = KafkaSinkMessage[Any, bytes]
 
@@ -124,8 +124,8 @@ def route(kind: type) -> Route | None:
 
 
 def kafka_message(topics: Any, event: Any) -> Message | None:
-    """The Kafka message for ``event`` on its topic (``topics``: a ``flows.settings.Topics``),
-    or None for an event that lives in PostgreSQL only."""
+    """The Kafka message for ``event`` on its topic (``topics``: a
+    ``flows.config.settings.Topics``), or None for an event that lives in PostgreSQL only."""
     r = route(type(event))
     if r is None or r.topic is None:
         return None

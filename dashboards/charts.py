@@ -22,7 +22,7 @@ from dashboards.colours import (
     WIN_COLOUR,
 )
 from dashboards.queries import AtmIvPoint, CandleBar, ChainLeg, RegimeRow, TradeRow
-from operators.sessions import IST
+from operators.market.sessions import IST
 
 TIME_AXIS = "time (IST)"
 

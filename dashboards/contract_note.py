@@ -18,8 +18,8 @@ from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
-from operators.cost_ledger import ContractNote, NoteLine
-from operators.sessions import IST
+from operators.market.sessions import IST
+from operators.trading.cost_ledger import ContractNote, NoteLine
 
 A4_LANDSCAPE = (11.69, 8.27)
 LINES_PER_PAGE = 18

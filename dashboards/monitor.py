@@ -29,10 +29,14 @@ from typing import Any
 import psycopg
 import streamlit as st
 
-from dashboards import accounts_view, contract_note_view, desk_view, journal_view, queries
+from dashboards import queries
 from dashboards.data import REFRESH_SECONDS, Ctx, fetch, get_pool, section
-from dashboards.risk_view import render_risk
-from operators.sessions import IST, session_close
+from dashboards.views import accounts as accounts_view
+from dashboards.views import contract_note as contract_note_view
+from dashboards.views import desk as desk_view
+from dashboards.views import journal as journal_view
+from dashboards.views.risk import render_risk
+from operators.market.sessions import IST, session_close
 
 DSN_ENV = "SCALPFLOW_PG_DSN"
 LIVE_KINDS = frozenset({"live", "demo"})

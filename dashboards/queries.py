@@ -23,10 +23,10 @@ import psycopg
 from psycopg.rows import class_row
 from psycopg_pool import ConnectionPool
 
-from connectors.timescale import AGGREGATE_FOR_INTERVAL
+from connectors.postgres.timescale import AGGREGATE_FOR_INTERVAL
 from dashboards.errors import DashboardError
-from operators.analytics import Metrics, SimpleTrade, compute_metrics
-from operators.sessions import IST
+from operators.market.sessions import IST
+from operators.trading.analytics import Metrics, SimpleTrade, compute_metrics
 
 READ_ONLY_OPTIONS = "-c default_transaction_read_only=on"
 CONNECT_TIMEOUT_S = 5
@@ -433,7 +433,8 @@ def _paise(rupees: Decimal) -> int:
 
 
 def trade_metrics(rows: Sequence[TradeRow]) -> Metrics:
-    """Run metrics (operators.analytics) of journal trades; money converted to exact paise."""
+    """Run metrics (operators.trading.analytics) of journal trades; money converted to exact
+    paise."""
     return compute_metrics(
         SimpleTrade(
             entry_ts=r.entry_ts,

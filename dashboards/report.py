@@ -20,7 +20,7 @@ backend, written with ``PdfPages``):
 
 Every time is IST and says so. Money is in rupees, written "Rs" (every font has it).
 ``report_from_db`` reads a run's registration, journal and index candles through the
-dashboards' queries and computes the metrics with ``operators.analytics``.
+dashboards' queries and computes the metrics with ``operators.trading.analytics``.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from dashboards import queries
 from dashboards.colours import EMA9_COLOUR, HEADER_BG, INK, MUTED
 from dashboards.colours import LOSS_COLOUR as LOSS
 from dashboards.colours import WIN_COLOUR as WIN
-from operators.sessions import IST
+from operators.market.sessions import IST
 
 A4_LANDSCAPE = (11.69, 8.27)
 MIN_SPAN = timedelta(minutes=30)

@@ -26,7 +26,7 @@ from dashboards.queries import (
     RiskEventRow,
     TradeRow,
 )
-from operators.sessions import IST
+from operators.market.sessions import IST
 
 RULES_PREFIX = "rules"
 RESET_COMMAND = 'scalpflow risk reset --account {account} --reason "..."'

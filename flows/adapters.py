@@ -24,8 +24,8 @@ import bytewax.operators as op
 from bytewax.dataflow import Stream
 from bytewax.operators import KeyedStream, StatefulBatchLogic
 
-from flows import stopping
 from flows.arrivals import ArrivalClock
+from flows.runtime import stopping
 
 S = TypeVar("S")
 V = TypeVar("V")

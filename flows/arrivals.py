@@ -2,7 +2,7 @@
 
 Stall detection measures silence, not lateness (DESIGN invariant 11). A step right after the
 source stamps every batch's arrival with the process clock (``stamp``); the account stage's
-heartbeat asks ``silence(since)`` and gets a plain ``operators.feed_health.Silence``, so the
+heartbeat asks ``silence(since)`` and gets a plain ``operators.trading.feed_health.Silence``, so the
 operators never read a clock. Catching up a backlog or replaying an old date arrives fast
 and is never silent, whatever its event times say.
 
@@ -14,7 +14,7 @@ Two refinements keep the flow's own waiting from looking like a dead feed:
   heartbeat still reports it.
 
 One clock per process (Bytewax builds the flow once per process): with several processes,
-each judges the partitions it reads, like ``flows.aligned_kafka``.
+each judges the partitions it reads, like ``flows.sources.aligned_kafka``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any
 from bytewax.connectors.kafka import KafkaError
 from confluent_kafka import KafkaError as ConfluentError
 
-from operators.feed_health import Silence
+from operators.trading.feed_health import Silence
 
 log = logging.getLogger(__name__)
 

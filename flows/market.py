@@ -3,8 +3,8 @@
 raw ─ parse/validate/plausible ─┬─ ticks ─ key by token ─ candles + indicators ─┬─ bars
                                 └─ dead letters ◄──────────────── late ticks ◄────┘
 
-Every check (``operators.validation``) runs in the parse step, before any candle, watermark or
-strategy state sees the tick; the ``ticks`` stream the trading stage reads is the plausible
+Every check (``operators.market.validation``) runs in the parse step, before any candle, watermark
+or strategy state sees the tick; the ``ticks`` stream the trading stage reads is the plausible
 one, in arrival order. The parse step is keyed by *source partition* (``source_key``), not by
 token: a source batch holds one partition's records, so keying by partition keeps each batch
 whole and in order (keying by token regrouped batches, and the trading stage's bounded
@@ -29,20 +29,20 @@ from bytewax.dataflow import Stream
 from bytewax.operators import KeyedStream
 
 from connectors import metrics
-from connectors.replay import ReplayRecord
-from connectors.serde import decode_tick, encode
+from connectors.kafka.replay import ReplayRecord
+from connectors.kafka.serde import decode_tick, encode
 from flows.adapters import of_type, run_keyed, values
-from operators.candles import CandleConfig, LateTick
 from operators.events import Bar, DeadLetter, Instrument, Tick
-from operators.expiry import ExpiryCalendar, InstrumentExpired
-from operators.market import MarketLogic, MarketState
-from operators.validation import (
+from operators.market.candles import CandleConfig, LateTick
+from operators.market.expiry import ExpiryCalendar, InstrumentExpired
+from operators.market.validation import (
     DEFAULT_CONFIG,
     PartitionPlausibility,
     PlausibilityLogic,
     ValidationConfig,
     tick_problem,
 )
+from operators.stages.market import MarketLogic, MarketState
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ _MICRO = timedelta(microseconds=1)
 
 
 class Plausibility:
-    """The price band and duplicate checks (``operators.validation.PlausibilityLogic``) over
+    """The price band and duplicate checks (``operators.market.validation.PlausibilityLogic``) over
     one partition's per-instrument state ``book`` (a new one unless given)."""
 
     def __init__(
@@ -236,7 +236,7 @@ def is_expiry(item: TokenItem) -> bool:
 
 
 class MarketStage:
-    """Keyed (by instrument token) pure logic for Bytewax: see ``operators.market``."""
+    """Keyed (by instrument token) pure logic for Bytewax: see ``operators.stages.market``."""
 
     def __init__(self, config: CandleConfig) -> None:
         self.logic = MarketLogic(config)

@@ -21,23 +21,23 @@ from bytewax.inputs import FixedPartitionedSource, Source
 from bytewax.recovery import RecoveryConfig
 from bytewax.run import cli_main
 
-from connectors.kafka_sink import AsyncKafkaSink, message_key
-from connectors.pg_sink import PostgresSink, RetryPolicy, db_key
+from connectors.kafka.sink import AsyncKafkaSink, message_key
+from connectors.postgres.sink import PostgresSink, RetryPolicy, db_key
 from connectors.routes import kafka_message
-from flows.accounts import AccountSpec, Isolation
-from flows.accounts import record as record_accounts
 from flows.adapters import key_by
 from flows.arrivals import ArrivalClock
-from flows.controls import control_source
-from flows.gc_tuning import streaming_gc, tune_for_streaming
+from flows.config.accounts import AccountSpec, Isolation
+from flows.config.accounts import record as record_accounts
+from flows.config.settings import Topics
 from flows.market import market_stage
-from flows.outage import stop_process
-from flows.settings import Topics
-from operators.candles import CandleConfig
+from flows.runtime.gc_tuning import streaming_gc, tune_for_streaming
+from flows.runtime.outage import stop_process
+from flows.sources.controls import control_source
+from operators.ai.regime import RegimeModel
 from operators.events import Instrument
-from operators.regime import RegimeModel
-from operators.underlying_stage import StrategySpec, UnderlyingConfig
-from operators.validation import ValidationConfig
+from operators.market.candles import CandleConfig
+from operators.market.validation import ValidationConfig
+from operators.stages.underlying import StrategySpec, UnderlyingConfig
 
 DEFAULT_STRATEGIES: tuple[StrategySpec, ...] = tuple(UnderlyingConfig().strategies)
 
@@ -55,7 +55,7 @@ class PipelineConfig:
     account: str = "paper"
     capital_rupees: float = 500_000.0
     strategies: tuple[StrategySpec, ...] = DEFAULT_STRATEGIES
-    # From an accounts file (flows.accounts); empty: one account from the three fields above
+    # From an accounts file (flows.config.accounts); empty: one account from the three fields above
     accounts: tuple[AccountSpec, ...] = ()
     isolation: Isolation = field(default_factory=Isolation)
     regime_model: RegimeModel | None = None
@@ -75,17 +75,18 @@ class PipelineConfig:
     pg_retry_budget_s: float = 600.0
     exit_on_outage: bool = False
     # Live Kafka sources: merging stages release by input watermarks (minimum over the
-    # partitions / underlyings), not behind a fixed lateness (see operators.reorder)
+    # partitions / underlyings), not behind a fixed lateness (see operators.stages.reorder)
     input_watermarks: bool = True
 
 
 def kafka_source(bootstrap: str, topic: str, *, tail: bool, batch_size: int = 1000) -> Source[Any]:
     """The live input: every partition of ``topic``, kept aligned in event time (see
-    ``flows.aligned_kafka``) so a run over a backlog trades like its replay. Without ``tail``
-    each partition ends at the end it had when the run started (``flows.bounded_kafka``)."""
-    from connectors.kafka_io import RDKAFKA_LOGGER
-    from flows.aligned_kafka import AlignedKafkaSource
-    from flows.bounded_kafka import BoundedKafkaSource
+    ``flows.sources.aligned_kafka``) so a run over a backlog trades like its replay. Without
+    ``tail`` each partition ends at the end it had when the run started
+    (``flows.sources.bounded_kafka``)."""
+    from connectors.kafka.admin import RDKAFKA_LOGGER
+    from flows.sources.aligned_kafka import AlignedKafkaSource
+    from flows.sources.bounded_kafka import BoundedKafkaSource
 
     # librdkafka prefetches up to 64 MB per partition by default; bound it so memory does
     # not scale with partitions × backlog during a replay.
@@ -124,7 +125,7 @@ def build_flow(
     *,
     controls: Source[Any] | None = None,
 ) -> Dataflow:
-    """``controls``: the operator control topic (``flows.controls``), live runs only."""
+    """``controls``: the operator control topic (``flows.sources.controls``), live runs only."""
     flow = Dataflow(flow_id)
     # every batch's arrival is stamped on the process clock (the live heartbeat's measure of
     # silence, flows.arrivals); transient broker errors are dropped there, not dead-lettered
@@ -148,8 +149,8 @@ def build_flow(
 
         commands = None
         if controls is not None:
-            from flows.accounts import resolved_accounts
-            from flows.controls import control_commands
+            from flows.config.accounts import resolved_accounts
+            from flows.sources.controls import control_commands
 
             ids = [a.id for a in resolved_accounts(config)]
             commands = control_commands(flow, controls, ids)
@@ -205,8 +206,8 @@ def run_flow(
     recovery: RecoveryConfig | None = None,
 ) -> None:
     """Run in this process with one worker until the source ends (with the garbage
-    collector tuned for streaming, see ``flows.gc_tuning``); ``recovery`` (a store made by
-    ``flows.recovery.prepare``) snapshots every epoch, as ``scalpflow run`` does."""
+    collector tuned for streaming, see ``flows.runtime.gc_tuning``); ``recovery`` (a store made by
+    ``flows.runtime.recovery.prepare``) snapshots every epoch, as ``scalpflow run`` does."""
     with streaming_gc():
         cli_main(
             flow,
@@ -221,20 +222,21 @@ ENV_CONFIG = "SCALPFLOW_FLOW_CONFIG"
 
 def flow_from_env() -> Dataflow:
     """Factory for ``python -m bytewax.run``: the whole ``RunConfig`` that ``scalpflow run``
-    wrote as JSON (``flows.run_config``); nothing is defaulted here."""
+    wrote as JSON (``flows.config.run_config``); nothing is defaulted here."""
     from connectors import metrics
-    from connectors.instruments import load_instruments
-    from connectors.model_store import load_model_or_none
-    from flows import stopping
-    from flows.run_config import RunConfig
-    from flows.supervisor import exit_with_supervisor, observe_restarts
+    from connectors.files.model_store import load_model_or_none
+    from connectors.postgres.instruments import load_instruments
+    from flows.config.run_config import RunConfig
+    from flows.runtime import stopping
+    from flows.runtime.supervisor import exit_with_supervisor, observe_restarts
 
     exit_with_supervisor(os.environ)  # no worker outlives a killed `scalpflow run`
     run = RunConfig.from_json(os.environ[ENV_CONFIG])
     metrics_port = int(os.environ.get("SCALPFLOW_METRICS_PORT", "0"))
     metrics.serve(metrics_port, run.bind_address)
     observe_restarts(os.environ)
-    stopping.install()  # SIGINT/SIGTERM: end the input, final snapshot, exit (flows.stopping)
+    # SIGINT/SIGTERM: end the input, final snapshot, exit (flows.runtime.stopping)
+    stopping.install()
     config = run.pipeline(
         regime_model=load_model_or_none(run.models_dir), metrics=metrics_port != 0
     )

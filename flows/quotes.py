@@ -1,5 +1,5 @@
-"""Per-minute quotes (``operators.quotes``) wired as a keyed step on the market stage's ticks,
-stored by the PostgreSQL sink for the monitor's option chain (bid/ask/LTP/OI)."""
+"""Per-minute quotes (``operators.market.quotes``) wired as a keyed step on the market stage's
+ticks, stored by the PostgreSQL sink for the monitor's option chain (bid/ask/LTP/OI)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from bytewax.operators import KeyedStream
 
 from flows.adapters import run_keyed, values
 from flows.market import TokenItem, is_expiry
-from operators.expiry import InstrumentExpired
-from operators.quotes import Quote, QuoteLogic, QuoteState
+from operators.market.expiry import InstrumentExpired
+from operators.market.quotes import Quote, QuoteLogic, QuoteState
 
 
 class QuoteStage:

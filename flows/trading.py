@@ -31,18 +31,16 @@ from bytewax.operators import KeyedStream
 
 from connectors import metrics
 from connectors.routes import kafka_message
-from flows.accounts import (
+from flows.adapters import OneByOne, grouped, run_keyed, values
+from flows.arrivals import ArrivalClock
+from flows.config.accounts import (
     Isolation,
     account_configs,
     resolved_accounts,
     strategy_specs,
     subscribers,
 )
-from flows.adapters import OneByOne, grouped, run_keyed, values
-from flows.arrivals import ArrivalClock
 from flows.market import Sourced
-from operators.account_stage import AccountConfig, AccountLogic, AccountRuntime
-from operators.candles import CandleConfig
 from operators.events import (
     Bar,
     Instrument,
@@ -51,10 +49,12 @@ from operators.events import (
     SignalGenerated,
     Tick,
 )
-from operators.feed_health import Silence
-from operators.orders import FillEvent
+from operators.market.candles import CandleConfig
+from operators.stages.account import AccountConfig, AccountLogic, AccountRuntime
+from operators.stages.underlying import UnderlyingConfig, UnderlyingLogic, UnderlyingRuntime
 from operators.strategies.base import signal_strategy_key
-from operators.underlying_stage import UnderlyingConfig, UnderlyingLogic, UnderlyingRuntime
+from operators.trading.feed_health import Silence
+from operators.trading.orders import FillEvent
 
 log = logging.getLogger(__name__)
 
@@ -280,7 +280,7 @@ def account_config(config: Any) -> AccountConfig:
     """The operator config of a single-account pipeline config (its only account)."""
     configs = account_configs(resolved_accounts(config), config.run_id)
     if len(configs) != 1:
-        msg = f"account_config: {len(configs)} accounts; use flows.accounts.account_configs"
+        msg = f"account_config: {len(configs)} accounts; use flows.config.accounts.account_configs"
         raise ValueError(msg)
     return next(iter(configs.values()))
 
@@ -359,13 +359,13 @@ def trading_stage(
     ticks and forwards those ticks to the account stage with its own outputs, so the order in
     which decisions meet market data does not depend on source batches or partitions (``bars``
     from the market stage are stored and published, not traded on). ``commands``: operator
-    commands as ``(account, [account item])`` (``flows.controls``), merged into the
+    commands as ``(account, [account item])`` (``flows.sources.controls``), merged into the
     account stage's inputs.
 
     from the market stage are stored and published, not traded on).
 
     ``inputs`` (the source's partitions, live Kafka only): both merging stages release by
-    input watermarks (``operators.reorder``): the strategy stage over the partitions, the
+    input watermarks (``operators.stages.reorder``): the strategy stage over the partitions, the
     account stage over the underlyings; empty: by bounded lateness, as replays do.
     """
     accounts = resolved_accounts(config)

@@ -3,7 +3,7 @@
 ``scripts/build_native.py`` (run by ``scripts/bootstrap.sh``) compiles ``NATIVE_MODULES`` with
 mypyc into ``build/native`` and writes a stamp with the sha256 of every compiled source. When
 ``operators`` is imported, ``activate`` puts ``build/native/operators`` first on the package's
-search path, so ``import operators.candles`` loads the compiled module, but only if the stamp
+search path, so ``import operators.market.candles`` loads the compiled module, but only if the stamp
 matches the sources on disk and ``SCALPFLOW_NATIVE`` is not ``0``. Otherwise the pure-Python
 sources run: the same results, about half the speed. A stale build is never used: editing a
 source makes its hash differ, and the build is ignored (with a warning) until rebuilt.
@@ -30,18 +30,18 @@ log = logging.getLogger(__name__)
 #: keywords: orders, fills, costs, kill switch, execution, portfolio) or build on pydantic
 #: (strategies, regime, adaptive, risk limits) stay interpreted.
 NATIVE_MODULES: tuple[str, ...] = (
-    "sessions",
-    "validation",
-    "candles",
-    "indicators",
-    "market",
-    "reorder",
-    "greeks",
-    "chain",
-    "underlying_stage",
-    "feed_health",
-    "risk",
-    "account_stage",
+    "market.sessions",
+    "market.validation",
+    "market.candles",
+    "market.indicators",
+    "stages.market",
+    "stages.reorder",
+    "options.greeks",
+    "options.chain",
+    "stages.underlying",
+    "trading.feed_health",
+    "trading.risk",
+    "stages.account",
 )
 
 GROUP = "scalpflow_native"  # mypyc's shared library: build/native/scalpflow_native__mypyc.*.so
@@ -54,10 +54,15 @@ ENV = "SCALPFLOW_NATIVE"  # "0": always the pure-Python sources
 active = False
 
 
+def source_path(name: str, package_dir: Path = PACKAGE_DIR) -> Path:
+    """The source of a compiled module named relative to ``operators`` (``market.candles``)."""
+    return package_dir.joinpath(*name.split(".")).with_suffix(".py")
+
+
 def source_hashes(package_dir: Path = PACKAGE_DIR) -> dict[str, str]:
     """sha256 of each compiled module's source, as the build stamps them."""
     return {
-        name: hashlib.sha256((package_dir / f"{name}.py").read_bytes()).hexdigest()
+        name: hashlib.sha256(source_path(name, package_dir).read_bytes()).hexdigest()
         for name in NATIVE_MODULES
     }
 
@@ -84,7 +89,8 @@ def stale_reason(build_dir: Path = BUILD_DIR, package_dir: Path = PACKAGE_DIR) -
         return f"native build compiled {sorted(built)}, not {sorted(NATIVE_MODULES)}"
     changed = sorted(n for n, h in source_hashes(package_dir).items() if built.get(n) != h)
     if changed:
-        return f"native build is older than operators/{{{','.join(changed)}}}.py"
+        older = ", ".join(str(source_path(n, package_dir)) for n in changed)
+        return f"native build is older than {older}"
     return None
 
 
@@ -115,6 +121,15 @@ def activate(package_path: list[str]) -> bool:
     package_path.insert(0, str(BUILD_DIR / "operators"))
     active = True
     return True
+
+
+def activate_subpackage(package_path: list[str], package: str) -> None:
+    """Put a subpackage's compiled modules first on its ``__path__`` (each of ``operators``'
+    subpackages with compiled modules calls this), once ``activate`` found the build usable."""
+    if active:
+        sub = BUILD_DIR.joinpath(*package.split("."))
+        if sub.is_dir():
+            package_path.insert(0, str(sub))
 
 
 def compiled_modules() -> list[str]:

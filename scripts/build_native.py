@@ -47,7 +47,7 @@ def build(force: bool = False) -> int:
         stamp = _native.expected_stamp()  # hashed before compiling: an edit meanwhile is stale
         os.chdir(ROOT)  # mypyc names modules after paths relative to the working directory
         extensions = mypycify(
-            [f"operators/{name}.py" for name in _native.NATIVE_MODULES],
+            [str(_native.source_path(name).relative_to(ROOT)) for name in _native.NATIVE_MODULES],
             opt_level="3",
             target_dir=str(work / "c"),
             group_name=_native.GROUP,

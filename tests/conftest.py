@@ -82,7 +82,7 @@ TIMESCALEDB_TEST_PORT = int(os.environ.get("SCALPFLOW_TEST_TSDB_PORT", "54339"))
 
 def server_mode(dsn: str) -> str:
     """``timescaledb`` when migrations would use the extension on this server, else ``plain``."""
-    from connectors.timescale import server_support
+    from connectors.postgres.timescale import server_support
 
     with psycopg.connect(dsn, autocommit=True) as conn:
         return "timescaledb" if server_support(conn).usable else "plain"
@@ -128,7 +128,7 @@ def mode_pg_conn(mode_pg_dsn: str) -> Iterator[psycopg.Connection]:
 @contextmanager
 def fresh_database(server_dsn: str, prefix: str = "scalpflow_test") -> Iterator[str]:
     """A new database on the server with every migration applied; dropped afterwards."""
-    from connectors.db import scratch_database
+    from connectors.postgres.db import scratch_database
 
     with scratch_database(server_dsn, prefix) as dsn:
         yield dsn

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from operators.events import Instrument, OptionAnalytics, Tick
-from operators.orders import SubmitOrder
+from operators.trading.orders import SubmitOrder
 
 
 def option(token: str = "43650", symbol: str = "X", **fields: Any) -> Instrument:

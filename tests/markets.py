@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
-from connectors.synthetic.config import FaultConfig
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.feeds.synthetic.config import FaultConfig
 
 #: The Wednesday most sessions are generated for (a weekly-expiry week's mid-day).
 WEDNESDAY = date(2026, 7, 8)

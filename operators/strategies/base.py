@@ -57,7 +57,7 @@ from operators.events import (
     Tick,
     to_rupees,
 )
-from operators.sessions import ist_date
+from operators.market.sessions import ist_date
 from operators.strategies.option_map import OptionChain, OptionRight
 
 STATE_VERSION = 1

@@ -23,7 +23,7 @@ from typing import Literal
 from pydantic import AwareDatetime, Field, model_validator
 
 from operators.events import Bar
-from operators.sessions import ist_date, session_open
+from operators.market.sessions import ist_date, session_open
 from operators.strategies.base import (
     ContextLike,
     EntryPlan,

@@ -24,7 +24,7 @@ import pypdf
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-from connectors.model_store import save_model
+from connectors.files.model_store import save_model
 from tests.conftest import fresh_database
 from tests.operators.test_regime import fitted
 
@@ -63,7 +63,7 @@ def demo_dsn(pg_server_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> It
             "SCALPFLOW_DATA_DIR": str(data),
             "SCALPFLOW_MODELS_DIR": str(data / "models"),
         }
-        cmd = [sys.executable, "-m", "flows.cli", "demo", "--no-ui", *DEMO, "--date", DEMO_DATE]
+        cmd = [sys.executable, "-m", "flows.cli.app", "demo", "--no-ui", *DEMO, "--date", DEMO_DATE]
         done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, check=False)
         assert done.returncode == 0, done.stderr[-3000:]
         with psycopg.connect(dsn, autocommit=True) as conn:  # an operator's day on top

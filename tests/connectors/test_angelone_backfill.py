@@ -10,9 +10,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from connectors.angelone.backfill import api_time, backfill_candles, chunk_range
-from connectors.angelone.errors import RequestRejectedError
-from operators.sessions import IST
+from connectors.feeds.angelone.backfill import api_time, backfill_candles, chunk_range
+from connectors.feeds.angelone.errors import RequestRejectedError
+from operators.market.sessions import IST
 from tests.fake_angelone import FakeAngelOne, fake_candle
 from tests.fake_angelone.fixtures import *  # noqa: F403
 from tests.fake_angelone.fixtures import logged_in

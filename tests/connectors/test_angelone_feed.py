@@ -10,10 +10,10 @@ import msgspec
 import pytest
 from prometheus_client import REGISTRY
 
-from connectors.angelone.feed import AngelOneFeed, FeedConfig, Subscription
-from connectors.angelone.publisher import FeedPublisher
-from connectors.angelone.session import AngelOneSession
-from flows.angelone_cli import feed_auth
+from connectors.feeds.angelone.feed import AngelOneFeed, FeedConfig, Subscription
+from connectors.feeds.angelone.publisher import FeedPublisher
+from connectors.feeds.angelone.session import AngelOneSession
+from flows.cli.angelone import feed_auth
 from operators.events import RiskEvent, Tick
 from tests.fake_angelone import (
     Close,

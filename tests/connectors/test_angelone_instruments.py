@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.angelone.errors import AngelOneError, InstrumentNotFoundError
-from connectors.angelone.instruments import InstrumentMaster, exchange_type, row_to_instrument
+from connectors.feeds.angelone.errors import AngelOneError, InstrumentNotFoundError
+from connectors.feeds.angelone.instruments import InstrumentMaster, exchange_type, row_to_instrument
 from tests.fake_angelone.fixtures import *  # noqa: F403
 from tests.fake_angelone.server import FakeAngelOne, sample_master
 
@@ -100,7 +100,7 @@ def test_load_from_url_writes_cache_and_falls_back_to_it(
 def test_feed_subscriptions_are_the_index_and_the_atm_chain(
     fake_angelone: FakeAngelOne, tmp_path: Path
 ) -> None:
-    from flows.angelone_cli import build_subscriptions
+    from flows.cli.angelone import build_subscriptions
     from tests.fake_angelone.fixtures import logged_in
 
     master = InstrumentMaster(fake_angelone.master)

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.angelone.errors import PacketDecodeError
-from connectors.angelone.packets import packet_to_tick, parse_packet, peek_token
+from connectors.feeds.angelone.errors import PacketDecodeError
+from connectors.feeds.angelone.packets import packet_to_tick, parse_packet, peek_token
 from tests.fake_angelone.packets import ltp_packet, quote_packet, snap_packet
 
 TS_MS = 1_785_211_200_123  # 2026-07-28 09:30:00.123 IST = 04:00:00.123 UTC

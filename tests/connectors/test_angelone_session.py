@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from connectors.angelone.errors import (
+from connectors.feeds.angelone.errors import (
     AuthenticationError,
     CredentialsError,
     InvalidTotpError,
     RateLimitedError,
 )
-from connectors.angelone.session import AngelOneSession
-from connectors.angelone.settings import (
+from connectors.feeds.angelone.session import AngelOneSession
+from connectors.feeds.angelone.settings import (
     AngelOneCredentials,
     AngelOneSettings,
     decrypt_credentials,
@@ -156,7 +156,7 @@ def test_sdk_import_makes_no_network_call() -> None:
         "    raise OSError('network disabled in this test')\n"
         "socket.create_connection = refuse\n"
         "socket.socket.connect = lambda self, *a: refuse(*a)\n"
-        "from connectors.angelone._sdk import load_sdk\n"
+        "from connectors.feeds.angelone._sdk import load_sdk\n"
         "SmartConnect, SmartWebSocketV2, _ = load_sdk()\n"
         "print(len(calls), SmartConnect.__name__, SmartWebSocketV2.__name__)\n"
     )
@@ -275,7 +275,7 @@ def test_cli_login_failure_exits_once_with_a_clear_message(
 ) -> None:
     from typer.testing import CliRunner
 
-    from flows.angelone_cli import app
+    from flows.cli.angelone import app
 
     c = fake_angelone.creds
     env = {

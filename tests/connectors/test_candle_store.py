@@ -8,9 +8,9 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from connectors.candle_store import ist_day_bounds, load_candles
-from connectors.db import DatabaseError
-from operators.sessions import IST
+from connectors.postgres.candle_store import ist_day_bounds, load_candles
+from connectors.postgres.db import DatabaseError
+from operators.market.sessions import IST
 
 TOKEN = "candle-store-test"
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import psycopg
 
-from connectors.pg_sink import PostgresSink
+from connectors.postgres.sink import PostgresSink
 from operators.events import RegimeClassified
-from operators.quotes import Quote
+from operators.market.quotes import Quote
 from tests import both_modes
 
 pg_dsn = both_modes.pg_dsn

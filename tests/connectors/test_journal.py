@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.journal import (
+from connectors.postgres.journal import (
     UPSERT_ORDER_STATUS,
     UPSERT_ORDER_TERMS,
     journal_rows,
@@ -16,10 +16,10 @@ from connectors.journal import (
     write_journal,
 )
 from operators.events import Instrument, Tick
-from operators.execution import ExecutionConfig, ExecutionLogic
-from operators.fills import FillModel, SpreadSlippage
-from operators.orders import FillEvent
-from operators.portfolio import PortfolioLogic
+from operators.trading.execution import ExecutionConfig, ExecutionLogic
+from operators.trading.fills import FillModel, SpreadSlippage
+from operators.trading.orders import FillEvent
+from operators.trading.portfolio import PortfolioLogic
 from tests import both_modes
 from tests.events import buy
 from tests.events import tick as nfo_tick

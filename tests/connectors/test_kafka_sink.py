@@ -13,8 +13,8 @@ from bytewax.testing import TestingSource, run_main
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from connectors import metrics
-from connectors.kafka_io import ensure_topics
-from connectors.kafka_sink import AsyncKafkaSink, message_key
+from connectors.kafka.admin import ensure_topics
+from connectors.kafka.sink import AsyncKafkaSink, message_key
 from flows.adapters import key_by
 from tests.integration.helpers import consume_all
 from tests.topics import topic_name
@@ -82,7 +82,7 @@ def test_a_refused_record_is_logged_and_counted_and_the_rest_delivered(
     ]
     counter = metrics.KAFKA_REFUSED.labels(topic=topic)
     try:
-        with caplog.at_level(logging.ERROR, logger="connectors.kafka_sink"):
+        with caplog.at_level(logging.ERROR, logger="connectors.kafka.sink"):
             run_main(_flow(messages, kafka_bootstrap))
         refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
         assert any("key b'b'" in line for line in refusals)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from connectors.model_store import (
+from connectors.files.model_store import (
     LATEST,
     ModelIntegrityError,
     ModelNotFoundError,
@@ -19,7 +19,7 @@ from connectors.model_store import (
     model_version_or_none,
     save_model,
 )
-from operators.regime import RULES_VERSION, RegimeLogic, valid_rows
+from operators.ai.regime import RULES_VERSION, RegimeLogic, valid_rows
 from tests.operators.test_regime import CFG, bars_from, dataset, fitted, synthetic_candles
 
 
@@ -100,7 +100,7 @@ def test_the_version_is_read_without_unpickling_and_agrees_with_loading(
     def refuse(*_: object, **__: object) -> None:
         raise AssertionError("unpickled")
 
-    monkeypatch.setattr("connectors.model_store.pickle.loads", refuse)
+    monkeypatch.setattr("connectors.files.model_store.pickle.loads", refuse)
     assert model_version_or_none(tmp_path / "good") == model.version
     assert model_version_or_none(tmp_path / "good", model.version) == model.version
     assert model_version_or_none(tmp_path / "good", "other") is None

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from connectors.db import scratch_database
+from connectors.postgres.db import scratch_database
 
 pytestmark = pytest.mark.postgres
 

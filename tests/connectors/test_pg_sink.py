@@ -16,12 +16,12 @@ import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSource, cluster_main, run_main
 
-from connectors.db import DatabaseError
-from connectors.pg_sink import PgOutageError, PostgresSink, RetryPolicy, db_key, write_events
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
-from operators.chain import ChainLogic
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.postgres.db import DatabaseError
+from connectors.postgres.sink import PgOutageError, PostgresSink, RetryPolicy, db_key, write_events
 from operators.events import Bar, DeadLetter, Instrument, OptionAnalytics, RiskEvent
-from operators.market import MarketLogic, MarketState
+from operators.options.chain import ChainLogic
+from operators.stages.market import MarketLogic, MarketState
 from tests import both_modes
 
 pg_dsn = both_modes.pg_dsn  # plain and TimescaleDB, see tests/both_modes.py

@@ -16,7 +16,7 @@ from bytewax.testing import TestingSink, cluster_main, run_main
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from connectors.replay import KafkaReplay, KafkaReplaySource, ReplayError, ReplayRecord, to_ms
+from connectors.kafka.replay import KafkaReplay, KafkaReplaySource, ReplayError, ReplayRecord, to_ms
 from tests.topics import topic_name
 
 pytestmark = pytest.mark.kafka

@@ -8,11 +8,11 @@ import pkgutil
 from datetime import UTC, datetime
 
 import operators
-from connectors import rows
+from connectors.postgres import rows
 from connectors.routes import ROUTES, kafka_message, route
-from flows.settings import Topics
+from flows.config.settings import Topics
 from operators.events import Event, RiskEvent, Tick
-from operators.orders import OrderCommandRejected, OrderFilled
+from operators.trading.orders import OrderCommandRejected, OrderFilled
 
 # inputs and commands (imperative names): what the flows consume, not what they emit
 NOT_EMITTED = {"Tick", "Candle", "SubmitOrder", "CancelOrder", "ModifyOrder", "FlattenAccount"}

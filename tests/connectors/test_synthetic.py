@@ -15,7 +15,7 @@ import pytest
 import talib
 from vollib.black.implied_volatility import implied_volatility
 
-from connectors.synthetic import (
+from connectors.feeds.synthetic import (
     CORRUPT_KINDS,
     FAULT_KINDS,
     UNKNOWN_TOKEN,
@@ -24,7 +24,7 @@ from connectors.synthetic import (
     SyntheticMarket,
 )
 from operators.events import Tick
-from operators.sessions import session_close, session_open, years_to_expiry
+from operators.market.sessions import session_close, session_open, years_to_expiry
 
 RATE = 0.065
 SHORT = SyntheticConfig(seed=11, duration_minutes=6, strikes_each_side=3, tick_rate_scale=0.5)

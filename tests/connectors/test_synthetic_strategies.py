@@ -15,12 +15,12 @@ from datetime import date, timedelta
 
 import pytest
 
-from connectors.synthetic import SyntheticMarket
-from operators.candles import CandleConfig
+from connectors.feeds.synthetic import SyntheticMarket
 from operators.events import Bar, SignalGenerated
-from operators.market import MarketLogic, MarketState
-from operators.sessions import session_open
-from operators.underlying_stage import UnderlyingConfig, UnderlyingLogic, UnderlyingOutput
+from operators.market.candles import CandleConfig
+from operators.market.sessions import session_open
+from operators.stages.market import MarketLogic, MarketState
+from operators.stages.underlying import UnderlyingConfig, UnderlyingLogic, UnderlyingOutput
 from tests.markets import synthetic_market
 
 STRATEGIES = ("momentum_breakout", "vwap_reversal", "gamma_scalp")

@@ -17,11 +17,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from connectors.db import DatabaseError, migrate, scratch_database
-from connectors.pg_sink import write_events
-from connectors.timescale import AGGREGATES, HYPERTABLES, SEGMENT_BY, TimescalePolicy
+from connectors.postgres.db import DatabaseError, migrate, scratch_database
+from connectors.postgres.sink import write_events
+from connectors.postgres.timescale import AGGREGATES, HYPERTABLES, SEGMENT_BY, TimescalePolicy
 from operators.events import Bar
-from operators.market import MarketLogic, MarketState
+from operators.stages.market import MarketLogic, MarketState
 from tests.conftest import REPO, server_for
 from tests.markets import synthetic_market
 

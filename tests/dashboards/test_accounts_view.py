@@ -12,8 +12,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from dashboards.accounts_view import accounts, leaderboard, leaderboard_records
 from dashboards.monitor import DSN_ENV
+from dashboards.views.accounts import accounts, leaderboard, leaderboard_records
 from tests.dashboards.conftest import SESSION_OPEN, new_run_id
 from tests.dashboards.test_monitor import MONITOR
 

@@ -1,4 +1,4 @@
-"""The monitor's contract-note view (dashboards/contract_note_view.py), rendered headlessly
+"""The monitor's contract-note view (dashboards/views/contract_note.py), rendered headlessly
 against the dashboards' real PostgreSQL: provisional from fills, then the stored note."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from connectors.pg_sink import write_events
+from connectors.postgres.sink import write_events
 from dashboards.monitor import DSN_ENV
-from operators.cost_ledger import ContractNote, NoteLine
-from operators.sessions import session_close
+from operators.market.sessions import session_close
+from operators.trading.cost_ledger import ContractNote, NoteLine
 from tests.dashboards.conftest import new_run_id, populate
 
 MONITOR = str(Path(__file__).resolve().parents[2] / "dashboards" / "monitor.py")

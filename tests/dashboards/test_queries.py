@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from connectors.db import storage_mode
+from connectors.postgres.db import storage_mode
 from dashboards import queries
 from tests import both_modes
 from tests.dashboards.conftest import SESSION_OPEN, Populated, new_run_id, populate

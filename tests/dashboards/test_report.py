@@ -16,8 +16,8 @@ import pypdf
 from matplotlib.text import Text
 
 from dashboards import queries, report
-from flows.backtest import write_pdf
-from flows.backtest_spec import BacktestResult
+from flows.backtest.engine import write_pdf
+from flows.backtest.spec import BacktestResult
 from tests.dashboards.conftest import new_run_id, populate
 
 T0 = datetime(2025, 1, 6, 4, 0, tzinfo=UTC)

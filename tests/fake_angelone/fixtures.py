@@ -15,8 +15,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from pydantic import SecretStr
 
-from connectors.angelone.session import AngelOneSession
-from connectors.angelone.settings import AngelOneCredentials, AngelOneSettings
+from connectors.feeds.angelone.session import AngelOneSession
+from connectors.feeds.angelone.settings import AngelOneCredentials, AngelOneSettings
 from tests.fake_angelone.server import FakeAngelOne
 from tests.topics import topic_name
 

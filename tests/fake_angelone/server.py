@@ -32,7 +32,7 @@ import pyotp
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from connectors.angelone.settings import DEFAULT_CANDLE_MAX_DAYS
+from connectors.feeds.angelone.settings import DEFAULT_CANDLE_MAX_DAYS
 from tests.fake_angelone.packets import frame_token, snap_packet
 
 IST = timezone(timedelta(hours=5, minutes=30))

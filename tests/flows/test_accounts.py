@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.runs import config_hash
-from flows.accounts import (
+from connectors.postgres.runs import config_hash
+from flows.config.accounts import (
     AccountsFileError,
     account_configs,
     accounts_config,
@@ -23,10 +23,10 @@ from flows.accounts import (
 )
 from flows.trading import _FanOut
 from operators.events import RiskEvent, SignalGenerated, Tick
-from operators.execution import ExecutionConfig, ExecutionLogic, SharedExecutionState
-from operators.orders import FillEvent
-from operators.risk_limits import RiskLimits
-from operators.underlying_stage import StrategySpec
+from operators.stages.underlying import StrategySpec
+from operators.trading.execution import ExecutionConfig, ExecutionLogic, SharedExecutionState
+from operators.trading.orders import FillEvent
+from operators.trading.risk_limits import RiskLimits
 from tests.events import buy, option, tick
 
 REPO = Path(__file__).resolve().parents[2]
@@ -221,7 +221,7 @@ def test_a_share_too_small_for_a_lot_per_tick_carries_until_one_lot_fits() -> No
 def test_cli_accounts_errors_are_one_line(command: str, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from flows.cli import app
+    from flows.cli.app import app
 
     bad = tmp_path / "accounts.toml"
     bad.write_text(ONE.replace("capital_rupees = 100000", "capital_rupees = 0"))

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
-from connectors.synthetic import SyntheticMarket
-from flows.accounts import (
+from connectors.feeds.synthetic import SyntheticMarket
+from flows.config.accounts import (
     AccountLimits,
     AccountSpec,
     StrategyEntry,
@@ -16,9 +16,9 @@ from flows.accounts import (
     subscribers,
 )
 from flows.trading import _AccountStage, _FanOut
-from operators.account_stage import AccountLogic
-from operators.candles import CandleConfig
-from operators.underlying_stage import UnderlyingConfig, UnderlyingLogic
+from operators.market.candles import CandleConfig
+from operators.stages.account import AccountLogic
+from operators.stages.underlying import UnderlyingConfig, UnderlyingLogic
 from tests.markets import synthetic_market
 
 STRATEGIES = ("momentum_breakout", "vwap_reversal", "gamma_scalp")

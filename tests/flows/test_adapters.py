@@ -17,8 +17,9 @@ from bytewax.operators import KeyedStream
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
 
-from flows import adapters, stopping
+from flows import adapters
 from flows.adapters import key_by, of_type, run_keyed, values
+from flows.runtime import stopping
 
 
 @dataclass

@@ -12,10 +12,10 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from connectors.model_store import load_model
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
-from flows.ai_cli import beats_rules
-from flows.cli import app
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.files.model_store import load_model
+from flows.cli.ai import beats_rules
+from flows.cli.app import app
 from operators.events import Candle
 
 RUN_ID = "ai-cli-test"

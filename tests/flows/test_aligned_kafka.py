@@ -9,7 +9,7 @@ from typing import Any
 from bytewax.connectors.kafka import KafkaSourceMessage
 from bytewax.inputs import StatefulSourcePartition
 
-from flows.aligned_kafka import _AlignedPartition, _Clock, _offset
+from flows.sources.aligned_kafka import _AlignedPartition, _Clock, _offset
 
 YEAR_2100_MS = 4_102_444_800_000
 

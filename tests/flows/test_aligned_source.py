@@ -17,9 +17,9 @@ from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.testing import TestingSink, cluster_main, run_main
 
-from flows import stopping
-from flows.aligned_kafka import AlignedKafkaSource
-from flows.bounded_kafka import BoundedPartition
+from flows.runtime import stopping
+from flows.sources.aligned_kafka import AlignedKafkaSource
+from flows.sources.bounded_kafka import BoundedPartition
 
 Msg = KafkaSourceMessage[Any, Any]
 T0 = int(datetime(2026, 7, 8, 3, 45, tzinfo=UTC).timestamp() * 1000)

@@ -12,9 +12,9 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from connectors.kafka_io import ensure_topics
-from flows.backtest import collect_result, run_backtest
-from flows.backtest_spec import (
+from connectors.kafka.admin import ensure_topics
+from flows.backtest.engine import collect_result, run_backtest
+from flows.backtest.spec import (
     BacktestEnv,
     BacktestError,
     BacktestResult,
@@ -25,15 +25,15 @@ from flows.backtest_spec import (
     parse_time,
     strategy_specs,
 )
-from flows.backtest_sweep import rank, run_sweep, sweep_specs
-from flows.controls import control_source
+from flows.backtest.sweep import rank, run_sweep, sweep_specs
+from flows.cli.run import live_run_config
+from flows.config.settings import Settings
 from flows.pipeline import build_flow, kafka_source, run_flow
-from flows.run_cli import live_run_config
-from flows.settings import Settings
-from operators.analytics import compute_metrics
+from flows.sources.controls import control_source
 from operators.events import Instrument
-from operators.sessions import IST
-from operators.underlying_stage import StrategySpec
+from operators.market.sessions import IST
+from operators.stages.underlying import StrategySpec
+from operators.trading.analytics import compute_metrics
 from tests.integration.helpers import create_topics, produce, unique_topics
 from tests.markets import synthetic_market
 from tests.topics import topic_name
@@ -119,7 +119,8 @@ def test_live_run_then_backtest_of_the_same_range_fill_identically(
     session: Session, kafka_bootstrap: str, pg_dsn: str
 ) -> None:
     live_id = f"live-{uuid.uuid4().hex[:6]}"
-    # the config as `scalpflow run --no-tail` builds it (flows.run_cli → flows.run_config), its
+    # the config as `scalpflow run --no-tail` builds it (flows.cli.run → flows.config.run_config),
+    # its
     # Kafka outputs on this test's own topics; the input is the session's 6-partition topic
     topics = unique_topics("parity").model_copy(update={"ticks": session.topic6})
     create_topics(kafka_bootstrap, topics, tick_partitions=6)
@@ -169,8 +170,8 @@ def test_one_and_six_partitions_give_identical_backtests(session: Session) -> No
 
 @pytest.mark.slow
 def test_cli_reports_an_empty_range_in_one_line(session: Session, pg_dsn: str) -> None:
-    from connectors.instruments import save_instruments
-    from flows.cli import app
+    from connectors.postgres.instruments import save_instruments
+    from flows.cli.app import app
 
     save_instruments(pg_dsn, session.instruments.values())
     env = {"SCALPFLOW_PG_DSN": pg_dsn, "SCALPFLOW_KAFKA_BOOTSTRAP": session.env.kafka_bootstrap}
@@ -191,7 +192,7 @@ def test_cli_reports_an_empty_range_in_one_line(session: Session, pg_dsn: str) -
 def test_sweep_runs_each_grid_point_in_its_own_process_and_namespace(
     session: Session, pg_dsn: str
 ) -> None:
-    from connectors.instruments import save_instruments
+    from connectors.postgres.instruments import save_instruments
 
     save_instruments(pg_dsn, session.instruments.values())
     spec = replace(session.spec, topic=session.topic1, strategies=(StrategySpec("gamma_scalp"),))
@@ -240,7 +241,7 @@ def test_times_default_to_ist_and_ranges_must_be_forward() -> None:
 
 def _result(run_id: str, nets: list[int]) -> BacktestResult:
     t0 = datetime(2026, 7, 8, 4, tzinfo=UTC)
-    from operators.analytics import SimpleTrade
+    from operators.trading.analytics import SimpleTrade
 
     trades = [
         SimpleTrade(

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from connectors.replay import ReplayRecord
-from connectors.synthetic.bad_records import KINDS, mix
+from connectors.feeds.synthetic.bad_records import KINDS, mix
+from connectors.kafka.replay import ReplayRecord
 from flows.market import Plausibility, parse_message
 from operators.events import DeadLetter, Tick
 from tests.integration.fuzz_session import VALIDATION, session_market

@@ -7,9 +7,9 @@ import urllib.request
 
 from rich.console import Console
 
-import flows.demo
+import flows.runtime.demo
 from connectors import metrics
-from flows.settings import Settings
+from flows.config.settings import Settings
 
 
 def _free_port() -> int:
@@ -44,7 +44,7 @@ def test_monitor_is_started_with_its_bind_address(monkeypatch) -> None:
         def poll(self) -> int:
             return 0
 
-    monkeypatch.setattr(flows.demo.subprocess, "Popen", _Streamlit)
-    flows.demo.serve_monitor("postgresql://x@h/db", 8599, Console(quiet=True))
+    monkeypatch.setattr(flows.runtime.demo.subprocess, "Popen", _Streamlit)
+    flows.runtime.demo.serve_monitor("postgresql://x@h/db", 8599, Console(quiet=True))
     (cmd,) = started
     assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1"

@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from flows.cli import app
+from flows.cli.app import app
 from tests.conftest import REPO
 
 runner = CliRunner()
@@ -21,7 +21,7 @@ def _scalpflow(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """The real command in its own process: librdkafka writes to file descriptor 2 directly,
     which an in-process runner would not see."""
     return subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args],
+        [sys.executable, "-m", "flows.cli.app", *args],
         cwd=REPO,
         env={**os.environ, **env},
         capture_output=True,
@@ -112,19 +112,19 @@ def test_a_scalpflow_error_from_any_command_is_one_red_line() -> None:
 
 
 def test_every_family_hangs_under_one_root_and_brokers_share_one_class() -> None:
-    from connectors.angelone import errors as angelone
-    from connectors.db import DatabaseError
     from connectors.errors import BrokerUnavailableError, ConnectorError
-    from connectors.kafka_io import BrokerUnavailableError as KafkaUnavailable
-    from connectors.kafka_sink import KafkaDeliveryError
+    from connectors.feeds.angelone import errors as angelone
+    from connectors.kafka.admin import BrokerUnavailableError as KafkaUnavailable
+    from connectors.kafka.sink import KafkaDeliveryError
+    from connectors.postgres.db import DatabaseError
     from dashboards.errors import DashboardError
     from dashboards.queries import MonitorDatabaseError
-    from flows.accounts import AccountsFileError
-    from flows.backtest_spec import BacktestError
+    from flows.backtest.spec import BacktestError
+    from flows.config.accounts import AccountsFileError
     from flows.errors import FlowError
-    from operators.costs import CostScheduleError
     from operators.errors import OperatorError, ScalpflowError
     from operators.strategies.base import StrategyParamsError
+    from operators.trading.costs import CostScheduleError
 
     assert angelone.BrokerUnavailableError is KafkaUnavailable is BrokerUnavailableError
     families = {

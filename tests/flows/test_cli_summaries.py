@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from connectors.kafka_io import topic_summary
-from flows.cli import app
+from connectors.kafka.admin import topic_summary
+from flows.cli.app import app
 from tests.topics import topic_name
 
 pytestmark = pytest.mark.kafka

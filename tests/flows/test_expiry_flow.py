@@ -13,12 +13,12 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
 
-from connectors.replay import ReplayRecord
-from connectors.serde import encode
+from connectors.kafka.replay import ReplayRecord
+from connectors.kafka.serde import encode
 from flows.market import group_by_token, market_stage
-from operators.candles import CandleConfig
 from operators.events import Bar
-from operators.expiry import InstrumentExpired
+from operators.market.candles import CandleConfig
+from operators.market.expiry import InstrumentExpired
 from tests.operators.test_expiry import EXPIRIES, INSTRUMENTS, OPTIONS, _session_ticks
 
 

@@ -8,8 +8,8 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource
 
-from flows.gc_tuning import STREAMING_THRESHOLDS
 from flows.pipeline import run_flow
+from flows.runtime.gc_tuning import STREAMING_THRESHOLDS
 
 
 def test_run_flow_uses_streaming_thresholds_and_restores_the_previous_ones() -> None:

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from prometheus_client import REGISTRY
 
-from connectors.replay import ReplayRecord
-from connectors.serde import encode
+from connectors.kafka.replay import ReplayRecord
+from connectors.kafka.serde import encode
 from flows.market import parse_batch
 from operators.events import DeadLetter, Tick
 

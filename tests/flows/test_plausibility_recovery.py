@@ -15,13 +15,13 @@ from bytewax.dataflow import Dataflow
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSink, TestingSource, run_main
 
-from connectors.replay import ReplayRecord
-from connectors.serde import encode
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.kafka.replay import ReplayRecord
+from connectors.kafka.serde import encode
 from flows.market import market_stage
-from operators.candles import CandleConfig
 from operators.events import DeadLetter, Tick
-from operators.validation import ValidationConfig
+from operators.market.candles import CandleConfig
+from operators.market.validation import ValidationConfig
 
 VALIDATION = ValidationConfig()
 SECOND = timedelta(seconds=1)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from flows import recovery
-from flows.recovery import IncompatibleStoreError, expected_stamp, prepare, state_schema
+from flows.runtime import recovery
+from flows.runtime.recovery import IncompatibleStoreError, expected_stamp, prepare, state_schema
 from tests.conftest import REPO
 
 
@@ -85,7 +85,7 @@ def test_the_schema_follows_state_fields_not_comments_or_logic(tmp_path: Path) -
 
 
 def test_the_compiled_and_the_pure_python_form_stamp_the_same_schema() -> None:
-    code = "from flows.recovery import state_schema; print(state_schema())"
+    code = "from flows.runtime.recovery import state_schema; print(state_schema())"
     digests = {
         subprocess.run(
             [sys.executable, "-c", code],

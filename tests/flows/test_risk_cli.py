@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from flows.cli import app
+from flows.cli.app import app
 
 
 def test_reset_needs_a_reason() -> None:

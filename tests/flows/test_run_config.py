@@ -11,16 +11,16 @@ from typing import Any, ClassVar
 import pytest
 from typer.testing import CliRunner
 
-import flows.run_cli
-from connectors.instruments import save_instruments
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
-from flows.accounts import parse_accounts
-from flows.cli import app
+import flows.cli.run
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.postgres.instruments import save_instruments
+from flows.cli.app import app
+from flows.config.accounts import parse_accounts
+from flows.config.run_config import RunConfig, build_run_config
+from flows.config.settings import Settings
 from flows.pipeline import ENV_CONFIG
-from flows.run_config import RunConfig, build_run_config
-from flows.settings import Settings
 from flows.trading import stage_configs
-from operators.underlying_stage import StrategySpec
+from operators.stages.underlying import StrategySpec
 from tests.integration.helpers import create_topics, unique_topics
 
 
@@ -60,7 +60,7 @@ def test_run_cli_settings_reach_the_worker_stages(
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setattr(flows.run_cli.subprocess, "Popen", _Worker)
+    monkeypatch.setattr(flows.cli.run.subprocess, "Popen", _Worker)
     _Worker.envs.clear()
     run_id = f"rc-{uuid.uuid4().hex[:8]}"
     args = ["run", "--no-tail", "--processes", "2", "--run-id", run_id,
@@ -121,7 +121,7 @@ def _config(**settings: Any) -> RunConfig:
 
 
 def _digest(config: RunConfig) -> str:
-    from connectors.runs import config_hash
+    from connectors.postgres.runs import config_hash
 
     return config_hash(config.record(None))
 

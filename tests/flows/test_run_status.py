@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
-from flows.run_status import Scrape, free_ports, parse_metrics, scrape, status_line
+from flows.cli.run_status import Scrape, free_ports, parse_metrics, scrape, status_line
 
 
 def _registry(ticks: int, dead: dict[str, int], event: datetime) -> CollectorRegistry:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from prometheus_client import REGISTRY
 
-from flows.supervisor import Outcome, RestartPolicy, Supervisor, observe_restarts
+from flows.runtime.supervisor import Outcome, RestartPolicy, Supervisor, observe_restarts
 from tests.processes import gone
 
 FAST = RestartPolicy(max_restarts=3, backoff_initial_s=0.01, backoff_max_s=0.05,
@@ -137,8 +137,8 @@ time.sleep(120)
 """
 ORPHAN = """
 import os, sys, time
-from flows import stopping
-from flows.supervisor import exit_with_supervisor
+from flows.runtime import stopping
+from flows.runtime.supervisor import exit_with_supervisor
 stopping.install()  # as a worker does: SIGTERM only requests the graceful stop
 exit_with_supervisor(os.environ, grace_s=float(sys.argv[3]))
 open(sys.argv[1], "w").write("up")

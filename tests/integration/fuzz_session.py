@@ -1,5 +1,5 @@
 """One fuzz session on the real services (issue 12): a short synthetic trading session with
-seeded bad records mixed in (``connectors.synthetic.bad_records``), run through the whole
+seeded bad records mixed in (``connectors.feeds.synthetic.bad_records``), run through the whole
 flow, and what came out of it. Shared by tests/integration/test_bad_input.py and
 benchmarks/fuzz_ticks.py."""
 
@@ -12,13 +12,13 @@ from typing import Any
 
 import psycopg
 
-from connectors.kafka_io import BoundedProducer
-from connectors.synthetic import SyntheticMarket
-from connectors.synthetic.bad_records import Record, mix
+from connectors.feeds.synthetic import SyntheticMarket
+from connectors.feeds.synthetic.bad_records import Record, mix
+from connectors.kafka.admin import BoundedProducer
+from flows.config.settings import Topics
 from flows.pipeline import PipelineConfig, build_flow, kafka_source, run_flow
-from flows.settings import Topics
 from operators.events import Instrument
-from operators.validation import ValidationConfig
+from operators.market.validation import ValidationConfig
 from tests.integration.helpers import consume_all, create_topics
 from tests.markets import synthetic_market
 

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 from confluent_kafka import Consumer, TopicPartition
 
-from connectors.kafka_io import BoundedProducer, ensure_topics
-from connectors.synthetic import SyntheticMarket
-from flows.settings import Topics
+from connectors.feeds.synthetic import SyntheticMarket
+from connectors.kafka.admin import BoundedProducer, ensure_topics
+from flows.config.settings import Topics
 from tests.topics import topic_name
 
 #: How each journal table of a run is read back to compare runs: ordered by its natural key.

@@ -14,8 +14,8 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink
 
-from flows.controls import control_source
 from flows.pipeline import kafka_source, run_flow
+from flows.sources.controls import control_source
 
 
 def main(bootstrap: str, ticks: str, control: str, out: str) -> None:

@@ -11,9 +11,9 @@ import msgspec
 import pytest
 from psycopg.rows import dict_row
 
-from flows.accounts import AccountsFile, parse_accounts
+from flows.config.accounts import AccountsFile, parse_accounts
 from flows.pipeline import PipelineConfig, build_flow, kafka_source, run_flow
-from operators.sessions import IST
+from operators.market.sessions import IST
 from tests.integration.helpers import (
     consume_all,
     create_topics,

@@ -1,7 +1,7 @@
 """Issue 12 on the real services: no record can stop the pipeline.
 
 A short synthetic trading session (~42k ticks over 3 partitions) with 10,000 seeded bad
-records mixed in (``connectors.synthetic.bad_records``: every kind of broken message a feed or
+records mixed in (``connectors.feeds.synthetic.bad_records``: every kind of broken message a feed or
 an attacker can send) runs through the whole flow on Kafka and PostgreSQL. The flow must run
 to the end of the topic; every bad record must come out as exactly one dead letter with the
 reason code it was made for; every good tick must reach its 1-minute candle; and the session's
@@ -25,10 +25,10 @@ import msgspec
 import psycopg
 import pytest
 
-from connectors.instruments import save_instruments
-from connectors.serde import encode
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
-from connectors.synthetic.bad_records import KINDS, expected_codes
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.feeds.synthetic.bad_records import KINDS, expected_codes
+from connectors.kafka.serde import encode
+from connectors.postgres.instruments import save_instruments
 from operators.events import Tick
 from tests.conftest import fresh_database
 from tests.integration.fuzz_session import run_session, session_market, session_records
@@ -142,7 +142,7 @@ def test_single_poison_ticks_in_a_live_run_land_in_the_dlq_and_the_run_goes_on_t
     ]
     stream += [(m.key, m.value, m.timestamp_ms) for m in messages[at + 1 :]]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "run", "--tail", "--run-id", run_id],
+        [sys.executable, "-m", "flows.cli.app", "run", "--tail", "--run-id", run_id],
         env={**cli_env(pg_dsn, kafka_bootstrap, topics), "SCALPFLOW_DATA_DIR": str(tmp_path)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -1,5 +1,5 @@
 """A `scalpflow run` killed outright (``kill -9`` of the CLI, its supervisor) leaves no Bytewax
-worker behind: each worker stops when its parent dies (``flows.supervisor``:
+worker behind: each worker stops when its parent dies (``flows.runtime.supervisor``:
 ``PR_SET_PDEATHSIG`` and a parent watcher)."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from connectors.instruments import save_instruments
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.postgres.instruments import save_instruments
 from tests.integration.helpers import cli_env, create_topics, produce_market, unique_topics
 from tests.processes import children, gone
 
@@ -35,7 +35,7 @@ def test_workers_die_with_a_killed_cli(kafka_bootstrap: str, pg_dsn: str, tmp_pa
     run_id = f"killed-{uuid.uuid4().hex[:8]}"
     env = {**cli_env(pg_dsn, kafka_bootstrap, topics), "SCALPFLOW_DATA_DIR": str(tmp_path)}
     cli = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "run", "--tail", "--processes", "2",
+        [sys.executable, "-m", "flows.cli.app", "run", "--tail", "--processes", "2",
          "--run-id", run_id],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from connectors.contract_notes import daily_pnl, ledger_fills, stored_note
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
-from flows.cli import app
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.postgres.contract_notes import daily_pnl, ledger_fills, stored_note
+from flows.cli.app import app
+from flows.config.settings import Topics
 from flows.pipeline import PipelineConfig, build_flow, kafka_source, run_flow
-from flows.settings import Topics
-from operators.cost_ledger import note_from_fills
-from operators.sessions import session_close
+from operators.market.sessions import session_close
+from operators.trading.cost_ledger import note_from_fills
 from tests.integration.helpers import create_topics, produce_market, unique_topics
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]

@@ -20,7 +20,7 @@ def test_demo_headless_leaves_candles_signals_and_fills(tmp_path) -> None:
     cmd = [
         sys.executable,
         "-m",
-        "flows.cli",
+        "flows.cli.app",
         "demo",
         "--no-ui",
         "--minutes",

@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connectors.instruments import save_instruments
-from connectors.kafka_io import BoundedProducer
-from connectors.serde import encode
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.kafka.admin import BoundedProducer
+from connectors.kafka.serde import encode
+from connectors.postgres.instruments import save_instruments
 from operators.events import Tick
 from tests.integration.helpers import cli_env, create_topics, unique_topics
 
@@ -31,7 +31,7 @@ def test_live_run_detects_a_silent_feed_by_wall_clock(kafka_bootstrap, pg_dsn, p
     run_id = f"live-{uuid.uuid4().hex[:8]}"
     env = cli_env(pg_dsn, kafka_bootstrap, topics)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "run", "--tail", "--run-id", run_id],
+        [sys.executable, "-m", "flows.cli.app", "run", "--tail", "--run-id", run_id],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -12,11 +12,11 @@ from typing import Any
 import msgspec
 import pytest
 
-from connectors.synthetic import FaultConfig, SyntheticConfig, SyntheticMarket
-from connectors.synthetic.config import CORRUPT_KINDS
+from connectors.feeds.synthetic import FaultConfig, SyntheticConfig, SyntheticMarket
+from connectors.feeds.synthetic.config import CORRUPT_KINDS
 from flows.pipeline import PipelineConfig, build_flow, kafka_source, run_flow
-from operators.candles import window_start
 from operators.events import Tick
+from operators.market.candles import window_start
 from tests.integration.helpers import (
     consume_all,
     create_topics,
@@ -178,7 +178,7 @@ def test_stored_indicator_snapshots_equal_offline_computation(
     from datetime import timedelta
 
     from operators.events import Candle
-    from operators.indicators import IndicatorSet
+    from operators.market.indicators import IndicatorSet
 
     market = SyntheticMarket(
         SyntheticConfig(seed=4, date=date(2026, 7, 8), duration_minutes=45, strikes_each_side=2)

@@ -3,7 +3,7 @@ producer keeps writing to them (issue 13: the outage test's reference run never 
 
 librdkafka reports ``_PARTITION_EOF`` only for an empty fetch at the high watermark, and a
 partition that receives a record every 0.1 s never answers a fetch empty: Bytewax's
-``KafkaSource(tail=False)`` then never ends. ``flows.bounded_kafka`` ends each partition at
+``KafkaSource(tail=False)`` then never ends. ``flows.sources.bounded_kafka`` ends each partition at
 the high watermark it had when built, and keeps that end in its snapshot.
 """
 
@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from connectors.kafka_io import client_config, ensure_topics
-from flows.aligned_kafka import AlignedKafkaSource
-from flows.bounded_kafka import BoundedKafkaSource, BoundedPartition
+from connectors.kafka.admin import client_config, ensure_topics
+from flows.sources.aligned_kafka import AlignedKafkaSource
+from flows.sources.bounded_kafka import BoundedKafkaSource, BoundedPartition
 from tests.conftest import REPO
 from tests.topics import topic_name
 

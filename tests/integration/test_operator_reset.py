@@ -10,11 +10,11 @@ from datetime import UTC, date, datetime
 import pytest
 from typer.testing import CliRunner
 
-from connectors.backtest_store import journal_hashes
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
-from flows.cli import app
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.postgres.backtest_store import journal_hashes
+from flows.cli.app import app
 from flows.pipeline import PipelineConfig, build_flow, control_source, kafka_source, run_flow
-from operators.sessions import IST
+from operators.market.sessions import IST
 from tests.integration.helpers import create_topics, produce, unique_topics
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]

@@ -6,7 +6,7 @@ Both services are *private* instances this module starts through the infra scrip
 other test or session. The session is a replayed (old) date: its event times are months
 behind the wall clock, which must not look like a stalled feed (item 4). Afterwards an
 uninterrupted replay of the same topic (`run --no-tail`, which ends at the end the topic had
-when it started although the publisher goes on writing: ``flows.bounded_kafka``) is the
+when it started although the publisher goes on writing: ``flows.sources.bounded_kafka``) is the
 reference: every market and strategy table of the live run equals it, the account journal
 equals it up to the Kafka outage (the FEED_STALLED the outage raises trips the kill switch,
 by design: from there the account squares off), and FEED_STALLED was raised once, for the
@@ -31,12 +31,12 @@ import msgspec
 import psycopg
 import pytest
 
-from connectors.db import scratch_database
-from connectors.instruments import save_instruments
-from connectors.kafka_io import BoundedProducer
-from connectors.serde import encode
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
-from flows.settings import Topics
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.kafka.admin import BoundedProducer
+from connectors.kafka.serde import encode
+from connectors.postgres.db import scratch_database
+from connectors.postgres.instruments import save_instruments
+from flows.config.settings import Topics
 from operators.events import Tick
 from tests.conftest import REPO
 from tests.integration.helpers import create_topics, produce, unique_topics
@@ -146,7 +146,7 @@ def _publish(
 
 
 def _run(run_id: str, env: dict[str, str], *, tail: bool) -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "flows.cli", "run", "--run-id", run_id]
+    cmd = [sys.executable, "-m", "flows.cli.app", "run", "--run-id", run_id]
     cmd.append("--tail" if tail else "--no-tail")
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)  # fmt: skip

@@ -1,5 +1,6 @@
 """The market flow stores each option's per-minute quote: on real Kafka and PostgreSQL, the
-``quotes`` rows equal ``operators.quotes`` run straight over the ticks, and a rerun keeps them."""
+``quotes`` rows equal ``operators.market.quotes`` run straight over the ticks, and a rerun keeps
+them."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
 from flows.pipeline import PipelineConfig, build_flow, kafka_source, run_flow
 from operators.events import Tick
-from operators.quotes import Quote, QuoteLogic, QuoteState
+from operators.market.quotes import Quote, QuoteLogic, QuoteState
 from tests.integration.helpers import create_topics, produce, unique_topics
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]

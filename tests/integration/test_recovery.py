@@ -22,10 +22,10 @@ import psycopg
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from connectors.instruments import save_instruments
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
-from flows.recovery import STAMP
-from flows.settings import Topics
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.postgres.instruments import save_instruments
+from flows.config.settings import Topics
+from flows.runtime.recovery import STAMP
 from tests.integration.helpers import consume_all, create_topics, produce, unique_topics
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
@@ -43,7 +43,7 @@ def _env(pg_dsn: str, bootstrap: str, topics: Topics) -> dict[str, str]:
 
 
 def _run_cmd(run_id: str, store: Path) -> list[str]:
-    return [sys.executable, "-m", "flows.cli", "run", "--no-tail", "--run-id", run_id,
+    return [sys.executable, "-m", "flows.cli.app", "run", "--no-tail", "--run-id", run_id,
             "--recovery-dir", str(store), "--snapshot-interval", "1"]  # fmt: skip
 
 

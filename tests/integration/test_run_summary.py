@@ -11,9 +11,9 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.instruments import save_instruments
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
-from flows.feed import produce_synthetic
+from connectors.feeds.publish import produce_synthetic
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.postgres.instruments import save_instruments
 from tests.conftest import REPO
 from tests.integration.helpers import cli_env, create_topics, unique_topics
 
@@ -31,7 +31,7 @@ def test_run_no_tail_prints_rows_pnl_and_next_steps(kafka_bootstrap, pg_dsn, pg_
     run_id = f"sum-{uuid.uuid4().hex[:8]}"
     env = cli_env(pg_dsn, kafka_bootstrap, topics)
     done = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "run", "--no-tail", "--run-id", run_id],
+        [sys.executable, "-m", "flows.cli.app", "run", "--no-tail", "--run-id", run_id],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -9,7 +9,7 @@ from datetime import date
 import msgspec
 import pytest
 
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
 from flows.pipeline import PipelineConfig, build_flow, kafka_source, run_flow
 from tests.integration.helpers import (
     JOURNAL_ORDER,

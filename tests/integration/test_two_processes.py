@@ -19,11 +19,11 @@ from datetime import date
 import pytest
 from pydantic import SecretStr
 
-from connectors.instruments import save_instruments
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.postgres.instruments import save_instruments
+from flows.config.run_config import build_run_config
+from flows.config.settings import Settings, Topics
 from flows.pipeline import ENV_CONFIG
-from flows.run_config import build_run_config
-from flows.settings import Settings, Topics
 from tests.integration.helpers import create_topics, journal_queries, produce, unique_topics
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]

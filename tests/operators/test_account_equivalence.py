@@ -32,18 +32,18 @@ from typing import Any
 import msgspec
 import pytest
 
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
-from connectors.synthetic.config import FaultConfig
-from operators.account_stage import AccountConfig, AccountInput, AccountLogic, AccountRuntime
-from operators.adaptive import AdaptiveConfig
-from operators.candles import CandleConfig
-from operators.cost_ledger import ContractNote
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.feeds.synthetic.config import FaultConfig
+from operators.ai.adaptive import AdaptiveConfig
 from operators.events import Instrument, RiskEvent
-from operators.feed_health import FeedHealthConfig
-from operators.orders import FillEvent
-from operators.portfolio import TradeClosed
-from operators.risk_limits import OrderDenied, RiskLimits
-from operators.underlying_stage import UnderlyingConfig, UnderlyingLogic
+from operators.market.candles import CandleConfig
+from operators.stages.account import AccountConfig, AccountInput, AccountLogic, AccountRuntime
+from operators.stages.underlying import UnderlyingConfig, UnderlyingLogic
+from operators.trading.cost_ledger import ContractNote
+from operators.trading.feed_health import FeedHealthConfig
+from operators.trading.orders import FillEvent
+from operators.trading.portfolio import TradeClosed
+from operators.trading.risk_limits import OrderDenied, RiskLimits
 
 STRATEGIES = ("gamma_scalp", "momentum_breakout", "vwap_reversal")
 

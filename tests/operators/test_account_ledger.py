@@ -11,12 +11,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import msgspec
 
-from operators.account_stage import AccountLogic, AccountRuntime
-from operators.cost_ledger import ContractNote, LedgerFill, note_from_fills
 from operators.events import Tick
-from operators.orders import FillEvent
-from operators.portfolio import TradeClosed
-from operators.sessions import ist_date, session_close
+from operators.market.sessions import ist_date, session_close
+from operators.stages.account import AccountLogic, AccountRuntime
+from operators.trading.cost_ledger import ContractNote, LedgerFill, note_from_fills
+from operators.trading.orders import FillEvent
+from operators.trading.portfolio import TradeClosed
 from tests.operators.test_account_stage import INSTRUMENTS, T0, make_logic, scripted, tick
 
 DAY = date(2026, 7, 8)

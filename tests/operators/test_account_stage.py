@@ -8,14 +8,14 @@ from typing import Any, Literal
 
 import msgspec
 
-from operators.account_stage import AccountConfig, AccountLogic
-from operators.adaptive import AdaptiveConfig
+from operators.ai.adaptive import AdaptiveConfig
 from operators.events import Instrument, RiskEvent, SignalGenerated, Tick
-from operators.feed_health import Silence
-from operators.orders import OrderAccepted, OrderCancelled, OrderFilled
-from operators.portfolio import PositionChanged, TradeClosed
-from operators.risk_limits import OrderApproved, OrderDenied, RiskLimits
-from operators.sessions import IST
+from operators.market.sessions import IST
+from operators.stages.account import AccountConfig, AccountLogic
+from operators.trading.feed_health import Silence
+from operators.trading.orders import OrderAccepted, OrderCancelled, OrderFilled
+from operators.trading.portfolio import PositionChanged, TradeClosed
+from operators.trading.risk_limits import OrderApproved, OrderDenied, RiskLimits
 from tests.events import option
 from tests.events import tick as nfo_tick
 

@@ -10,7 +10,7 @@ import numpy as np
 import pydantic
 import pytest
 
-from operators.adaptive import (
+from operators.ai.adaptive import (
     AdaptiveConfig,
     AdaptiveLogic,
     AdaptiveStateChanged,

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.analytics import (
+from operators.market.sessions import IST
+from operators.trading.analytics import (
     LiveMetrics,
     Metrics,
     SimpleTrade,
@@ -18,7 +19,6 @@ from operators.analytics import (
     compute_metrics,
     equity_curve,
 )
-from operators.sessions import IST
 
 
 def at(day: int, hh: int, mm: int) -> datetime:
@@ -184,7 +184,7 @@ def test_incremental_equals_on_demand(rows: list[tuple[int, int, int]]) -> None:
 def test_portfolio_trade_closed_fits_the_protocol() -> None:
     from decimal import Decimal
 
-    from operators.portfolio import TradeClosed
+    from operators.trading.portfolio import TradeClosed
 
     closed = TradeClosed(
         ts_event=TRADES[0].exit_ts,

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.candles import CandleConfig, CandleLogic, CandleState, window_start
 from operators.events import Candle, Tick
+from operators.market.candles import CandleConfig, CandleLogic, CandleState, window_start
 
 T0 = datetime(2026, 7, 1, 4, 0, 0, tzinfo=UTC)  # 09:30 IST
 

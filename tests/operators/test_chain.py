@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.chain import ChainConfig, ChainLogic
 from operators.events import Instrument, Tick
-from operators.greeks import Flag, greeks, implied_vol, price
-from operators.sessions import IST, session_close, session_open, years_to_expiry
+from operators.market.sessions import IST, session_close, session_open, years_to_expiry
+from operators.options.chain import ChainConfig, ChainLogic
+from operators.options.greeks import Flag, greeks, implied_vol, price
 
 EXPIRY = date(2026, 3, 10)  # a Tuesday
 DAY = date(2026, 3, 3)

@@ -1,5 +1,5 @@
 """Contract-note worked cases, computed by hand from the published schedules (DOMAIN.md), and
-the named rounding rules of ``operators.cost_ledger``.
+the named rounding rules of ``operators.trading.cost_ledger``.
 
 Rates: exchange 0.03503% = 0.0003503 and IPFT 0.0005% = 0.000005 (both sides, on turnover),
 SEBI ₹10/crore = 0.000001, stamp 0.003% = 0.00003 (buy value), STT 0.1% = 0.001 of the sell
@@ -15,7 +15,8 @@ from decimal import Decimal
 
 import pytest
 
-from operators.cost_ledger import (
+from operators.events import Side
+from operators.trading.cost_ledger import (
     CostLedger,
     LedgerFill,
     NoteLine,
@@ -26,7 +27,7 @@ from operators.cost_ledger import (
     stt_rule,
     turnover_charge_rule,
 )
-from operators.costs import (
+from operators.trading.costs import (
     DEFAULT_SCHEDULE,
     CostInputError,
     CostRates,
@@ -34,7 +35,6 @@ from operators.costs import (
     CostScheduleError,
     compute_costs,
 )
-from operators.events import Side
 
 TS = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 Fill = tuple[str, str, Side, int, int]  # token, order id, side, qty, price (paise)

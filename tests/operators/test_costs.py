@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from operators.costs import (
+from operators.trading.costs import (
     DEFAULT_SCHEDULE,
     CostBreakdown,
     CostInputError,

@@ -11,11 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.costs import CostModel, compute_costs
 from operators.events import Tick
-from operators.execution import ExecutionConfig, ExecutionLogic, ExecutionState
-from operators.fills import FillModel, FixedLatency, JitterLatency, SpreadSlippage
-from operators.orders import (
+from operators.market.sessions import session_close
+from operators.trading.costs import CostModel, compute_costs
+from operators.trading.execution import ExecutionConfig, ExecutionLogic, ExecutionState
+from operators.trading.fills import FillModel, FixedLatency, JitterLatency, SpreadSlippage
+from operators.trading.orders import (
     CancelOrder,
     FillEvent,
     ModifyOrder,
@@ -32,7 +33,6 @@ from operators.orders import (
     SubmitOrder,
     make_order_id,
 )
-from operators.sessions import session_close
 from tests.events import buy, option
 from tests.events import tick as nfo_tick
 

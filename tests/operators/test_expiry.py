@@ -9,14 +9,14 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from operators.account_stage import AccountConfig, AccountLogic
-from operators.adaptive import AdaptiveConfig
-from operators.chain import ChainLogic
+from operators.ai.adaptive import AdaptiveConfig
 from operators.events import Instrument, OptionAnalytics, Tick
-from operators.expiry import NEVER, ExpiryCalendar
-from operators.feed_health import FeedHealthLogic
-from operators.risk_limits import RiskLimits
-from operators.validation import PartitionPlausibility, PlausibilityLogic, ValidationConfig
+from operators.market.expiry import NEVER, ExpiryCalendar
+from operators.market.validation import PartitionPlausibility, PlausibilityLogic, ValidationConfig
+from operators.options.chain import ChainLogic
+from operators.stages.account import AccountConfig, AccountLogic
+from operators.trading.feed_health import FeedHealthLogic
+from operators.trading.risk_limits import RiskLimits
 
 #: Five Tuesdays (weekly expiries) from 2026-07-07; 2 strikes × CE/PE each.
 EXPIRIES = [date(2026, 7, 7) + timedelta(weeks=w) for w in range(5)]

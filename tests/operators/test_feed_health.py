@@ -12,7 +12,7 @@ from typing import Literal
 import pytest
 
 from operators.events import Tick
-from operators.feed_health import FeedHealthConfig, FeedHealthLogic
+from operators.trading.feed_health import FeedHealthConfig, FeedHealthLogic
 
 T0 = datetime(2026, 3, 3, 4, 0, tzinfo=UTC)
 

@@ -17,7 +17,7 @@ from vollib.black_scholes import black_scholes
 from vollib.black_scholes.greeks import analytical as bs_greeks
 from vollib.black_scholes.implied_volatility import implied_volatility as bs_iv
 
-from operators.greeks import (
+from operators.options.greeks import (
     Flag,
     Greeks,
     Model,

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from operators.events import Candle
-from operators.indicators import (
+from operators.market.indicators import (
     ADX,
     ATR,
     EMA,
@@ -25,7 +25,7 @@ from operators.indicators import (
     Supertrend,
     VolumeAverage,
 )
-from operators.sessions import session_open
+from operators.market.sessions import session_open
 
 REL = 1e-9
 N = 400

@@ -5,15 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from operators.events import RiskEvent, Tick
-from operators.kill_switch import (
+from operators.trading.kill_switch import (
     FlattenAccount,
     SquareOffLeg,
     drawdown_breach,
     spread_breach,
     stall_breach,
 )
-from operators.risk import RiskLogic
-from operators.risk_limits import FillReport, OrderApproved, OrderDenied, RiskLimits
+from operators.trading.risk import RiskLogic
+from operators.trading.risk_limits import FillReport, OrderApproved, OrderDenied, RiskLimits
 from tests.operators.test_risk import SMALL, at, book, fill, intent, tick
 
 T0 = datetime(2026, 1, 6, 4, 30, tzinfo=UTC)  # Tuesday 10:00 IST

@@ -1,10 +1,11 @@
 """The optimised market stage equals the straightforward implementation it replaced, byte for byte.
 
-``Ref*`` below is a frozen copy of the previous ``operators.candles`` / ``operators.market`` /
-``operators.sessions`` code and of the indicator ``update`` methods before they were tuned for
-speed. Every output (bars, late ticks, their order, ``ts_recv``, watermarks, time zones) and the
-observable state must be identical on synthetic sessions with faults and on random tick
-sequences with out-of-order and late ticks, duplicates, volume resets and mixed time zones.
+``Ref*`` below is a frozen copy of the previous ``operators.market.candles`` /
+``operators.stages.market`` / ``operators.market.sessions`` code and of the indicator ``update``
+methods before they were tuned for speed. Every output (bars, late ticks, their order, ``ts_recv``,
+watermarks, time zones) and the observable state must be identical on synthetic sessions with
+faults and on random tick sequences with out-of-order and late ticks, duplicates, volume resets and
+mixed time zones.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
-from connectors.synthetic.config import FaultConfig
-from operators import sessions
-from operators.candles import INTERVAL_SECONDS, CandleConfig, LateTick, window_start
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.feeds.synthetic.config import FaultConfig
 from operators.events import PAISE_PER_RUPEE, Bar, Candle, Interval, Tick
-from operators.indicators import (
+from operators.market import sessions
+from operators.market.candles import INTERVAL_SECONDS, CandleConfig, LateTick, window_start
+from operators.market.indicators import (
     ADX,
     ATR,
     RSI,
@@ -37,7 +38,7 @@ from operators.indicators import (
     Supertrend,
     VolumeAverage,
 )
-from operators.market import MarketLogic, MarketState
+from operators.stages.market import MarketLogic, MarketState
 
 # --------------------------------------------------------------------------------------------
 # Reference: the previous implementation, unchanged except for names.

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from operators.events import RiskEvent
-from operators.risk import RiskLogic
-from operators.risk_limits import OrderApproved, OrderDenied, RiskLimits
+from operators.trading.risk import RiskLogic
+from operators.trading.risk_limits import OrderApproved, OrderDenied, RiskLimits
 from tests.operators.test_account_stage import T0, make_logic, tick
 from tests.operators.test_kill_switch import armed
 from tests.operators.test_risk import SMALL, at, book, fill, intent

@@ -13,12 +13,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.costs import ZERO_COSTS, compute_costs
 from operators.events import Instrument, Tick
-from operators.execution import ExecutionConfig, ExecutionLogic
-from operators.fills import FillModel, SpreadSlippage
-from operators.orders import FillEvent, OrderFilled
-from operators.portfolio import PortfolioLogic, PortfolioState, PositionChanged, TradeClosed
+from operators.trading.costs import ZERO_COSTS, compute_costs
+from operators.trading.execution import ExecutionConfig, ExecutionLogic
+from operators.trading.fills import FillModel, SpreadSlippage
+from operators.trading.orders import FillEvent, OrderFilled
+from operators.trading.portfolio import PortfolioLogic, PortfolioState, PositionChanged, TradeClosed
 from tests.events import analytics
 from tests.events import tick as nfo_tick
 

@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import msgspec
 
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
 from operators.events import Tick
-from operators.quotes import Quote, QuoteLogic, QuoteState
+from operators.market.quotes import Quote, QuoteLogic, QuoteState
 
 T0 = datetime(2026, 7, 7, 3, 45, tzinfo=UTC)
 

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 import talib
 
-from operators.events import Bar, Candle, IndicatorSnapshot
-from operators.regime import (
+from operators.ai.regime import (
     FEATURES,
     HIGH_VOL,
     RANGING,
@@ -33,6 +32,7 @@ from operators.regime import (
     wilder_adx,
     wilder_atr,
 )
+from operators.events import Bar, Candle, IndicatorSnapshot
 
 SEG = 120  # minutes per synthetic segment
 CFG = RegimeConfig(atr_window_sessions=1, bars_per_session=240, min_atr_history=20)

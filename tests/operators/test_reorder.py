@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.reorder import ReorderBuffer, ReorderState
+from operators.stages.reorder import ReorderBuffer, ReorderState
 
 T0 = datetime(2026, 7, 7, 4, 0, tzinfo=UTC)
 

@@ -12,12 +12,12 @@ import pydantic
 import pytest
 
 from operators._native import attributes
-from operators.adaptive import AdaptiveStateChanged
-from operators.costs import CostBreakdown
+from operators.ai.adaptive import AdaptiveStateChanged
 from operators.events import RiskEvent, Tick
-from operators.orders import FillEvent
-from operators.risk import RiskLogic, next_session_open
-from operators.risk_limits import (
+from operators.trading.costs import CostBreakdown
+from operators.trading.orders import FillEvent
+from operators.trading.risk import RiskLogic, next_session_open
+from operators.trading.risk_limits import (
     FillReport,
     OrderApproved,
     OrderDenied,

@@ -10,12 +10,12 @@ from datetime import timedelta
 
 import pytest
 
-from operators.candles import CandleConfig
 from operators.events import Bar, RegimeClassified, RiskEvent, SignalGenerated
+from operators.market.candles import CandleConfig
+from operators.stages.underlying import StrategySpec, UnderlyingConfig, UnderlyingLogic
 from operators.strategies.base import ContextLike, ContextView, StrategyContext
 from operators.strategies.momentum_breakout import MomentumBreakout
 from operators.strategies.option_map import OptionChain
-from operators.underlying_stage import StrategySpec, UnderlyingConfig, UnderlyingLogic
 from tests.markets import synthetic_market
 
 FAILS = "tests.plugin_strategies:FailsOnNthCall"

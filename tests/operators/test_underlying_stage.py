@@ -12,17 +12,17 @@ from datetime import date, timedelta
 import msgspec
 import pytest
 
-from connectors.synthetic import SyntheticConfig, SyntheticMarket
-from operators.candles import CandleConfig
+from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
 from operators.events import Bar, Instrument, OptionAnalytics, RegimeClassified
-from operators.market import MarketLogic, MarketState
-from operators.strategies.base import BAR_HISTORY
-from operators.underlying_stage import (
+from operators.market.candles import CandleConfig
+from operators.stages.market import MarketLogic, MarketState
+from operators.stages.underlying import (
     UnderlyingConfig,
     UnderlyingLogic,
     UnderlyingOutput,
     driver_tokens,
 )
+from operators.strategies.base import BAR_HISTORY
 from tests.digests import stable_digest
 from tests.markets import synthetic_market
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import pytest
 
-from connectors.serde import decode_tick, encode
+from connectors.kafka.serde import decode_tick, encode
 from operators.events import Instrument, Tick
-from operators.validation import (
+from operators.market.validation import (
     MAX_PRICE_PAISE,
     PlausibilityLogic,
     PlausibilityState,

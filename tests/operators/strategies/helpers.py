@@ -12,7 +12,7 @@ from operators.events import (
     Tick,
     to_paise,
 )
-from operators.sessions import IST
+from operators.market.sessions import IST
 from operators.strategies.base import StrategyContext
 from operators.strategies.option_map import OptionChain
 

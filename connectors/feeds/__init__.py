@@ -1,0 +1,1 @@
+"""Market data feeds: Angel One, the synthetic market, publishing to Kafka."""

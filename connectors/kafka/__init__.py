@@ -1,0 +1,1 @@
+"""Kafka I/O: admin and inspection, serde, the sink, the replay source."""

@@ -1,0 +1,1 @@
+"""The monitor's pages (Streamlit rendering only; queries and tables do the work)."""

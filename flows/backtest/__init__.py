@@ -1,0 +1,1 @@
+"""Backtests: a Kafka range replayed through the live flows (engine), spec, sweeps."""

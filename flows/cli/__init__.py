@@ -1,0 +1,1 @@
+"""The ``scalpflow`` command line: one small module per command."""

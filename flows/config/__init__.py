@@ -1,0 +1,1 @@
+"""Run configuration: settings, accounts, the one frozen ``RunConfig``."""

@@ -1,0 +1,1 @@
+"""Process plumbing of a flow: runner, supervision, graceful stop, recovery."""

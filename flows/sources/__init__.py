@@ -1,0 +1,1 @@
+"""The flows' Bytewax inputs over Kafka: aligned ticks, bounded ends, controls."""

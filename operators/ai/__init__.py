@@ -1,0 +1,1 @@
+"""Regime classification (rules and scikit-learn) and adaptive sizing."""
