@@ -8,7 +8,7 @@ Runs ``MarketLogic.on_tick`` over a synthetic session (seed 3, 2026-07-07) with 
 are built before timing, so only the market logic is measured. Prints µs per tick and bars per
 second (best of ``--rounds``), plus the cost of the ``operators.market.sessions`` helpers the
 pipeline calls per tick. ``--impl`` names another module with ``MarketLogic``/``MarketState``
-(e.g. a copy of an older version on PYTHONPATH, with its ``sessions`` module alongside) to
+(e.g. a copy of an older version on PYTHONPATH; ``--sessions`` names its sessions module) to
 compare implementations back to back.
 """
 
@@ -69,9 +69,10 @@ def main() -> None:
     ap.add_argument("--minutes", type=int, default=60)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--impl", default="operators.stages.market")
+    ap.add_argument("--sessions", default="operators.market.sessions", help="its sessions module")
     args = ap.parse_args()
     module = importlib.import_module(args.impl)
-    sessions = importlib.import_module(args.impl.rsplit(".", 1)[0] + ".sessions")
+    sessions = importlib.import_module(args.sessions)
     market = SyntheticMarket(
         SyntheticConfig(seed=3, date=date(2026, 7, 7), duration_minutes=args.minutes)
     )
