@@ -31,7 +31,7 @@ from bytewax.operators import KeyedStream
 from connectors import metrics
 from connectors.kafka.replay import ReplayRecord
 from connectors.kafka.serde import decode_tick, encode
-from flows.adapters import of_type, run_keyed, values
+from flows.adapters import grouped, of_type, run_keyed, values
 from operators.events import Bar, DeadLetter, Instrument, Tick
 from operators.market.candles import CandleConfig, LateTick
 from operators.market.expiry import ExpiryCalendar, InstrumentExpired
@@ -286,21 +286,10 @@ def group_by_token(xs: list[Any]) -> list[tuple[str, TokenItem]]:
     """The ticks of a parsed batch as one ``(token, ticks in order)`` per token: Bytewax
     routes and (across processes) pickles each item, so a list per key costs one item. An
     ``InstrumentExpired`` follows as an item of its own (after the token's ticks)."""
-    groups: dict[str, list[Tick]] = {}
-    expired: list[tuple[str, TokenItem]] = []
-    for x in xs:
-        kind = type(x)
-        if kind is tuple:
-            tick = x[2]
-            group = groups.get(tick.token)
-            if group is None:
-                groups[tick.token] = [tick]
-            else:
-                group.append(tick)
-        elif kind is InstrumentExpired:
-            expired.append((x.token, x))
-    out: list[tuple[str, TokenItem]] = list(groups.items())
-    return out + expired if expired else out
+    out: list[tuple[str, TokenItem]] = []
+    out.extend(grouped((x[2].token, x[2]) for x in xs if type(x) is tuple))
+    out.extend((x.token, x) for x in xs if type(x) is InstrumentExpired)
+    return out
 
 
 def stamp_batch(msgs: Sequence[RawMessage], parsed: list[Tick | DeadLetter]) -> list[Any]:
