@@ -23,6 +23,7 @@ import psycopg
 from psycopg.rows import class_row
 from psycopg_pool import ConnectionPool
 
+from connectors.postgres.candle_store import StoredCandle
 from connectors.postgres.timescale import AGGREGATE_FOR_INTERVAL
 from dashboards.errors import DashboardError
 from operators.market.sessions import IST
@@ -234,15 +235,9 @@ def list_intervals(conn: psycopg.Connection[Any], run_id: str, token: str) -> li
 
 
 @dataclass(frozen=True, slots=True)
-class CandleBar:
+class CandleBar(StoredCandle):
     """One candle with the indicator overlays the chart draws (None during warm-up)."""
 
-    ts: datetime
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    close: Decimal
-    volume: int
     vwap: float | None
     ema9: float | None
     ema21: float | None

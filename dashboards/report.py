@@ -531,51 +531,44 @@ def _trade_pages(trades: Sequence[Mapping[str, Any]]) -> list[Figure]:
     return pages
 
 
-def build_figures(
-    run_id: str,
-    metrics: Mapping[str, float | int | None],
-    trades: Sequence[Mapping[str, Any]],
-    equity: Sequence[tuple[datetime, float]],
-    *,
-    meta: RunMeta | None = None,
-    bars: Sequence[Any] = (),
-    price_label: str = "Index",
-) -> list[Figure]:
+@dataclass(frozen=True)
+class ReportData:
+    """What one report shows: ``metrics`` maps names to values (e.g. ``Metrics.summary()``);
+    ``trades`` are journal rows as dicts (keys as in ``TRADE_COLUMNS``; missing keys print
+    blank); ``equity`` is (exit time, cumulative net P&L in rupees) per trade; ``bars`` the
+    index candles."""
+
+    run_id: str
+    metrics: Mapping[str, float | int | None]
+    trades: Sequence[Mapping[str, Any]]
+    equity: Sequence[tuple[datetime, float]]
+    meta: RunMeta = field(default_factory=RunMeta)
+    bars: Sequence[Any] = ()
+    price_label: str = "Index"
+
+
+def build_figures(data: ReportData) -> list[Figure]:
     """The report's pages as matplotlib figures (pure; ``write_report`` saves them)."""
-    meta = meta or RunMeta()
-    pages = [_title_page(run_id, meta, metrics, trades, bars)]
-    params = effective_parameters(meta.config)
+    trades, bars = data.trades, data.bars
+    pages = [_title_page(data.run_id, data.meta, data.metrics, trades, bars)]
+    params = effective_parameters(data.meta.config)
     if params:
         pages.extend(_parameter_pages(params))
-    pages.append(_metrics_page(metrics, trades))
+    pages.append(_metrics_page(data.metrics, trades))
     if bars:
-        pages.append(_price_page(bars, trades, price_label))
-    return [*pages, _equity_page(equity, len(trades)), *_trade_pages(trades)]
+        pages.append(_price_page(bars, trades, data.price_label))
+    return [*pages, _equity_page(data.equity, len(trades)), *_trade_pages(trades)]
 
 
-def write_report(
-    path: str | Path,
-    run_id: str,
-    metrics: Mapping[str, float | int | None],
-    trades: Sequence[Mapping[str, Any]],
-    equity: Sequence[tuple[datetime, float]],
-    *,
-    meta: RunMeta | None = None,
-    bars: Sequence[Any] = (),
-    price_label: str = "Index",
-) -> Path:
-    """Write the PDF report to ``path`` and return it.
-
-    ``metrics`` maps names to values (e.g. ``Metrics.summary()``); ``trades`` are journal rows
-    as dicts (keys as in ``TRADE_COLUMNS``; missing keys print blank); ``equity`` is
-    (exit time, cumulative net P&L in rupees) per trade; ``bars`` the index candles.
-    """
+def write_report(path: str | Path, data: ReportData) -> Path:
+    """Write the PDF report of ``data`` to ``path`` and return it."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    figures = build_figures(
-        run_id, metrics, trades, equity, meta=meta, bars=bars, price_label=price_label
-    )
-    info = {"Title": f"scalpflow session report {run_id}", "Subject": f"{len(trades)} trades"}
+    figures = build_figures(data)
+    info = {
+        "Title": f"scalpflow session report {data.run_id}",
+        "Subject": f"{len(data.trades)} trades",
+    }
     with PdfPages(out, metadata=info) as pdf:
         for fig in figures:
             pdf.savefig(fig)
@@ -594,13 +587,12 @@ def report_from_db(
     if metrics is None:
         metrics = queries.trade_metrics(rows).summary()
     found = queries.run_meta(conn, run_id)
-    meta = RunMeta(found.kind, found.started_at, found.note, found.config) if found else None
+    meta = RunMeta(found.kind, found.started_at, found.note, found.config) if found else RunMeta()
     index = next(
         (i for i in queries.list_instruments(conn, run_id) if i.kind not in ("CE", "PE")), None
     )
     bars = queries.candles(conn, run_id, index.token, "1m", 400) if index else []
-    return write_report(
-        path,
+    data = ReportData(
         run_id,
         metrics,
         [asdict(r) for r in rows],
@@ -609,3 +601,4 @@ def report_from_db(
         bars=bars,
         price_label=index.symbol if index else "Index",
     )
+    return write_report(path, data)

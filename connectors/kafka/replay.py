@@ -41,7 +41,7 @@ import queue
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any, NamedTuple
@@ -568,6 +568,7 @@ class _PrefetchPartition(StatefulSourcePartition[ReplayRecord, ReplaySnapshot]):
         self._queue.cancel_join_thread()
 
 
+@dataclass
 class KafkaReplaySource(FixedPartitionedSource[ReplayRecord, ReplaySnapshot]):
     """Bytewax input over :class:`KafkaReplay`: one input partition (the merge is global,
     so a single reader owns it), items are :class:`ReplayRecord`, batches of ``batch_size``.
@@ -577,31 +578,23 @@ class KafkaReplaySource(FixedPartitionedSource[ReplayRecord, ReplaySnapshot]):
     flow runs live and in replay.
     """
 
-    def __init__(
-        self,
-        brokers: str,
-        topic: str,
-        start: datetime,
-        end: datetime,
-        *,
-        batch_size: int = 1_000,
-        buffer_size: int = 2_000,
-        config: Mapping[str, Any] | None = None,
-        prefetch: bool = True,
-    ) -> None:
-        if batch_size < 1:
-            msg = f"batch_size must be ≥ 1, got {batch_size}"
+    brokers: str
+    topic: str
+    start: datetime
+    end: datetime
+    _: KW_ONLY
+    batch_size: int = 1_000
+    buffer_size: int = 2_000
+    config: Mapping[str, Any] = field(default_factory=dict)
+    prefetch: bool = True
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            msg = f"batch_size must be ≥ 1, got {self.batch_size}"
             raise ValueError(msg)
-        self.prefetch = prefetch
-        self.brokers = brokers
-        self.topic = topic
-        self.start = start
-        self.end = end
-        self.batch_size = batch_size
-        self.buffer_size = buffer_size
-        self.config = dict(config or {})
-        to_ms(start)  # validate bounds early
-        to_ms(end)
+        self.config = dict(self.config)
+        to_ms(self.start)  # validate bounds early
+        to_ms(self.end)
 
     def list_parts(self) -> list[str]:
         return [f"replay:{self.topic}"]

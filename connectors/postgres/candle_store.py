@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +22,19 @@ from operators.market.sessions import IST, ist_date
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCandle:
+    """The OHLCV of one row of the ``candles`` table in exact rupees: what the Angel One
+    backfill writes (``CandleRow``) and what the monitor's chart reads (``CandleBar``)."""
+
+    ts: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: int
 
 
 @dataclass(frozen=True)

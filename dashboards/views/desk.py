@@ -255,21 +255,18 @@ def render_ai(ctx: Ctx, instruments: Sequence[InstrumentInfo]) -> None:
         if not states:
             st.caption("no adaptive state")
             return
-        left, right = st.columns(2)
-        with left:
-            st.markdown("**Size multiplier over time**")
-            st.plotly_chart(
-                charts.lines_over_time(tables.state_series(states, "size_multiplier"), "× size"),
-                width="stretch",
-                key="multipliers",
-            )
-        with right:
-            st.markdown("**Capital weight over time**")
-            st.plotly_chart(
-                charts.lines_over_time(tables.state_series(states, "weight"), "weight"),
-                width="stretch",
-                key="weights",
-            )
+        plots = (
+            ("Size multiplier", "size_multiplier", "× size", "multipliers"),
+            ("Capital weight", "weight", "weight", "weights"),
+        )
+        for column, (title, series, label, key) in zip(st.columns(2), plots, strict=True):
+            with column:
+                st.markdown(f"**{title} over time**")
+                st.plotly_chart(
+                    charts.lines_over_time(tables.state_series(states, series), label),
+                    width="stretch",
+                    key=key,
+                )
         latest: dict[tuple[str, str], queries.AiStateRow] = {}
         for s in states:
             latest[(s.account, s.strategy)] = s

@@ -8,6 +8,8 @@ command, shown with the account filled in.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import streamlit as st
 
 from dashboards import queries, tables
@@ -48,11 +50,7 @@ def render_risk(ctx: Ctx) -> None:
             for e in ctx.fetch(queries.risk_events, ctx.run_id, EVENT_LIMIT)
             if e.kind in CAUSES or e.kind == "RESUME"
         ]
-        if rows:
-            st.dataframe(tables.event_records(rows), hide_index=True, width="stretch",
-                         key="risk-causes")  # fmt: skip
-        else:
-            st.caption("no risk events")
+        _event_table(rows, "risk-causes", "no risk events")
 
     def resets() -> None:
         rows = [
@@ -60,11 +58,7 @@ def render_risk(ctx: Ctx) -> None:
             for e in ctx.fetch(queries.risk_state_events, ctx.run_id)
             if e.kind == "OPERATOR_RESET"
         ]
-        if rows:
-            st.dataframe(tables.event_records(rows), hide_index=True, width="stretch",
-                         key="risk-resets")  # fmt: skip
-        else:
-            st.caption("no operator resets in this run")
+        _event_table(rows, "risk-resets", "no operator resets in this run")
 
     def dead_letters() -> None:
         rows = ctx.fetch(queries.dead_letter_counts, ctx.run_id)
@@ -81,3 +75,11 @@ def render_risk(ctx: Ctx) -> None:
     section("Events that halted or stopped trading", causes)
     section("Reset history", resets)
     section("Dead letters by reason", dead_letters)
+
+
+def _event_table(rows: Sequence[queries.RiskEventRow], key: str, empty: str) -> None:
+    """A table of risk events, or ``empty`` as a caption when there are none."""
+    if rows:
+        st.dataframe(tables.event_records(rows), hide_index=True, width="stretch", key=key)
+    else:
+        st.caption(empty)

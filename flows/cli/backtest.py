@@ -18,14 +18,6 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from flows.backtest.engine import (
@@ -47,6 +39,7 @@ from flows.backtest.spec import (
     strategy_specs,
 )
 from flows.backtest.sweep import rank, run_sweep, sweep_specs
+from flows.cli.options import _progress
 from flows.config.accounts import AccountsFileError, load_accounts
 from flows.config.accounts import strategy_specs as accounts_strategies
 from flows.config.settings import Settings
@@ -59,17 +52,6 @@ def _fail(message: str) -> NoReturn:
     one_line = " ".join(message.split())
     err_console.print(f"[bold red]error:[/] {one_line}", soft_wrap=True, highlight=False)
     raise typer.Exit(code=1)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-    )
 
 
 def collect_params(items: list[str]) -> dict[str, Any]:
@@ -263,7 +245,7 @@ def _backtest(
     total = count_range(env.kafka_bootstrap, spec.topic, spec.start, spec.end)
     out = Console()
     if points:
-        with _progress() as progress:
+        with _progress(percent=True) as progress:
             task = progress.add_task(
                 f"sweep: {len(points)} backtests on {processes} process(es)", total=len(points)
             )
@@ -275,7 +257,7 @@ def _backtest(
         best = ranked[0]
         out.print(f"best: {best.run_id} (config {best.config_hash[:12]})")
     else:
-        with _progress() as progress:
+        with _progress(percent=True) as progress:
             task = progress.add_task(f"replaying {spec.topic}", total=total)
             best = run_backtest(
                 spec,

@@ -6,7 +6,15 @@ from datetime import date
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 if TYPE_CHECKING:
     from connectors.feeds.synthetic import SyntheticMarket
@@ -14,15 +22,16 @@ if TYPE_CHECKING:
 from flows.cli.app import console
 
 
-def _progress() -> Progress:
-    return Progress(
+def _progress(*, percent: bool = False) -> Progress:
+    """The commands' progress bar on stderr (``percent`` adds a percentage column)."""
+    columns: list[ProgressColumn] = [
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )
+    ]
+    if percent:
+        columns.append(TaskProgressColumn())
+    return Progress(*columns, TimeElapsedColumn(), console=console, transient=False)
 
 
 def _market(

@@ -137,26 +137,27 @@ def check(directory: Path, want: Stamp) -> None:
     """Refuse (one-line ``IncompatibleStoreError``) a store not made for ``want``."""
     have = read_stamp(directory)
     hint = FRESH_HINT.format(dir=directory)
-    if have.format != want.format or have.schema != want.schema:
-        msg = (
-            f"the recovery store {directory} was written by an incompatible build (snapshot"
-            f" format {have.format}/schema {have.schema}, this build {want.format}/"
-            f"{want.schema}); {hint}"
-        )
-        raise IncompatibleStoreError(msg)
-    if have.config_hash != want.config_hash:
-        msg = (
-            f"the recovery store {directory} belongs to another run config (hash"
-            f" {have.config_hash[:12]}, now {want.config_hash[:12]}); use the same settings"
-            f" or {hint}"
-        )
-        raise IncompatibleStoreError(msg)
-    if have.partitions != want.partitions:
-        msg = (
-            f"the recovery store {directory} has {have.partitions} partition(s), this run"
-            f" needs {want.partitions} (one per process); {hint}"
-        )
-        raise IncompatibleStoreError(msg)
+    mismatches = (
+        (
+            (have.format, have.schema) != (want.format, want.schema),
+            f"was written by an incompatible build (snapshot format {have.format}/schema"
+            f" {have.schema}, this build {want.format}/{want.schema}); {hint}",
+        ),
+        (
+            have.config_hash != want.config_hash,
+            f"belongs to another run config (hash {have.config_hash[:12]}, now"
+            f" {want.config_hash[:12]}); use the same settings or {hint}",
+        ),
+        (
+            have.partitions != want.partitions,
+            f"has {have.partitions} partition(s), this run needs {want.partitions} (one per"
+            f" process); {hint}",
+        ),
+    )
+    for differs, why in mismatches:
+        if differs:
+            msg = f"the recovery store {directory} {why}"
+            raise IncompatibleStoreError(msg)
 
 
 def _create(directory: Path, want: Stamp, keep: int | None) -> None:

@@ -71,7 +71,9 @@ REASON = "EMA9 crossed above EMA21 with volume 1.8x average and RSI 61"
 def test_write_report_is_a_multi_page_pdf_with_the_trade_count(tmp_path: Path) -> None:
     trades, equity = _trades(37)
     metrics = {"trades": 37, "win_rate": 24 / 37, "profit_factor": math.inf, "sharpe_daily": None}
-    path = report.write_report(tmp_path / "sub" / "r.pdf", "bt-37", metrics, trades, equity)
+    path = report.write_report(
+        tmp_path / "sub" / "r.pdf", report.ReportData("bt-37", metrics, trades, equity)
+    )
     data = path.read_bytes()
     assert data.startswith(b"%PDF-")
     assert data.rstrip().endswith(b"%%EOF")
@@ -93,7 +95,7 @@ def test_write_report_is_a_multi_page_pdf_with_the_trade_count(tmp_path: Path) -
 
 def test_figures_show_trade_count_and_every_trade() -> None:
     trades, equity = _trades(5)
-    figures = report.build_figures("bt-5", {"trades": 5}, trades, equity)
+    figures = report.build_figures(report.ReportData("bt-5", {"trades": 5}, trades, equity))
     assert len(figures) == 4  # no candles: no price page
     texts = [t.get_text() for fig in figures for t in fig.findobj(Text)]
     assert "Equity and drawdown (5 trades)" in texts
@@ -113,7 +115,9 @@ def test_title_page_names_strategies_and_parameters() -> None:
         ],
     }
     meta = report.RunMeta(kind="demo", started_at=T0, note="a note", config=config)
-    figures = report.build_figures("d-1", {"net_pnl_rs": 54.5}, trades, equity, meta=meta)
+    figures = report.build_figures(
+        report.ReportData("d-1", {"net_pnl_rs": 54.5}, trades, equity, meta=meta)
+    )
     texts = [t.get_text() for t in figures[0].findobj(Text)]
     texts += [
         c.get_text().get_text()
@@ -131,7 +135,9 @@ def test_title_page_names_strategies_and_parameters() -> None:
 
 
 def test_empty_run_still_writes_a_report(tmp_path: Path) -> None:
-    data = report.write_report(tmp_path / "e.pdf", "bt-0", {}, [], []).read_bytes()
+    data = report.write_report(
+        tmp_path / "e.pdf", report.ReportData("bt-0", {}, [], [])
+    ).read_bytes()
     assert data.startswith(b"%PDF-")
     assert pdf_pages(data) == 4
     assert "no closed trades" in pdf_text(data)

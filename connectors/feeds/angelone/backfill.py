@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 
 from connectors.feeds.angelone.errors import AngelOneError
+from connectors.postgres.candle_store import StoredCandle
 from operators.market.sessions import IST
 
 log = logging.getLogger(__name__)
@@ -33,16 +34,12 @@ ON CONFLICT (run_id, token, interval, ts) DO UPDATE SET
 """
 
 
-@dataclass(frozen=True)
-class CandleRow:
+@dataclass(frozen=True, slots=True)
+class CandleRow(StoredCandle):
+    """A fetched candle with the instrument and interval it is stored under."""
+
     token: str
     interval: str
-    ts: datetime
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    close: Decimal
-    volume: int
 
 
 def chunk_range(
@@ -77,7 +74,7 @@ def parse_rows(token: str, interval: str, rows: Sequence[Sequence[Any]]) -> list
             if ts.tzinfo is None:
                 ts = ts.replace(tzinfo=IST)
             o, h, lo, c = (Decimal(str(x)).quantize(_CENT) for x in row[1:5])
-            out.append(CandleRow(token, interval, ts, o, h, lo, c, int(row[5])))
+            out.append(CandleRow(ts, o, h, lo, c, int(row[5]), token, interval))
         except (IndexError, ValueError, ArithmeticError) as exc:
             msg = f"unusable candle row for token {token}: {row!r}"
             raise AngelOneError(msg) from exc

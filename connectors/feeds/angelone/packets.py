@@ -32,7 +32,14 @@ _HEADER = struct.Struct("<BB25sqqq")  # mode, exchange, token, seq, exchange ts 
 _QUOTE = struct.Struct("<qqqddqqqq")  # ltq, atp, volume, tbq, tsq, open, high, low, close
 _SNAP = struct.Struct("<qqq")  # last traded ts, oi, oi change %
 _LEVEL = struct.Struct("<HqqH")  # flag, qty, price, orders
-_LIMITS = struct.Struct("<qqqq")  # upper circuit, lower circuit, 52w high, 52w low
+_LIMITS = struct.Struct("<qq")  # upper circuit, lower circuit (52w high/low follow, unused)
+# The ``Packet`` field each value of the QUOTE and SNAP blocks goes to, in layout order.
+_QUOTE_FIELDS = (
+    "last_qty", "avg_price", "cum_volume", "total_buy_qty", "total_sell_qty",
+    "open", "high", "low", "close",
+)  # fmt: skip
+_SNAP_FIELDS = ("last_traded_ts_ms", "oi", "oi_change_pct")
+_LIMITS_FIELDS = ("upper_circuit", "lower_circuit")
 _DEPTH_OFFSET = 147
 _LIMITS_OFFSET = 347
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -115,37 +122,18 @@ def parse_packet(frame: bytes) -> Packet:
         "ltp": ltp,
     }
     if mode >= MODE_QUOTE:
-        ltq, atp, vol, tbq, tsq, o, h, lo, c = _QUOTE.unpack_from(frame, _HEADER.size)
-        fields.update(
-            last_qty=ltq,
-            avg_price=atp,
-            cum_volume=vol,
-            total_buy_qty=tbq,
-            total_sell_qty=tsq,
-            open=o,
-            high=h,
-            low=lo,
-            close=c,
-        )
+        fields.update(zip(_QUOTE_FIELDS, _QUOTE.unpack_from(frame, _HEADER.size), strict=True))
     if mode == MODE_SNAP_QUOTE:
-        ltt, oi, oi_change = _SNAP.unpack_from(frame, PACKET_LENGTH[MODE_QUOTE])
+        snap = _SNAP.unpack_from(frame, PACKET_LENGTH[MODE_QUOTE])
+        fields.update(zip(_SNAP_FIELDS, snap, strict=True))
+        fields.update(zip(_LIMITS_FIELDS, _LIMITS.unpack_from(frame, _LIMITS_OFFSET), strict=True))
         levels = [
             DepthLevel(price=p, qty=q, orders=n, flag=f)
             for f, q, p, n in (
                 _LEVEL.unpack_from(frame, _DEPTH_OFFSET + i * _LEVEL.size) for i in range(10)
             )
         ]
-        bids, asks = split_depth(levels, ltp)
-        upper, lower, _hi52, _lo52 = _LIMITS.unpack_from(frame, _LIMITS_OFFSET)
-        fields.update(
-            last_traded_ts_ms=ltt,
-            oi=oi,
-            oi_change_pct=oi_change,
-            bids=bids,
-            asks=asks,
-            upper_circuit=upper,
-            lower_circuit=lower,
-        )
+        fields["bids"], fields["asks"] = split_depth(levels, ltp)
     return Packet(**fields)  # type: ignore[arg-type]
 
 

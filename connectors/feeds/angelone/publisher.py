@@ -62,13 +62,7 @@ class FeedPublisher:
         self.delivery_errors = 0
 
     def publish_tick(self, tick: Tick) -> None:
-        self._produce(
-            self.ticks_topic,
-            tick.token.encode(),
-            self._encoder.encode(tick),
-            epoch_ms(tick.ts_event),
-            None,
-        )
+        self._publish_event(self.ticks_topic, tick.token, tick)
 
     def publish_dead_letter(
         self, raw: bytes, reason: str, key: str | None, ts_ms: int | None = None
@@ -77,12 +71,12 @@ class FeedPublisher:
         self._produce(self.dlq_topic, key.encode() if key else None, raw, ts_ms, headers)
 
     def publish_risk(self, event: RiskEvent) -> None:
+        self._publish_event(self.risk_topic, event.account, event)
+
+    def _publish_event(self, topic: str, key: str, event: Tick | RiskEvent) -> None:
+        """An event as JSON under ``key``, stamped with its event time."""
         self._produce(
-            self.risk_topic,
-            event.account.encode(),
-            self._encoder.encode(event),
-            epoch_ms(event.ts_event),
-            None,
+            topic, key.encode(), self._encoder.encode(event), epoch_ms(event.ts_event), None
         )
 
     def poll(self, timeout: float = 0.0) -> None:

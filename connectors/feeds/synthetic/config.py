@@ -6,8 +6,9 @@ Every knob that shapes the generated day lives here so a run can be reproduced f
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from operators.market.sessions import IST, SESSION_CLOSE, SESSION_OPEN
 
@@ -24,8 +25,11 @@ CORRUPT_KINDS: tuple[str, ...] = (
     "invalid_json",
     "missing_field",
 )
+_VALID_PER_TICK: tuple[str, ...] = ("late", "out_of_order", "duplicate")
 #: Fault kinds that leave a valid ``Tick`` (delivered by ``ticks()`` too).
-VALID_FAULT_KINDS: tuple[str, ...] = ("late", "out_of_order", "duplicate", "spread_blowout")
+VALID_FAULT_KINDS: tuple[str, ...] = (*_VALID_PER_TICK, "spread_blowout")
+#: Fault kinds drawn tick by tick, each at its ``FaultConfig.<kind>_rate``.
+PER_TICK_KINDS: tuple[str, ...] = (*CORRUPT_KINDS, *_VALID_PER_TICK)
 #: Fault kinds that remove ticks (recorded in the fault log, never on the wire).
 GAP_KIND = "feed_gap"
 FAULT_KINDS: tuple[str, ...] = (*CORRUPT_KINDS, *VALID_FAULT_KINDS, GAP_KIND)
@@ -85,19 +89,8 @@ class FaultConfig:
     @classmethod
     def every_kind(cls, rate: float = 0.005, windows: int = 2) -> FaultConfig:
         """Every fault kind at ``rate`` per tick, and ``windows`` gaps and blow-outs."""
-        return cls(
-            feed_gaps=windows,
-            spread_blowouts=windows,
-            crossed_rate=rate,
-            off_grid_rate=rate,
-            negative_price_rate=rate,
-            unknown_token_rate=rate,
-            invalid_json_rate=rate,
-            missing_field_rate=rate,
-            late_rate=rate,
-            out_of_order_rate=rate,
-            duplicate_rate=rate,
-        )
+        rates: dict[str, Any] = {f"{kind}_rate": rate for kind in PER_TICK_KINDS}
+        return replace(cls(feed_gaps=windows, spread_blowouts=windows), **rates)
 
 
 @dataclass(frozen=True)

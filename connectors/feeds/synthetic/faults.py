@@ -14,23 +14,12 @@ import numpy as np
 import numpy.typing as npt
 
 from connectors.feeds.synthetic.chain import TICK, Columns
-from connectors.feeds.synthetic.config import FAULT_KINDS, GAP_KIND, FaultConfig
+from connectors.feeds.synthetic.config import FAULT_KINDS, GAP_KIND, PER_TICK_KINDS, FaultConfig
 
 I8 = npt.NDArray[np.int8]
 I64 = npt.NDArray[np.int64]
 
 NO_FAULT = 0
-_PER_TICK = (
-    "crossed",
-    "off_grid",
-    "negative_price",
-    "unknown_token",
-    "invalid_json",
-    "missing_field",
-    "late",
-    "out_of_order",
-    "duplicate",
-)
 
 
 def code_of(kind: str) -> int:
@@ -105,10 +94,10 @@ def build_wire(
         code[hit] = code_of("spread_blowout")
         windows.append(FaultWindow("spread_blowout", start, end, int(np.count_nonzero(hit))))
 
-    rates = np.array([getattr(faults, f"{kind}_rate") for kind in _PER_TICK])
+    rates = np.array([getattr(faults, f"{kind}_rate") for kind in PER_TICK_KINDS])
     pick = np.searchsorted(np.cumsum(rates), rng.random(n), side="right")
-    chosen = pick < len(_PER_TICK)
-    codes = np.array([code_of(kind) for kind in _PER_TICK], dtype=np.int8)
+    chosen = pick < len(PER_TICK_KINDS)
+    codes = np.array([code_of(kind) for kind in PER_TICK_KINDS], dtype=np.int8)
     code[chosen] = codes[pick[chosen]]
     code[(code == code_of("crossed")) & ~is_option] = NO_FAULT  # the index has no book
 

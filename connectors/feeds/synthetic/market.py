@@ -25,7 +25,13 @@ from connectors.feeds.synthetic.chain import (
 )
 from connectors.feeds.synthetic.config import CORRUPT_KINDS, FAULT_KINDS, SyntheticConfig
 from connectors.feeds.synthetic.faults import FaultWindow, Wire, build_wire, code_of, kind_of
-from connectors.feeds.synthetic.paths import REGIMES, MarketPaths, Streams, generate_paths
+from connectors.feeds.synthetic.paths import (
+    REGIMES,
+    MarketPaths,
+    Scenario,
+    Streams,
+    generate_paths,
+)
 from operators.events import Candle, Instrument, Regime, Tick
 from operators.market.candles import CandleConfig, CandleLogic, CandleState
 
@@ -43,16 +49,8 @@ class RawMessage(NamedTuple):
     fault: str | None
 
 
-@dataclass(frozen=True)
-class ScenarioTimes:
-    """When the generator planted each strategy condition (UTC-aware)."""
-
-    bursts: tuple[datetime, ...]
-    dips: tuple[datetime, ...]
-    iv_spikes: tuple[datetime, ...]
-    jumps: tuple[datetime, ...]
-    #: start of the planted breakout bar (the momentum burst that re-crosses the EMAs)
-    breakouts: tuple[datetime, ...] = ()
+#: When the generator planted each strategy condition (UTC-aware).
+ScenarioTimes = Scenario[datetime]
 
 
 @dataclass(frozen=True)
@@ -108,14 +106,7 @@ class SyntheticMarket:
         }
 
     def scenario(self) -> ScenarioTimes:
-        sc = self._paths.scenario
-
-        def at(seconds: tuple[float, ...]) -> tuple[datetime, ...]:
-            return tuple(self._start + timedelta(seconds=s) for s in seconds)
-
-        return ScenarioTimes(
-            at(sc.bursts), at(sc.dips), at(sc.iv_spikes), at(sc.jumps), at(sc.breakouts)
-        )
+        return self._paths.scenario.map(lambda s: self._start + timedelta(seconds=s))
 
     @cached_property
     def _clean(self) -> Columns:

@@ -15,7 +15,9 @@ scenarios downstream strategies wait for, and remembers when it did (``Scenario`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +32,8 @@ from connectors.feeds.synthetic.config import SyntheticConfig
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+T = TypeVar("T")
+U = TypeVar("U")
 
 GRID_US = 250_000  # one grid cell = 0.25 s of market time
 CELLS_PER_MINUTE = 60_000_000 // GRID_US
@@ -72,14 +76,22 @@ class Streams:
 
 
 @dataclass(frozen=True)
-class Scenario:
-    """When the generator planted each condition, in seconds from the session start."""
+class Scenario(Generic[T]):
+    """When the generator planted each condition: in the paths, seconds from the session start
+    (``Scenario[float]``); from ``SyntheticMarket.scenario``, UTC-aware times."""
 
-    bursts: tuple[float, ...]
-    dips: tuple[float, ...]
-    iv_spikes: tuple[float, ...]
-    jumps: tuple[float, ...]
-    breakouts: tuple[float, ...] = ()
+    bursts: tuple[T, ...]
+    dips: tuple[T, ...]
+    iv_spikes: tuple[T, ...]
+    jumps: tuple[T, ...]
+    #: start of the planted breakout bar (the momentum burst that re-crosses the EMAs)
+    breakouts: tuple[T, ...] = ()
+
+    def map(self, convert: Callable[[T], U]) -> Scenario[U]:
+        """The same scenario with every time converted (e.g. seconds → datetimes)."""
+        return Scenario(
+            **{f.name: tuple(convert(v) for v in getattr(self, f.name)) for f in fields(self)}
+        )
 
 
 @dataclass(frozen=True)
@@ -90,7 +102,7 @@ class MarketPaths:
     atm_iv: FloatArray
     activity: FloatArray
     regimes: npt.NDArray[np.int8]
-    scenario: Scenario
+    scenario: Scenario[float]
 
     @property
     def cells(self) -> int:
