@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from bytewax.connectors.kafka import KafkaSinkMessage
@@ -160,6 +160,7 @@ class _Partition(StatefulSinkPartition[KafkaSinkMessage[Any, Any], None]):
         self._wait_for_acks()
 
 
+@dataclass(frozen=True)
 class AsyncKafkaSink(FixedPartitionedSink[KafkaSinkMessage[Any, Any], None]):
     """Takes ``(key, KafkaSinkMessage)`` pairs (each message names its topic).
 
@@ -167,28 +168,23 @@ class AsyncKafkaSink(FixedPartitionedSink[KafkaSinkMessage[Any, Any], None]):
     use one partition per Bytewax process, as for ``PostgresSink``.
     """
 
-    def __init__(
-        self,
-        bootstrap: str,
-        *,
-        partitions: int = 1,
-        config: KafkaSinkConfig | None = None,
-        on_outage: Callable[[KafkaDeliveryError], None] | None = None,
-    ) -> None:
-        if partitions < 1:
-            msg = f"partitions must be >= 1, got {partitions}"
+    bootstrap: str
+    _: KW_ONLY
+    partitions: int = 1
+    config: KafkaSinkConfig = field(default_factory=KafkaSinkConfig)
+    on_outage: Callable[[KafkaDeliveryError], None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.partitions < 1:
+            msg = f"partitions must be >= 1, got {self.partitions}"
             raise ValueError(msg)
-        self._bootstrap = bootstrap
-        self._partitions = partitions
-        self._config = config or KafkaSinkConfig()
-        self._on_outage = on_outage
 
     def list_parts(self) -> list[str]:
-        return [str(i) for i in range(self._partitions)]
+        return [str(i) for i in range(self.partitions)]
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _Partition:
         name = f"{step_id}-kafka-{for_part}"
-        return _Partition(self._bootstrap, self._config, name, self._on_outage)
+        return _Partition(self.bootstrap, self.config, name, self.on_outage)
 
 
 def message_key(message: KafkaSinkMessage[Any, Any]) -> str:
