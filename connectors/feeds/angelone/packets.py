@@ -35,9 +35,16 @@ _LEVEL = struct.Struct("<HqqH")  # flag, qty, price, orders
 _LIMITS = struct.Struct("<qq")  # upper circuit, lower circuit (52w high/low follow, unused)
 # The ``Packet`` field each value of the QUOTE and SNAP blocks goes to, in layout order.
 _QUOTE_FIELDS = (
-    "last_qty", "avg_price", "cum_volume", "total_buy_qty", "total_sell_qty",
-    "open", "high", "low", "close",
-)  # fmt: skip
+    "last_qty",
+    "avg_price",
+    "cum_volume",
+    "total_buy_qty",
+    "total_sell_qty",
+    "open",
+    "high",
+    "low",
+    "close",
+)
 _SNAP_FIELDS = ("last_traded_ts_ms", "oi", "oi_change_pct")
 _LIMITS_FIELDS = ("upper_circuit", "lower_circuit")
 _DEPTH_OFFSET = 147
