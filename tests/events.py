@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from operators.events import Instrument, OptionAnalytics, Tick
-from operators.trading.orders import SubmitOrder
+from operators.trading.orders import OrderFilled, SubmitOrder
 
 
 def option(token: str = "43650", symbol: str = "X", **fields: Any) -> Instrument:
@@ -30,6 +30,37 @@ def buy(
     fields = {"strategy": "s", "side": "BUY", "order_type": "MARKET"} | fields
     return SubmitOrder(
         ts_event=ts, ts_recv=ts, order_id=order_id, account=account, token=token, qty=qty, **fields
+    )
+
+
+def filled(
+    ts: datetime,
+    order_id: str,
+    account: str,
+    strategy: str,
+    token: str,
+    side: str,
+    qty: int,
+    price: int,
+    **fields: Any,
+) -> OrderFilled:
+    """The one taker fill that completes an order of ``qty`` at ``price`` (fill id
+    ``<order_id>#1``), received when it happened, unless ``fields`` say otherwise."""
+    fields = {"fill_id": f"{order_id}#1", "liquidity": "TAKER"} | fields
+    return OrderFilled(
+        ts_event=ts,
+        ts_recv=ts,
+        order_id=order_id,
+        account=account,
+        strategy=strategy,
+        token=token,
+        side=side,  # type: ignore[arg-type]
+        fill_qty=qty,
+        fill_price=price,
+        cum_qty=qty,
+        leaves_qty=0,
+        cum_value=qty * price,
+        **fields,
     )
 
 
