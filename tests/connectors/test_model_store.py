@@ -41,6 +41,15 @@ def test_save_load_round_trip_gives_identical_predictions(tmp_path: Path) -> Non
     assert load_model(tmp_path, model.version).version == model.version
 
 
+def assert_falls_back(
+    where: Path | None, caplog: pytest.LogCaptureFixture, level: int, banner: str
+) -> None:
+    """``load_model_or_none`` gives None (the run uses the rules) and logs ``banner``."""
+    with caplog.at_level(level):
+        assert load_model_or_none(where) is None
+    assert banner in caplog.text
+
+
 def test_saving_the_same_model_twice_gives_the_same_hash(tmp_path: Path) -> None:
     a = save_model(fitted(), tmp_path / "a")
     b = save_model(fitted(), tmp_path / "b")
@@ -54,9 +63,7 @@ def test_tampered_model_is_rejected(tmp_path: Path, caplog: pytest.LogCaptureFix
     info.model_path.write_bytes(bytes(blob))
     with pytest.raises(ModelIntegrityError, match="sha256 mismatch"):
         load_model(tmp_path)
-    with caplog.at_level(logging.ERROR):
-        assert load_model_or_none(tmp_path) is None
-    assert "REGIME MODEL REJECTED" in caplog.text
+    assert_falls_back(tmp_path, caplog, logging.ERROR, "REGIME MODEL REJECTED")
 
 
 def test_missing_model_falls_back_to_rules_loudly(
@@ -66,22 +73,17 @@ def test_missing_model_falls_back_to_rules_loudly(
         load_model(tmp_path)
     with pytest.raises(ModelNotFoundError, match="'nope' not found"):
         load_model(tmp_path, "nope")
-    with caplog.at_level(logging.WARNING):
-        model = load_model_or_none(tmp_path / "empty")
-    assert model is None
-    assert "REGIME MODEL MISSING" in caplog.text
+    assert_falls_back(tmp_path / "empty", caplog, logging.WARNING, "REGIME MODEL MISSING")
     assert RULES_VERSION in caplog.text
     o, h, low, c, v, _ = synthetic_candles()
-    logic = RegimeLogic("NIFTY", CFG, model=model)
+    logic = RegimeLogic("NIFTY", CFG, model=None)
     events = [logic.on_bar(b) for b in bars_from(o[:60], h[:60], low[:60], c[:60], v[:60])]
     versions = {e.model_version for e in events if e is not None}
     assert versions == {RULES_VERSION}
 
 
 def test_unconfigured_model_dir_warns(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING):
-        assert load_model_or_none(None) is None
-    assert "REGIME MODEL NOT CONFIGURED" in caplog.text
+    assert_falls_back(None, caplog, logging.WARNING, "REGIME MODEL NOT CONFIGURED")
 
 
 def test_the_version_is_read_without_unpickling_and_agrees_with_loading(
