@@ -14,6 +14,7 @@ from psycopg.rows import dict_row
 from flows.config.accounts import AccountsFile, parse_accounts
 from flows.pipeline import PipelineConfig, build_flow, kafka_source, run_flow
 from operators.market.sessions import IST
+from tests.accounts import BUILT_IN, strategies
 from tests.integration.helpers import (
     consume_all,
     create_topics,
@@ -26,14 +27,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
 # Each account's liquidity share is explicit, so a run of one account alone is the same
 # account (same share of each tick's volume), only without the others.
-BUILT_IN = ("momentum_breakout", "vwap_reversal", "gamma_scalp")
-
-
-def strategies(*names: str) -> str:
-    """The ``[[accounts.strategies]]`` tables of ``names``, without parameters."""
-    return "".join(f'[[accounts.strategies]]\nname = "{name}"\n' for name in names)
-
-
 ACCOUNTS = f"""
 [[accounts]]
 id = "halts"
