@@ -11,7 +11,9 @@ def strategies(*names: str) -> str:
     return "".join(f'[[accounts.strategies]]\nname = "{name}"\n' for name in names)
 
 
-def account_toml(account_id: str, capital_rupees: int, *names: str, daily_loss_pct: float = 2.0) -> str:
+def account_toml(
+    account_id: str, capital_rupees: int, *names: str, daily_loss_pct: float = 2.0
+) -> str:
     """One ``[[accounts]]`` table: its capital, its daily-loss limit and ``names``' strategies
     (line 2 is the id, so a parse error there reads ``file:2``)."""
     return (
