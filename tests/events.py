@@ -3,7 +3,8 @@ about as arguments, the ones it is not about as defaults (so a literal does not 
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import date, datetime
 from typing import Any
 
 from operators.events import Instrument, OptionAnalytics, Tick
@@ -14,6 +15,27 @@ def option(token: str = "43650", symbol: str = "X", **fields: Any) -> Instrument
     """A NIFTY 26000 CE (lot 65, tick 5 paise) unless ``fields`` say otherwise."""
     defaults: dict[str, Any] = dict(underlying="NIFTY", kind="CE", strike=2_600_000, lot_size=65)
     return Instrument(token=token, symbol=symbol, **(defaults | fields))
+
+
+def chain(
+    expiries: Iterable[date], strikes: Iterable[int], token: str, symbol: str, **fields: Any
+) -> list[Instrument]:
+    """NIFTY CE and PE options of every expiry × strike, in that order; ``token`` and
+    ``symbol`` are ``str.format`` patterns of ``e`` (the expiry), ``k`` (strike) and ``kind``."""
+    return [
+        Instrument(
+            token=token.format(e=e, k=k, kind=kind),
+            symbol=symbol.format(e=e, k=k, kind=kind),
+            underlying="NIFTY",
+            kind=kind,
+            strike=k,
+            expiry=e,
+            **fields,
+        )
+        for e in expiries
+        for k in strikes
+        for kind in ("CE", "PE")
+    ]
 
 
 def tick(ts: datetime, token: str, ltp: int, bid: int, ask: int, **fields: Any) -> Tick:
