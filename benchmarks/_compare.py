@@ -92,3 +92,20 @@ def compare_parser(description: str | None, pairs: int) -> argparse.ArgumentPars
         "--pairs", type=int, default=pairs, help="old/new process pairs (--compare)"
     )
     return parser
+
+
+def dispatch(
+    args: argparse.Namespace,
+    worker: Callable[[], object],
+    compare: Callable[[str, int, int, int], None],
+    alone: Callable[[], None],
+) -> None:
+    """A ``--compare``-able benchmark's ``main`` after parsing: as a ``--worker`` print
+    ``worker()``'s measurement as JSON (for the parent that compares), with ``--compare REV``
+    compare the trees, else measure this tree ``alone``."""
+    if args.worker:
+        print(json.dumps(worker()))
+    elif args.compare:
+        compare(args.compare, args.minutes, args.rounds, args.pairs)
+    else:
+        alone()
