@@ -43,14 +43,7 @@ from typing import Any
 
 import msgspec
 
-from benchmarks._compare import (
-    compare_parser,
-    compare_trees,
-    dispatch,
-    operators_form,
-    report,
-    run_worker,
-)
+from benchmarks._compare import compare_parser, compare_trees, dispatch, operators_form, report
 
 WORKER = "benchmarks.bench_account_logic"
 STRATEGIES = ("momentum_breakout", "vwap_reversal", "gamma_scalp")
@@ -197,7 +190,7 @@ def compare(rev: str, minutes: int, rounds: int, pairs: int) -> None:
         inputs = Path(tmp) / "inputs.pkl"
         _write_inputs(inputs, minutes)
         args = [str(inputs), "--rounds", str(rounds)]
-        results = compare_trees(rev, Path(tmp), pairs, lambda tree: run_worker(WORKER, tree, args))
+        results = compare_trees(rev, Path(tmp), pairs, WORKER, args)
     first = results[rev][0]
     print(f"inputs: {first['inputs']:,} {first['kinds']}")
     report(results, "us_per_input", "µs/input", f"best of {pairs}×{rounds}")

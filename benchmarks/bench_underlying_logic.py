@@ -28,14 +28,7 @@ from pathlib import Path
 
 import msgspec
 
-from benchmarks._compare import (
-    compare_parser,
-    compare_trees,
-    dispatch,
-    operators_form,
-    report,
-    run_worker,
-)
+from benchmarks._compare import compare_parser, compare_trees, dispatch, operators_form, report
 
 WORKER = "benchmarks.bench_underlying_logic"
 
@@ -93,7 +86,7 @@ def measure(minutes: int, rounds: int) -> dict[str, float | int | str]:
 def compare(rev: str, minutes: int, rounds: int, pairs: int) -> None:
     args = ["--minutes", str(minutes), "--rounds", str(rounds)]
     with tempfile.TemporaryDirectory(prefix="bench_underlying_") as tmp:
-        results = compare_trees(rev, Path(tmp), pairs, lambda tree: run_worker(WORKER, tree, args))
+        results = compare_trees(rev, Path(tmp), pairs, WORKER, args)
     ticks = results[rev][0]["ticks"]
     report(results, "us_per_tick", "µs/tick", f"best of {pairs}×{rounds}; {ticks:,} ticks")
 
