@@ -4,10 +4,10 @@ about as arguments, the ones it is not about as defaults (so a literal does not 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from operators.events import Instrument, OptionAnalytics, Tick
+from operators.events import Candle, Instrument, Interval, OptionAnalytics, Tick
 from operators.trading.orders import OrderFilled, SubmitOrder
 
 
@@ -36,6 +36,36 @@ def chain(
         for k in strikes
         for kind in ("CE", "PE")
     ]
+
+
+def candle(
+    token: str,
+    interval: Interval,
+    start: datetime,
+    ohlc: tuple[int, int, int, int],
+    volume: int,
+    vwap: float,
+    ticks: int,
+    ts_recv: datetime,
+) -> Candle:
+    """A candle of ``interval`` from ``start`` (its ``ts_event`` is the window end) with the
+    open, high, low and close ``ohlc`` in paise."""
+    end = start + timedelta(seconds={"1s": 1, "1m": 60}[interval])
+    o, h, lo, c = ohlc
+    return Candle(
+        ts_event=end,
+        ts_recv=ts_recv,
+        token=token,
+        interval=interval,
+        start=start,
+        open=o,
+        high=h,
+        low=lo,
+        close=c,
+        volume=volume,
+        vwap=vwap,
+        ticks=ticks,
+    )
 
 
 def tick(ts: datetime, token: str, ltp: int, bid: int, ask: int, **fields: Any) -> Tick:

@@ -45,6 +45,7 @@ from operators.market import sessions
 from operators.market.candles import INTERVAL_SECONDS, CandleConfig, LateTick, window_start
 from operators.market.indicators import IndicatorSet, VolumeAverage
 from operators.stages.market import MarketLogic, MarketState
+from tests.events import candle
 from tests.markets import synthetic_market
 from tests.operators.test_indicators import _supertrend_reference
 
@@ -78,24 +79,14 @@ class _Group:
 
     def candle(self, ts_recv: datetime) -> Candle:
         prices = [t.ltp for t, _ in self.ticks]
+        n = len(self.ticks)
         first = min(self.ticks, key=lambda tv: tv[0].ts_event)[0]  # the first of equal times
         last = max(reversed(self.ticks), key=lambda tv: tv[0].ts_event)[0]  # the last of them
         volume = sum(v for _, v in self.ticks)
         notional = sum(t.ltp * v for t, v in self.ticks)
-        return Candle(
-            ts_event=self.end,
-            ts_recv=ts_recv,
-            token=first.token,
-            interval=self.interval,
-            start=self.start,
-            open=first.ltp,
-            high=max(prices),
-            low=min(prices),
-            close=last.ltp,
-            volume=volume,
-            vwap=notional / volume if volume > 0 else float(last.ltp),
-            ticks=len(self.ticks),
-        )
+        ohlc = (first.ltp, max(prices), min(prices), last.ltp)
+        vwap = notional / volume if volume > 0 else float(last.ltp)
+        return candle(first.token, self.interval, self.start, ohlc, volume, vwap, n, ts_recv)
 
 
 def _reference(
@@ -433,22 +424,8 @@ def test_indicator_set_equals_batch_references(raw: list[Any], flat: bool, cut: 
             up = down = 0
         if k == cut:
             indicators = pickle.loads(pickle.dumps(indicators))
-        candles.append(
-            Candle(
-                ts_event=ts + timedelta(minutes=1),
-                ts_recv=ts,
-                token="1",
-                interval="1m",
-                start=ts,
-                open=close,
-                high=close + up,
-                low=max(close - down, 1),
-                close=close,
-                volume=volume,
-                vwap=float(close),
-                ticks=1,
-            )
-        )
+        ohlc = (close, close + up, max(close - down, 1), close)
+        candles.append(candle("1", "1m", ts, ohlc, volume, float(close), 1, ts_recv=ts))
         snaps.append(indicators.update(candles[-1]))
         assert indicators.value == snaps[-1]
     high, low, close = (
