@@ -49,10 +49,11 @@ def run_worker(module: str, operators_root: Path, args: list[str]) -> Result:
 
 
 def compare_trees(
-    rev: str, workdir: Path, pairs: int, run: Callable[[Path], Result]
+    rev: str, workdir: Path, pairs: int, module: str, args: list[str]
 ) -> dict[str, list[Result]]:
-    """Export ``operators`` of ``rev`` into ``workdir`` and run ``run(tree)`` for it and for
-    the working tree, alternately, ``pairs`` times each."""
+    """Export ``operators`` of ``rev`` into ``workdir`` and run the worker ``module`` (with
+    ``args``, see ``run_worker``) on it and on the working tree, alternately, ``pairs`` times
+    each."""
     old_tree = workdir / "old"
     old_tree.mkdir()
     archive = subprocess.run(
@@ -63,7 +64,7 @@ def compare_trees(
     results: dict[str, list[Result]] = {name: [] for name in trees}
     for _ in range(pairs):
         for name, path in trees.items():
-            results[name].append(run(path))
+            results[name].append(run_worker(module, path, args))
     return results
 
 
@@ -92,3 +93,20 @@ def compare_parser(description: str | None, pairs: int) -> argparse.ArgumentPars
         "--pairs", type=int, default=pairs, help="old/new process pairs (--compare)"
     )
     return parser
+
+
+def dispatch(
+    args: argparse.Namespace,
+    worker: Callable[[], object],
+    compare: Callable[[str, int, int, int], None],
+    alone: Callable[[], None],
+) -> None:
+    """A ``--compare``-able benchmark's ``main`` after parsing: as a ``--worker`` print
+    ``worker()``'s measurement as JSON (for the parent that compares), with ``--compare REV``
+    compare the trees, else measure this tree ``alone``."""
+    if args.worker:
+        print(json.dumps(worker()))
+    elif args.compare:
+        compare(args.compare, args.minutes, args.rounds, args.pairs)
+    else:
+        alone()

@@ -43,7 +43,7 @@ from typing import Any
 
 import msgspec
 
-from benchmarks._compare import compare_parser, compare_trees, operators_form, report, run_worker
+from benchmarks._compare import compare_parser, compare_trees, dispatch, operators_form, report
 
 WORKER = "benchmarks.bench_account_logic"
 STRATEGIES = ("momentum_breakout", "vwap_reversal", "gamma_scalp")
@@ -190,7 +190,7 @@ def compare(rev: str, minutes: int, rounds: int, pairs: int) -> None:
         inputs = Path(tmp) / "inputs.pkl"
         _write_inputs(inputs, minutes)
         args = [str(inputs), "--rounds", str(rounds)]
-        results = compare_trees(rev, Path(tmp), pairs, lambda tree: run_worker(WORKER, tree, args))
+        results = compare_trees(rev, Path(tmp), pairs, WORKER, args)
     first = results[rev][0]
     print(f"inputs: {first['inputs']:,} {first['kinds']}")
     report(results, "us_per_input", "µs/input", f"best of {pairs}×{rounds}")
@@ -203,11 +203,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--worker", metavar="INPUTS", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.worker:
-        print(json.dumps(measure(args.worker, args.rounds)))
-    elif args.compare:
-        compare(args.compare, args.minutes, args.rounds, args.pairs)
-    else:
+
+    def alone() -> None:
         with tempfile.TemporaryDirectory(prefix="bench_account_") as tmp:
             inputs = Path(tmp) / "inputs.pkl"
             _write_inputs(inputs, args.minutes)
@@ -224,6 +221,8 @@ def main(argv: list[str] | None = None) -> None:
                 f"its own work timed apart {float(r['ledger_direct_us']) / 1000:.2f} ms = "
                 f"{float(r['ledger_direct_share']):.2%} of the stage"
             )
+
+    dispatch(args, lambda: measure(args.worker, args.rounds), compare, alone)
 
 
 if __name__ == "__main__":

@@ -28,26 +28,19 @@ from benchmarks._common import (
 )
 from connectors.postgres.db import connect, scratch_database
 from connectors.postgres.instruments import save_instruments
-from flows.config.accounts import AccountLimits, AccountsFile, AccountSpec, StrategyEntry
+from flows.config.accounts import AccountLimits, AccountsFile, AccountSpec
 from flows.config.settings import Topics
-
-STRATEGIES = ("momentum_breakout", "vwap_reversal", "gamma_scalp")
+from tests.accounts import varied_accounts
 
 
 def accounts(n: int) -> tuple[AccountSpec, ...]:
     """``n`` accounts: same strategies, different capital and limits."""
-    return tuple(
-        [
-            AccountSpec(
-                id=f"u{i:03d}",
-                capital_rupees=500_000 + 50_000 * (i % 10),
-                limits=AccountLimits(
-                    max_lots=5 + i % 6, daily_loss_pct=1.0 + i % 4, net_delta=500 + 100 * (i % 5)
-                ),
-                strategies=tuple(StrategyEntry(name=s) for s in STRATEGIES),
-            )
-            for i in range(n)
-        ]
+    return varied_accounts(
+        n,
+        lambda i: 500_000 + 50_000 * (i % 10),
+        lambda i: AccountLimits(
+            max_lots=5 + i % 6, daily_loss_pct=1.0 + i % 4, net_delta=500 + 100 * (i % 5)
+        ),
     )
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import msgspec
 
-from benchmarks._compare import compare_parser, compare_trees, operators_form, report, run_worker
+from benchmarks._compare import compare_parser, compare_trees, dispatch, operators_form, report
 
 WORKER = "benchmarks.bench_underlying_logic"
 
@@ -86,7 +86,7 @@ def measure(minutes: int, rounds: int) -> dict[str, float | int | str]:
 def compare(rev: str, minutes: int, rounds: int, pairs: int) -> None:
     args = ["--minutes", str(minutes), "--rounds", str(rounds)]
     with tempfile.TemporaryDirectory(prefix="bench_underlying_") as tmp:
-        results = compare_trees(rev, Path(tmp), pairs, lambda tree: run_worker(WORKER, tree, args))
+        results = compare_trees(rev, Path(tmp), pairs, WORKER, args)
     ticks = results[rev][0]["ticks"]
     report(results, "us_per_tick", "µs/tick", f"best of {pairs}×{rounds}; {ticks:,} ticks")
 
@@ -95,16 +95,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = compare_parser(__doc__, pairs=2)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.worker:
-        print(json.dumps(measure(args.minutes, args.rounds)))
-    elif args.compare:
-        compare(args.compare, args.minutes, args.rounds, args.pairs)
-    else:
+
+    def alone() -> None:
         r = measure(args.minutes, args.rounds)
         print(
             f"{r['ticks']:,} ticks: {float(r['us_per_tick']):.2f} µs/tick "
             f"(best of {args.rounds}); sha256 {r['sha256']} {r['outputs']}"
         )
+
+    dispatch(args, lambda: measure(args.minutes, args.rounds), compare, alone)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Literal
 
 import psycopg
 import pytest
@@ -134,15 +135,25 @@ def fresh_database(server_dsn: str, prefix: str = "scalpflow_test") -> Iterator[
         yield dsn
 
 
-@pytest.fixture(scope="session")
-def pg_dsn(pg_server_dsn: str) -> Iterator[str]:
-    """A fresh database for this test session, every migration applied; dropped afterwards."""
-    with fresh_database(pg_server_dsn) as dsn:
-        yield dsn
+def database_fixtures(
+    prefix: str, scope: Literal["session", "package", "module"], name: str = "pg"
+) -> tuple[Any, Any]:
+    """The fixtures ``<name>_dsn`` (a fresh database named after ``prefix``, every migration
+    applied, dropped afterwards) and ``<name>_conn`` (an autocommit connection to it), once per
+    ``scope``: a package or module that wants a database of its own assigns the pair."""
+
+    @pytest.fixture(scope=scope, name=f"{name}_dsn")
+    def dsn(pg_server_dsn: str) -> Iterator[str]:
+        with fresh_database(pg_server_dsn, prefix) as out:
+            yield out
+
+    @pytest.fixture(scope=scope, name=f"{name}_conn")
+    def conn(request: pytest.FixtureRequest) -> Iterator[psycopg.Connection]:
+        with psycopg.connect(request.getfixturevalue(f"{name}_dsn"), autocommit=True) as out:
+            yield out
+
+    return dsn, conn
 
 
-@pytest.fixture(scope="session")
-def pg_conn(pg_dsn: str) -> Iterator[psycopg.Connection]:
-    """An autocommit connection to the session's test database."""
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        yield conn
+# The test session's database and connection.
+pg_dsn, pg_conn = database_fixtures("scalpflow_test", "session")

@@ -3,17 +3,69 @@ about as arguments, the ones it is not about as defaults (so a literal does not 
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from operators.events import Instrument, OptionAnalytics, Tick
-from operators.trading.orders import SubmitOrder
+from operators.events import Candle, Instrument, Interval, OptionAnalytics, Tick
+from operators.trading.orders import OrderFilled, SubmitOrder
 
 
 def option(token: str = "43650", symbol: str = "X", **fields: Any) -> Instrument:
     """A NIFTY 26000 CE (lot 65, tick 5 paise) unless ``fields`` say otherwise."""
     defaults: dict[str, Any] = dict(underlying="NIFTY", kind="CE", strike=2_600_000, lot_size=65)
     return Instrument(token=token, symbol=symbol, **(defaults | fields))
+
+
+def chain(
+    expiries: Iterable[date], strikes: Iterable[int], token: str, symbol: str, **fields: Any
+) -> list[Instrument]:
+    """NIFTY CE and PE options of every expiry × strike, in that order; ``token`` and
+    ``symbol`` are ``str.format`` patterns of ``e`` (the expiry), ``k`` (strike) and ``kind``."""
+    return [
+        Instrument(
+            token=token.format(e=e, k=k, kind=kind),
+            symbol=symbol.format(e=e, k=k, kind=kind),
+            underlying="NIFTY",
+            kind=kind,
+            strike=k,
+            expiry=e,
+            **fields,
+        )
+        for e in expiries
+        for k in strikes
+        for kind in ("CE", "PE")
+    ]
+
+
+def candle(
+    token: str,
+    interval: Interval,
+    start: datetime,
+    ohlc: tuple[int, int, int, int],
+    volume: int,
+    vwap: float,
+    ticks: int,
+    ts_recv: datetime,
+) -> Candle:
+    """A candle of ``interval`` from ``start`` (its ``ts_event`` is the window end) with the
+    open, high, low and close ``ohlc`` in paise."""
+    end = start + timedelta(seconds={"1s": 1, "1m": 60}[interval])
+    o, h, lo, c = ohlc
+    return Candle(
+        ts_event=end,
+        ts_recv=ts_recv,
+        token=token,
+        interval=interval,
+        start=start,
+        open=o,
+        high=h,
+        low=lo,
+        close=c,
+        volume=volume,
+        vwap=vwap,
+        ticks=ticks,
+    )
 
 
 def tick(ts: datetime, token: str, ltp: int, bid: int, ask: int, **fields: Any) -> Tick:
@@ -30,6 +82,37 @@ def buy(
     fields = {"strategy": "s", "side": "BUY", "order_type": "MARKET"} | fields
     return SubmitOrder(
         ts_event=ts, ts_recv=ts, order_id=order_id, account=account, token=token, qty=qty, **fields
+    )
+
+
+def filled(
+    ts: datetime,
+    order_id: str,
+    account: str,
+    strategy: str,
+    token: str,
+    side: str,
+    qty: int,
+    price: int,
+    **fields: Any,
+) -> OrderFilled:
+    """The one taker fill that completes an order of ``qty`` at ``price`` (fill id
+    ``<order_id>#1``), received when it happened, unless ``fields`` say otherwise."""
+    fields = {"fill_id": f"{order_id}#1", "liquidity": "TAKER"} | fields
+    return OrderFilled(
+        ts_event=ts,
+        ts_recv=ts,
+        order_id=order_id,
+        account=account,
+        strategy=strategy,
+        token=token,
+        side=side,  # type: ignore[arg-type]
+        fill_qty=qty,
+        fill_price=price,
+        cum_qty=qty,
+        leaves_qty=0,
+        cum_value=qty * price,
+        **fields,
     )
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 from pathlib import Path
+from typing import Any
 
 
 def children(pid: int) -> list[int]:
@@ -17,3 +20,13 @@ def gone(pid: int) -> bool:
     except FileNotFoundError:
         return True
     return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def interrupt(proc: subprocess.Popen[Any], timeout: float = 30) -> None:
+    """Stop ``proc`` as Ctrl-C would (SIGINT, so it shuts down cleanly); kill it if it has not
+    ended within ``timeout`` seconds."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()

@@ -23,15 +23,6 @@ from operators.ai.regime import RULES_VERSION, RegimeLogic, valid_rows
 from tests.operators.test_regime import CFG, bars_from, dataset, fitted, synthetic_candles
 
 
-def assert_falls_back(
-    caplog: pytest.LogCaptureFixture, where: Path | None, level: int, banner: str
-) -> None:
-    """``load_model_or_none(where)`` gives no model and says ``banner`` at ``level`` or above."""
-    with caplog.at_level(level):
-        assert load_model_or_none(where) is None
-    assert banner in caplog.text
-
-
 def test_save_load_round_trip_gives_identical_predictions(tmp_path: Path) -> None:
     model = fitted()
     info = save_model(model, tmp_path, metadata={"walk_forward": {"accuracy": 0.9}})
@@ -50,6 +41,15 @@ def test_save_load_round_trip_gives_identical_predictions(tmp_path: Path) -> Non
     assert load_model(tmp_path, model.version).version == model.version
 
 
+def assert_falls_back(
+    where: Path | None, caplog: pytest.LogCaptureFixture, level: int, banner: str
+) -> None:
+    """``load_model_or_none`` gives None (the run uses the rules) and logs ``banner``."""
+    with caplog.at_level(level):
+        assert load_model_or_none(where) is None
+    assert banner in caplog.text
+
+
 def test_saving_the_same_model_twice_gives_the_same_hash(tmp_path: Path) -> None:
     a = save_model(fitted(), tmp_path / "a")
     b = save_model(fitted(), tmp_path / "b")
@@ -63,7 +63,7 @@ def test_tampered_model_is_rejected(tmp_path: Path, caplog: pytest.LogCaptureFix
     info.model_path.write_bytes(bytes(blob))
     with pytest.raises(ModelIntegrityError, match="sha256 mismatch"):
         load_model(tmp_path)
-    assert_falls_back(caplog, tmp_path, logging.ERROR, "REGIME MODEL REJECTED")
+    assert_falls_back(tmp_path, caplog, logging.ERROR, "REGIME MODEL REJECTED")
 
 
 def test_missing_model_falls_back_to_rules_loudly(
@@ -73,7 +73,7 @@ def test_missing_model_falls_back_to_rules_loudly(
         load_model(tmp_path)
     with pytest.raises(ModelNotFoundError, match="'nope' not found"):
         load_model(tmp_path, "nope")
-    assert_falls_back(caplog, tmp_path / "empty", logging.WARNING, "REGIME MODEL MISSING")
+    assert_falls_back(tmp_path / "empty", caplog, logging.WARNING, "REGIME MODEL MISSING")
     assert RULES_VERSION in caplog.text
     o, h, low, c, v, _ = synthetic_candles()
     logic = RegimeLogic("NIFTY", CFG, model=None)
@@ -83,7 +83,7 @@ def test_missing_model_falls_back_to_rules_loudly(
 
 
 def test_unconfigured_model_dir_warns(caplog: pytest.LogCaptureFixture) -> None:
-    assert_falls_back(caplog, None, logging.WARNING, "REGIME MODEL NOT CONFIGURED")
+    assert_falls_back(None, caplog, logging.WARNING, "REGIME MODEL NOT CONFIGURED")
 
 
 def test_the_version_is_read_without_unpickling_and_agrees_with_loading(

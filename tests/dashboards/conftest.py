@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,7 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.conftest import fresh_database
+from tests.conftest import database_fixtures
 
 SESSION_OPEN = datetime(2025, 1, 6, 3, 45, tzinfo=UTC)  # 09:15 IST
 
@@ -250,17 +249,8 @@ def populate(
     )
 
 
-@pytest.fixture(scope="package")
-def pg_dsn(pg_server_dsn: str) -> Iterator[str]:
-    """This package's own database (see the module docstring)."""
-    with fresh_database(pg_server_dsn, "scalpflow_dash") as dsn:
-        yield dsn
-
-
-@pytest.fixture(scope="package")
-def pg_conn(pg_dsn: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        yield conn
+# This package's own database (see the module docstring).
+pg_dsn, pg_conn = database_fixtures("scalpflow_dash", "package")
 
 
 def new_run_id(prefix: str = "t") -> str:

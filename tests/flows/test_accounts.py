@@ -27,6 +27,7 @@ from operators.stages.underlying import StrategySpec
 from operators.trading.execution import ExecutionConfig, ExecutionLogic, SharedExecutionState
 from operators.trading.orders import FillEvent
 from operators.trading.risk_limits import RiskLimits
+from tests.accounts import account_toml
 from tests.events import buy, option, tick
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,17 +42,7 @@ def quote(ms: int, cum: int) -> Tick:
     return tick(at, "43650", 10_000, 9_995, 10_005, bid_qty=1000, ask_qty=1000, cum_volume=cum)
 
 
-ONE = """\
-[[accounts]]
-id = "a"
-capital_rupees = 100000
-
-[accounts.limits]
-daily_loss_pct = 2.0
-
-[[accounts.strategies]]
-name = "momentum_breakout"
-"""
+ONE = account_toml("a", 100000, "momentum_breakout")
 
 
 def error_of(text: str) -> str:

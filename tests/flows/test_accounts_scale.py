@@ -10,7 +10,6 @@ from connectors.feeds.synthetic import SyntheticMarket
 from flows.config.accounts import (
     AccountLimits,
     AccountSpec,
-    StrategyEntry,
     account_configs,
     strategy_specs,
     subscribers,
@@ -19,21 +18,16 @@ from flows.trading import _AccountStage, _FanOut
 from operators.market.candles import CandleConfig
 from operators.stages.account import AccountLogic
 from operators.stages.underlying import UnderlyingConfig, UnderlyingLogic
+from tests.accounts import varied_accounts
 from tests.markets import synthetic_market
-
-STRATEGIES = ("momentum_breakout", "vwap_reversal", "gamma_scalp")
 
 
 def many_accounts(n: int) -> tuple[AccountSpec, ...]:
     """``n`` accounts, same strategies, different capital and limits."""
-    return tuple(
-        AccountSpec(
-            id=f"u{i:03d}",
-            capital_rupees=200_000 + 10_000 * i,
-            limits=AccountLimits(max_lots=1 + i % 10, daily_loss_pct=0.5 + (i % 5)),
-            strategies=tuple(StrategyEntry(name=s) for s in STRATEGIES),
-        )
-        for i in range(n)
+    return varied_accounts(
+        n,
+        lambda i: 200_000 + 10_000 * i,
+        lambda i: AccountLimits(max_lots=1 + i % 10, daily_loss_pct=0.5 + (i % 5)),
     )
 
 

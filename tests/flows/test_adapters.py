@@ -4,7 +4,7 @@ the graceful stop that keeps state, the live heartbeat, and the batch-wise plumb
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,7 +13,6 @@ from typing import Any
 import bytewax.operators as op
 import pytest
 from bytewax.dataflow import Dataflow
-from bytewax.operators import KeyedStream
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
 
@@ -46,13 +45,28 @@ class RunningSum:
         return [("eof", state.total, len(state.seen))]
 
 
-def _flow(inp: list[Any], out: list[Any], batch_size: int = 1, **kw: Any) -> Dataflow:
+def _flow(
+    inp: list[Any],
+    out: list[Any],
+    batch_size: int = 1,
+    logic_for: Callable[[], Any] = RunningSum,
+    **kw: Any,
+) -> Dataflow:
+    """``inp`` keyed by its first field through ``run_keyed`` (``kw``: its options) into ``out``."""
     flow = Dataflow("adapters")
     stream = op.input("in", flow, TestingSource(inp, batch_size=batch_size))
     keyed = key_by("key", stream, lambda kv: kv[0])
-    summed = run_keyed("sum", keyed, RunningSum, **kw)
+    summed = run_keyed("sum", keyed, logic_for, **kw)
     op.output("out", summed, TestingSink(out))
     return flow
+
+
+def _run(flow: Dataflow, workers: int) -> None:
+    """One worker in this thread, or ``workers`` of them in one process."""
+    if workers == 1:
+        run_main(flow)
+    else:
+        cluster_main(flow, [], 0, worker_count_per_proc=workers)
 
 
 ITEMS = [("a", 1), ("b", 10), ("a", 2), ("b", 20), ("a", 3)]
@@ -61,11 +75,7 @@ ITEMS = [("a", 1), ("b", 10), ("a", 2), ("b", 20), ("a", 3)]
 @pytest.mark.parametrize("workers", [1, 2])
 def test_state_is_kept_per_key_and_flushed_at_the_end(workers: int) -> None:
     out: list[Any] = []
-    flow = _flow(ITEMS, out)
-    if workers == 1:
-        run_main(flow)
-    else:
-        cluster_main(flow, [], 0, worker_count_per_proc=workers)
+    _run(_flow(ITEMS, out), workers)
     sums = {k: [v[2] for k2, v in out if k2 == k and v[0] == "sum"] for k in "ab"}
     assert sums == {"a": [1, 3, 6], "b": [10, 30]}
     eofs = sorted((k, v) for k, v in out if v[0] == "eof")
@@ -134,15 +144,9 @@ class Ticking(RunningSum):
 def test_the_heartbeat_calls_on_wall_clock_while_the_input_is_quiet() -> None:
     logic = Ticking()
     out: list[Any] = []
-    flow = Dataflow("hb")
     pause = TestingSource.PAUSE(timedelta(milliseconds=300))
-    stream = op.input("in", flow, TestingSource([("a", 1), pause, ("a", 2)]))
-    keyed: KeyedStream[Any] = key_by("key", stream, lambda kv: kv[0])
-    summed: KeyedStream[Any] = run_keyed(
-        "sum", keyed, lambda: logic, heartbeat=timedelta(milliseconds=20)
-    )
-    op.output("out", summed, TestingSink(out))
-    run_main(flow)
+    heartbeat = timedelta(milliseconds=20)
+    run_main(_flow([("a", 1), pause, ("a", 2)], out, logic_for=lambda: logic, heartbeat=heartbeat))
     beats = [v for _, v in out if v[0] == "heartbeat"]
     assert beats
     assert beats[0] == ("heartbeat", 1)  # during the pause: after item 1, before item 2
@@ -153,13 +157,8 @@ def test_the_heartbeat_calls_on_wall_clock_while_the_input_is_quiet() -> None:
 def test_without_a_heartbeat_the_output_depends_on_data_only() -> None:
     logic = Ticking()
     out: list[Any] = []
-    flow = Dataflow("nohb")
     pause = TestingSource.PAUSE(timedelta(milliseconds=100))
-    stream = op.input("in", flow, TestingSource([("a", 1), pause, ("a", 2)]))
-    keyed: KeyedStream[Any] = key_by("k", stream, lambda kv: kv[0])
-    summed: KeyedStream[Any] = run_keyed("sum", keyed, lambda: logic)
-    op.output("out", summed, TestingSink(out))
-    run_main(flow)
+    run_main(_flow([("a", 1), pause, ("a", 2)], out, logic_for=lambda: logic))
     assert logic.calls == []
     assert [v for _, v in out] == [("sum", "a", 1), ("batch", 1), ("sum", "a", 3), ("batch", 3),
                                    ("eof", 3, 2)]  # fmt: skip
@@ -180,8 +179,5 @@ def test_values_and_of_type_keep_order_and_drop_keys(workers: int) -> None:
     ints = of_type("ints", stream, int)
     keyed = key_by("key", ints, lambda i: "even" if i % 2 == 0 else "odd")
     op.output("out", values("values", keyed), TestingSink(out))
-    if workers == 1:
-        run_main(flow)
-    else:
-        cluster_main(flow, [], 0, worker_count_per_proc=workers)
+    _run(flow, workers)
     assert out == [1, 3, 4]  # 2.5 is no int; one TestingSource partition: order kept

@@ -21,6 +21,7 @@ from flows.config.settings import Settings
 from flows.pipeline import ENV_CONFIG
 from flows.trading import stage_configs
 from operators.stages.underlying import StrategySpec
+from tests.accounts import account_toml
 from tests.integration.helpers import create_topics, unique_topics
 
 
@@ -137,15 +138,7 @@ def test_every_decision_parameter_changes_the_hash() -> None:
         strategies=(StrategySpec("vwap_reversal", {"stop_pct": 0.3}),),
     )  # fmt: skip
     assert _digest(params) != base
-    text = """
-[[accounts]]
-id = "paper"
-capital_rupees = 500000
-[accounts.limits]
-daily_loss_pct = 2.0
-[[accounts.strategies]]
-name = "vwap_reversal"
-"""
+    text = account_toml("paper", 500000, "vwap_reversal")
     limits = build_run_config(
         Settings(), kind="live", run_id="r", accounts_file=parse_accounts(text)
     )

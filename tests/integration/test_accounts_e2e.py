@@ -14,6 +14,7 @@ from psycopg.rows import dict_row
 from flows.config.accounts import AccountsFile, parse_accounts
 from flows.pipeline import PipelineConfig, build_flow, kafka_source, run_flow
 from operators.market.sessions import IST
+from tests.accounts import BUILT_IN, strategies
 from tests.integration.helpers import (
     consume_all,
     create_topics,
@@ -26,7 +27,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
 # Each account's liquidity share is explicit, so a run of one account alone is the same
 # account (same share of each tick's volume), only without the others.
-ACCOUNTS = """
+ACCOUNTS = f"""
 [[accounts]]
 id = "halts"
 owner = "trips its daily-loss halt"
@@ -34,13 +35,7 @@ capital_rupees = 1_000_000
 liquidity_share = 0.3333
 [accounts.limits]
 daily_loss_pct = 0.01        # Rs 100: the first losing trade halts the day
-[[accounts.strategies]]
-name = "momentum_breakout"
-[[accounts.strategies]]
-name = "vwap_reversal"
-[[accounts.strategies]]
-name = "gamma_scalp"
-
+{strategies(*BUILT_IN)}
 [[accounts]]
 id = "plugin"
 owner = "runs a buggy plug-in"
@@ -48,21 +43,13 @@ capital_rupees = 500_000
 liquidity_share = 0.3333
 [[accounts.strategies]]
 name = "tests.plugin_strategies:FailsOnNthCall"
-params = { fail_on_call = 50 }
-[[accounts.strategies]]
-name = "gamma_scalp"
-
+params = {{ fail_on_call = 50 }}
+{strategies("gamma_scalp")}
 [[accounts]]
 id = "steady"
 capital_rupees = 300_000
 liquidity_share = 0.3333
-[[accounts.strategies]]
-name = "momentum_breakout"
-[[accounts.strategies]]
-name = "vwap_reversal"
-[[accounts.strategies]]
-name = "gamma_scalp"
-"""
+{strategies(*BUILT_IN)}"""
 
 FILLS = (
     "SELECT fill_id, order_id, ts, account, strategy, token, side, qty, price, cum_qty,"

@@ -10,13 +10,11 @@ fills must equal those of the same session without the bad records.
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,26 +28,18 @@ from connectors.feeds.synthetic.bad_records import KINDS, expected_codes
 from connectors.kafka.serde import encode
 from connectors.postgres.instruments import save_instruments
 from operators.events import Tick
-from tests.conftest import fresh_database
+from tests.conftest import database_fixtures
 from tests.integration.fuzz_session import run_session, session_market, session_records
 from tests.integration.helpers import cli_env, consume_all, create_topics, produce, unique_topics
+from tests.processes import interrupt
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
 BAD = 10_000
 
 
-@pytest.fixture(scope="module")
-def fuzz_dsn(pg_server_dsn: str) -> Iterator[str]:
-    """A database of its own, so the fuzz runs' rows are easy to inspect afterwards."""
-    with fresh_database(pg_server_dsn, "scalpflow_fuzz") as dsn:
-        yield dsn
-
-
-@pytest.fixture(scope="module")
-def fuzz_conn(fuzz_dsn: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(fuzz_dsn, autocommit=True) as conn:
-        yield conn
+# A database of its own, so the fuzz runs' rows are easy to inspect afterwards.
+fuzz_dsn, fuzz_conn = database_fixtures("scalpflow_fuzz", "module", name="fuzz")
 
 
 def test_ten_thousand_bad_records_never_stop_the_flow_nor_change_its_trades(
@@ -178,8 +168,4 @@ def test_single_poison_ticks_in_a_live_run_land_in_the_dlq_and_the_run_goes_on_t
         assert reasons == sorted(code for code, _ in LIVE_BAD.values())
         assert proc.poll() is None
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        interrupt(proc)

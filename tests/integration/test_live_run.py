@@ -4,7 +4,6 @@ it stalled and the kill switch fires, without any further tick arriving."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from connectors.kafka.serde import encode
 from connectors.postgres.instruments import save_instruments
 from operators.events import Tick
 from tests.integration.helpers import cli_env, create_topics, unique_topics
+from tests.processes import interrupt
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
@@ -67,8 +67,4 @@ def test_live_run_detects_a_silent_feed_by_wall_clock(kafka_bootstrap, pg_dsn, p
         assert candles is not None
         assert candles[0] >= 4
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        interrupt(proc)

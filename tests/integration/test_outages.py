@@ -16,7 +16,6 @@ Kafka outage only.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -40,6 +39,7 @@ from flows.config.settings import Topics
 from operators.events import Tick
 from tests.conftest import REPO
 from tests.integration.helpers import create_topics, produce, unique_topics
+from tests.processes import interrupt
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
@@ -269,10 +269,6 @@ def test_a_live_run_survives_a_postgres_and_a_kafka_outage(
         if reference is not None and reference.poll() is None:
             reference.kill()  # it did not end: leave no run behind
             reference.wait()
-        live.send_signal(signal.SIGINT)
-        try:
-            live.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            live.kill()
+        interrupt(live)
         reader.join(timeout=10)
         Path(os.environ.get("SCALPFLOW_TEST_OUTAGE_LOG", os.devnull)).write_text("".join(log))

@@ -14,6 +14,7 @@ from operators.events import Instrument, Tick
 from operators.market.sessions import IST, session_close, session_open, years_to_expiry
 from operators.options.chain import ChainConfig, ChainLogic
 from operators.options.greeks import Flag, greeks, implied_vol, price
+from tests.events import chain
 
 EXPIRY = date(2026, 3, 10)  # a Tuesday
 DAY = date(2026, 3, 3)
@@ -188,18 +189,7 @@ def test_config_validation() -> None:
 
 # ------------------------------------------------------------------------ cached look-ups
 def _listed(strikes: list[int], expiry: date = EXPIRY) -> list[Instrument]:
-    return [
-        Instrument(
-            token=f"{kind}{k}@{expiry}",
-            symbol=f"N{k}{kind}",
-            underlying="NIFTY",
-            kind=kind,
-            strike=k,
-            expiry=expiry,
-        )
-        for k in strikes
-        for kind in ("CE", "PE")
-    ]
+    return chain([expiry], strikes, token="{kind}{k}@{e}", symbol="N{k}{kind}")
 
 
 @settings(max_examples=300, deadline=None)

@@ -17,6 +17,7 @@ from operators.options.chain import ChainLogic
 from operators.stages.account import AccountConfig, AccountLogic
 from operators.trading.feed_health import FeedHealthLogic
 from operators.trading.risk_limits import RiskLimits
+from tests.events import chain
 
 #: Five Tuesdays (weekly expiries) from 2026-07-07; 2 strikes × CE/PE each.
 EXPIRIES = [date(2026, 7, 7) + timedelta(weeks=w) for w in range(5)]
@@ -25,20 +26,7 @@ INDEX = Instrument(token="IDX", symbol="NIFTY", underlying="NIFTY", kind="INDEX"
 
 
 def _options() -> list[Instrument]:
-    return [
-        Instrument(
-            token=f"{e:%m%d}{kind}{k}",
-            symbol=f"NIFTY{e:%m%d}{k}{kind}",
-            underlying="NIFTY",
-            kind=kind,
-            strike=k,
-            expiry=e,
-            lot_size=65,
-        )
-        for e in EXPIRIES
-        for k in STRIKES
-        for kind in ("CE", "PE")
-    ]
+    return chain(EXPIRIES, STRIKES, "{e:%m%d}{kind}{k}", "NIFTY{e:%m%d}{k}{kind}", lot_size=65)
 
 
 OPTIONS = _options()

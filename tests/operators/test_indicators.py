@@ -26,6 +26,7 @@ from operators.market.indicators import (
     VolumeAverage,
 )
 from operators.market.sessions import session_open
+from tests.events import candle
 
 REL = 1e-9
 N = 400
@@ -296,22 +297,9 @@ def _candles(n: int, volume: bool = True) -> list[Candle]:
     for i in range(n):
         c = int(close[i])
         t0 = start + timedelta(minutes=i)
-        out.append(
-            Candle(
-                ts_event=t0 + timedelta(minutes=1),
-                ts_recv=t0 + timedelta(minutes=1),
-                token="26000",
-                interval="1m",
-                start=t0,
-                open=c,
-                high=c + int(rng.integers(0, 900)),
-                low=c - int(rng.integers(0, 900)),
-                close=c,
-                volume=int(rng.integers(1, 10_000)) if volume else 0,
-                vwap=float(c),
-                ticks=10,
-            )
-        )
+        ohlc = (c, c + int(rng.integers(0, 900)), c - int(rng.integers(0, 900)), c)
+        vol = int(rng.integers(1, 10_000)) if volume else 0
+        out.append(candle("26000", "1m", t0, ohlc, vol, float(c), 10, t0 + timedelta(minutes=1)))
     return out
 
 

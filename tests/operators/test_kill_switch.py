@@ -13,7 +13,7 @@ from operators.trading.kill_switch import (
     stall_breach,
 )
 from operators.trading.risk import RiskLogic
-from operators.trading.risk_limits import FillReport, OrderApproved, OrderDenied, RiskLimits
+from operators.trading.risk_limits import OrderApproved, OrderDenied, RiskLimits
 from tests.operators.test_risk import SMALL, at, book, fill, intent, tick
 
 T0 = datetime(2026, 1, 6, 4, 30, tzinfo=UTC)  # Tuesday 10:00 IST
@@ -67,6 +67,19 @@ def assert_nothing_trades(logic: RiskLogic, ts: datetime, reason: str) -> None:
     assert not any(isinstance(o, RiskEvent) and o.kind == "KILL_SWITCH" for o in again)
 
 
+def assert_kill_holds(
+    logic: RiskLogic, out: list, ts: datetime, reason: str, later: datetime
+) -> None:
+    """``out`` is the whole kill sequence at ``ts``, and from ``later`` on nothing trades."""
+    assert_killed(out, ts, reason)
+    assert_nothing_trades(logic, later, reason)
+
+
+def feed(ts: datetime, kind: str, detail: str, account: str = "feed") -> RiskEvent:
+    """A feed-health risk event (``kind`` FEED_STALLED, FEED_LAGGING, ...) at ``ts``."""
+    return RiskEvent(ts_event=ts, ts_recv=ts, account=account, kind=kind, detail=detail)  # type: ignore[arg-type]
+
+
 def test_session_drawdown_trigger() -> None:
     logic = armed()
     out = logic.on_tick(tick(at(2), ltp=9_000, bid=8_990, ask=9_010))  # long -₹650
@@ -74,8 +87,7 @@ def test_session_drawdown_trigger() -> None:
     ts = at(3)
     out = logic.on_tick(tick(ts, ltp=2_000, bid=1_995, ask=2_005))  # -₹5,200 = 5.2 %
     reason = "SESSION_DRAWDOWN: limit_pct=5.00, drawdown_pct=5.20, peak=100000.00, equity=94800.00"
-    assert_killed(out, ts, reason)
-    assert_nothing_trades(logic, at(10), reason)
+    assert_kill_holds(logic, out, ts, reason, later=at(10))
 
 
 def test_drawdown_is_measured_from_the_session_peak() -> None:
@@ -93,19 +105,14 @@ def test_drawdown_is_measured_from_the_session_peak() -> None:
 def test_feed_stalled_event_trigger() -> None:
     logic = armed()
     ts = at(4)
-    ev = RiskEvent(
-        ts_event=ts, ts_recv=ts, account="feed", kind="FEED_STALLED", detail="no data 12s"
-    )
-    out = logic.on_risk_event(ev)
+    out = logic.on_risk_event(feed(ts, "FEED_STALLED", "no data 12s"))
     reason = "FEED_STALLED: no data 12s"
-    assert_killed(out, ts, reason)
-    assert_nothing_trades(logic, at(10), reason)
+    assert_kill_holds(logic, out, ts, reason, later=at(10))
 
 
 def test_other_risk_events_do_not_kill() -> None:
     logic = armed()
-    ev = RiskEvent(ts_event=at(4), ts_recv=at(4), account="feed", kind="FEED_LAGGING", detail="2s")
-    assert logic.on_risk_event(ev) == []
+    assert logic.on_risk_event(feed(at(4), "FEED_LAGGING", "2s")) == []
     assert not logic.state.killed
 
 
@@ -116,8 +123,7 @@ def test_no_ticks_for_ten_seconds_trigger() -> None:
     ts = at(12.5)
     out = logic.on_clock(ts)
     reason = "FEED_STALLED: gap_s=10.500, limit_s=10.000"
-    assert_killed(out, ts, reason)
-    assert_nothing_trades(logic, at(20), reason)
+    assert_kill_holds(logic, out, ts, reason, later=at(20))
 
 
 def test_a_tick_after_a_long_gap_trips_before_it_is_used() -> None:
@@ -143,8 +149,7 @@ def test_spread_blowout_on_held_instrument_trigger() -> None:
     reason = (
         "SPREAD_BLOWOUT: instrument=OPT1, spread_pct=6.45, limit_pct=5.00, bid=90.00, ask=96.00"
     )
-    assert_killed(out, ts, reason)
-    assert_nothing_trades(logic, at(10), reason)
+    assert_kill_holds(logic, out, ts, reason, later=at(10))
 
 
 def test_spread_on_instrument_with_open_order_only_trips() -> None:
@@ -154,37 +159,18 @@ def test_spread_on_instrument_with_open_order_only_trips() -> None:
 
 
 def test_spread_rule_edges() -> None:
-    t = Tick(ts_event=T0, ts_recv=T0, token="X", exchange="NFO", ltp=10_000, bid=9_750, ask=10_250)
-    assert spread_breach(t, 5.0) is None  # exactly 5 %
-    wide = Tick(
-        ts_event=T0, ts_recv=T0, token="X", exchange="NFO", ltp=10_000, bid=9_700, ask=10_300
-    )
-    assert spread_breach(wide, 5.0) is not None
+    assert spread_breach(tick(T0, "X", 10_000, 9_750, 10_250), 5.0) is None  # exactly 5 %
+    assert spread_breach(tick(T0, "X", 10_000, 9_700, 10_300), 5.0) is not None
     no_book = Tick(ts_event=T0, ts_recv=T0, token="X", exchange="NSE", ltp=10_000)
     assert spread_breach(no_book, 5.0) is None
 
 
 def test_square_off_fills_flatten_and_reset_rearms() -> None:
     logic = armed()
-    logic.on_risk_event(
-        RiskEvent(ts_event=at(4), ts_recv=at(4), account="A1", kind="FEED_STALLED", detail="x")
-    )
+    logic.on_risk_event(feed(at(4), "FEED_STALLED", "x", account="A1"))
     assert logic.state.pending == {}
     book(logic, fill(at(5), "SELL", 9_900))
-    book(
-        logic,
-        FillReport(
-            ts_event=at(5),
-            account="A1",
-            strategy="s2",
-            instrument="OPT2",
-            underlying="NIFTY",
-            side="BUY",
-            qty=65,
-            price=10_100,
-            lot_size=65,
-        ),
-    )
+    book(logic, fill(at(5), "BUY", 10_100, strategy="s2", instrument="OPT2"))
     assert logic.position_qty("OPT1") == 0
     assert logic.position_qty("OPT2") == 0
     assert logic.on_order(intent("o10", at(6)))[-1].reason == "KILL_SWITCH: FEED_STALLED: x"  # type: ignore[union-attr]

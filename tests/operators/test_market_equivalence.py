@@ -1,11 +1,24 @@
-"""The optimised market stage equals the straightforward implementation it replaced, byte for byte.
+"""The optimised market stage equals a brute-force reference, byte for byte.
 
-``Ref*`` below is a frozen copy of the previous ``operators.market.candles`` /
-``operators.stages.market`` / ``operators.market.sessions`` code and of the indicator ``update``
-methods before they were tuned for speed. Every output (bars, late ticks, their order, ``ts_recv``,
-watermarks, time zones) and the observable state must be identical on synthetic sessions with
-faults and on random tick sequences with out-of-order and late ticks, duplicates, volume resets and
-mixed time zones.
+The reference is written from the definitions, not from any earlier implementation:
+
+- **candles** by brute force over the whole tick list: a tick's volume is the rise of its
+  instrument's cumulative volume over every earlier tick (the first tick: its ``last_qty``); a
+  tick is *late* for an interval when its window ends at or before the watermark (the largest
+  earlier ``ts_event`` of its instrument minus the allowed lateness); the accepted ticks are
+  grouped by window and each candle's OHLCV/VWAP computed directly from its group; a window is
+  emitted at the first tick whose watermark reaches its end (else at end of input), by end then
+  interval length;
+- **indicators** against TA-Lib over the whole series (Supertrend against the independent numpy
+  definition in ``test_indicators``, VWAP and the volume average as plain batch formulas);
+- **session helpers** against the direct UTC formulas (IST is a fixed +05:30).
+
+Every output (bars, late ticks, their order, ``ts_recv``, watermarks, time zones) and the
+observable state must be identical on synthetic sessions with faults and on random tick sequences
+with out-of-order and late ticks, duplicates, volume resets and mixed time zones, also when the
+state is deep-copied or pickled between ticks. The stage's bars carry the indicators of the
+production ``IndicatorSet`` fed the reference candles in emission order; the indicator values
+themselves are checked against TA-Lib below.
 """
 
 from __future__ import annotations
@@ -13,416 +26,139 @@ from __future__ import annotations
 import copy
 import math
 import pickle
-from collections import deque
+from bisect import bisect_left
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
+from itertools import accumulate
 from typing import Any
 
 import msgspec
+import numpy as np
+import talib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
 from connectors.feeds.synthetic.config import FaultConfig
-from operators.events import PAISE_PER_RUPEE, Bar, Candle, Interval, Tick
+from operators.events import Bar, Candle, Interval, Tick
 from operators.market import sessions
 from operators.market.candles import INTERVAL_SECONDS, CandleConfig, LateTick, window_start
-from operators.market.indicators import (
-    ADX,
-    ATR,
-    RSI,
-    SMA,
-    VWAP,
-    BollingerBands,
-    IndicatorSet,
-    Supertrend,
-    VolumeAverage,
-)
+from operators.market.indicators import IndicatorSet, VolumeAverage
 from operators.stages.market import MarketLogic, MarketState
+from tests.events import candle
+from tests.markets import synthetic_market
+from tests.operators.test_indicators import _supertrend_reference
 
 # --------------------------------------------------------------------------------------------
-# Reference: the previous implementation, unchanged except for names.
+# Reference: the definitions, computed over the whole input at once.
 # --------------------------------------------------------------------------------------------
 
-REF_IST = timezone(timedelta(hours=5, minutes=30), "IST")
 
-
-def ref_ist_date(ts: datetime) -> date:
-    return ts.astimezone(REF_IST).date()
-
-
-def ref_session_open(day: date) -> datetime:
-    return datetime.combine(day, time(9, 15), REF_IST).astimezone(UTC)
-
-
-def ref_session_close(day: date) -> datetime:
-    return datetime.combine(day, time(15, 30), REF_IST).astimezone(UTC)
-
-
-def ref_in_session(ts: datetime) -> bool:
-    day = ref_ist_date(ts)
-    return ref_session_open(day) <= ts < ref_session_close(day)
-
-
-def ref_years_to_expiry(ts: datetime, expiry: date) -> float:
-    seconds = (ref_session_close(expiry) - ts).total_seconds()
-    return max(seconds, 0.0) / (365.0 * 24 * 3600)
-
-
-def ref_window_start(ts: datetime, interval: Interval) -> datetime:
-    step = INTERVAL_SECONDS[interval]
+def epoch_floor(ts: datetime, interval: Interval) -> datetime:
+    """The window start by its definition: whole epoch seconds floored to the interval."""
     epoch = int(ts.timestamp())
-    return datetime.fromtimestamp(epoch - epoch % step, tz=ts.tzinfo)
+    return datetime.fromtimestamp(epoch - epoch % INTERVAL_SECONDS[interval], tz=ts.tzinfo)
 
 
 @dataclass
-class RefWindow:
-    start: datetime
-    open: int
-    high: int
-    low: int
-    close: int
-    open_ts: datetime
-    close_ts: datetime
-    volume: int = 0
-    notional: int = 0
-    ticks: int = 0
+class _Group:
+    """The accepted ticks of one window, in arrival order, each with its volume."""
 
-    def add(self, price: int, ts: datetime, volume: int) -> None:
-        if ts < self.open_ts:
-            self.open, self.open_ts = price, ts
-        if ts >= self.close_ts:
-            self.close, self.close_ts = price, ts
-        self.high = max(self.high, price)
-        self.low = min(self.low, price)
-        self.volume += volume
-        self.notional += price * volume
-        self.ticks += 1
+    interval: Interval
+    start: datetime  # in the time zone of the window's first accepted tick
+    opened: int  # arrival index of that tick
+    ticks: list[tuple[Tick, int]] = field(default_factory=list)
 
+    @property
+    def seconds(self) -> int:
+        return INTERVAL_SECONDS[self.interval]
 
-@dataclass
-class RefCandleState:
-    token: str = ""
-    max_ts: datetime | None = None
-    max_cum_volume: int | None = None
-    open_windows: dict[tuple[Interval, datetime], RefWindow] = field(default_factory=dict)
-    closed_through: dict[Interval, datetime] = field(default_factory=dict)
-    late_ticks: int = 0
+    @property
+    def end(self) -> datetime:
+        return self.start + timedelta(seconds=self.seconds)
+
+    def candle(self, ts_recv: datetime) -> Candle:
+        prices = [t.ltp for t, _ in self.ticks]
+        n = len(self.ticks)
+        first = min(self.ticks, key=lambda tv: tv[0].ts_event)[0]  # the first of equal times
+        last = max(reversed(self.ticks), key=lambda tv: tv[0].ts_event)[0]  # the last of them
+        volume = sum(v for _, v in self.ticks)
+        notional = sum(t.ltp * v for t, v in self.ticks)
+        ohlc = (first.ltp, max(prices), min(prices), last.ltp)
+        vwap = notional / volume if volume > 0 else float(last.ltp)
+        return candle(first.token, self.interval, self.start, ohlc, volume, vwap, n, ts_recv)
 
 
-class RefCandleLogic:
-    def __init__(self, config: CandleConfig) -> None:
-        self.config = config
-
-    def on_tick(self, state: RefCandleState, tick: Tick) -> tuple[list[Candle], list[LateTick]]:
-        late: list[LateTick] = []
-        state.token = tick.token
-        volume = self._tick_volume(state, tick)
-        watermark = self._watermark(state)
-        for interval in self.config.intervals:
-            start = ref_window_start(tick.ts_event, interval)
-            end = start + timedelta(seconds=INTERVAL_SECONDS[interval])
-            closed = state.closed_through.get(interval)
-            already_closed = closed is not None and start <= closed
-            if watermark is not None and (end <= watermark or already_closed):
-                late.append(LateTick(tick=tick, interval=interval, watermark=watermark))
-                continue
-            key = (interval, start)
-            window = state.open_windows.get(key)
-            if window is None:
-                state.open_windows[key] = RefWindow(
-                    start=start,
-                    open=tick.ltp,
-                    high=tick.ltp,
-                    low=tick.ltp,
-                    close=tick.ltp,
-                    open_ts=tick.ts_event,
-                    close_ts=tick.ts_event,
-                    volume=volume,
-                    notional=tick.ltp * volume,
-                    ticks=1,
-                )
+def _reference(
+    ticks: list[Tick], config: CandleConfig
+) -> tuple[list[Bar | LateTick], dict[str, tuple[Any, ...]]]:
+    """Every output of the stage in order, and each instrument's observable end state."""
+    by_token: dict[str, list[int]] = defaultdict(list)
+    for i, tick in enumerate(ticks):
+        by_token[tick.token].append(i)
+    closes_at: dict[int, list[_Group]] = defaultdict(list)  # by the arrival index closing them
+    late_at: dict[int, list[LateTick]] = defaultdict(list)
+    at_eof: dict[str, list[_Group]] = {}
+    states: dict[str, tuple[Any, ...]] = {}
+    for token, arrivals in by_token.items():
+        mine = [ticks[i] for i in arrivals]
+        # watermark[k]: after this instrument's k-th tick (the latest ts_event so far minus the
+        # lateness; it never falls); a tick is judged by the watermark before it.
+        latest = list(accumulate((t.ts_event for t in mine), max))
+        watermark = [ts - config.allowed_lateness for ts in latest]
+        top = list(accumulate((t.cum_volume for t in mine), max))  # largest cum volume so far
+        groups: dict[tuple[Interval, datetime], _Group] = {}
+        for k, (i, tick) in enumerate(zip(arrivals, mine, strict=True)):
+            volume = max(tick.last_qty, 0) if k == 0 else max(tick.cum_volume - top[k - 1], 0)
+            for interval in config.intervals:
+                start = epoch_floor(tick.ts_event, interval)
+                group = groups.get((interval, start)) or _Group(interval, start, opened=i)
+                if k and group.end <= watermark[k - 1]:
+                    late_at[i].append(LateTick(tick, interval, watermark[k - 1]))
+                    continue
+                groups[interval, start] = group
+                group.ticks.append((tick, volume))
+        for group in groups.values():
+            # the first tick at or after the window opened whose watermark reaches its end
+            k = max(bisect_left(watermark, group.end), arrivals.index(group.opened))
+            if k < len(arrivals):
+                closes_at[arrivals[k]].append(group)
             else:
-                window.add(tick.ltp, tick.ts_event, volume)
-        if late:
-            state.late_ticks += 1
-        if state.max_ts is None or tick.ts_event > state.max_ts:
-            state.max_ts = tick.ts_event
-        return self._close(state, tick.ts_recv, everything=False), late
+                at_eof.setdefault(token, []).append(group)
+        newest: dict[Interval, datetime] = {}
+        for group in groups.values():
+            if group.interval not in newest or group.start > newest[group.interval]:
+                newest[group.interval] = group.start
+        states[token] = (
+            token,
+            repr(max(mine, key=lambda t: t.ts_event).ts_event),  # the first at the latest time
+            max(t.cum_volume for t in mine),
+            [],  # end of input closed every window
+            sorted((k, repr(v)) for k, v in newest.items()),
+            sum(1 for i in arrivals if i in late_at),
+            len(groups),
+        )
 
-    def flush(self, state: RefCandleState, ts_recv: datetime) -> list[Candle]:
-        return self._close(state, ts_recv=ts_recv, everything=True)
+    indicators: dict[tuple[str, Interval], IndicatorSet] = defaultdict(IndicatorSet)
 
-    @staticmethod
-    def _tick_volume(state: RefCandleState, tick: Tick) -> int:
-        if state.max_cum_volume is None:
-            state.max_cum_volume = tick.cum_volume
-            return max(tick.last_qty, 0)
-        increase = tick.cum_volume - state.max_cum_volume
-        if increase > 0:
-            state.max_cum_volume = tick.cum_volume
-            return increase
-        return 0
-
-    def _watermark(self, state: RefCandleState) -> datetime | None:
-        return None if state.max_ts is None else state.max_ts - self.config.allowed_lateness
-
-    def _close(self, state: RefCandleState, ts_recv: datetime, everything: bool) -> list[Candle]:
-        watermark = self._watermark(state)
-        ready = []
-        for (interval, start), window in state.open_windows.items():
-            end = start + timedelta(seconds=INTERVAL_SECONDS[interval])
-            if everything or (watermark is not None and end <= watermark):
-                ready.append((interval, start, end, window))
-        ready.sort(key=lambda item: (item[2], INTERVAL_SECONDS[item[0]]))
+    def bars(ready: list[_Group], ts_recv: datetime) -> list[Bar]:
         out = []
-        for interval, start, end, w in ready:
-            del state.open_windows[(interval, start)]
-            previous = state.closed_through.get(interval)
-            if previous is None or start > previous:
-                state.closed_through[interval] = start
-            vwap = w.notional / w.volume if w.volume > 0 else float(w.close)
+        for group in sorted(ready, key=lambda g: (g.end, g.seconds)):
+            candle = group.candle(ts_recv)
+            snapshot = indicators[candle.token, group.interval].update(candle)
             out.append(
-                Candle(
-                    ts_event=end,
-                    ts_recv=ts_recv,
-                    token=state.token,
-                    interval=interval,
-                    start=w.start,
-                    open=w.open,
-                    high=w.high,
-                    low=w.low,
-                    close=w.close,
-                    volume=w.volume,
-                    vwap=vwap,
-                    ticks=w.ticks,
-                )
+                Bar(ts_event=candle.ts_event, ts_recv=ts_recv, candle=candle, indicators=snapshot)
             )
         return out
 
-
-class RefSMA(SMA):
-    def update(self, x: float) -> float | None:
-        if len(self._window) == self.period:
-            self._total -= self._window[0]
-        self._window.append(x)
-        self._total += x
-        return self.value
-
-
-class RefVolumeAverage(VolumeAverage):
-    def update(self, volume: float) -> float | None:
-        if len(self._window) == self.period:
-            self._total -= self._window[0]
-        self._window.append(volume)
-        self._total += volume
-        return self.value
-
-
-class RefRSI(RSI):
-    def update(self, close: float) -> float | None:
-        self._count += 1
-        if self._count == 1:
-            self._prev = close
-            return None
-        diff = close - self._prev
-        self._prev = close
-        n = self.period
-        if self._count <= n + 1:
-            if diff < 0:
-                self._loss -= diff
-            else:
-                self._gain += diff
-            if self._count < n + 1:
-                return None
-            self._loss /= n
-            self._gain /= n
-        else:
-            self._loss *= n - 1
-            self._gain *= n - 1
-            if diff < 0:
-                self._loss -= diff
-            else:
-                self._gain += diff
-            self._loss /= n
-            self._gain /= n
-        total = self._gain + self._loss
-        self._rsi = 100.0 * (self._gain / total) if total != 0.0 else 0.0
-        return self._rsi
-
-
-def _ref_true_range(high: float, low: float, prev_close: float) -> float:
-    return max(high - low, abs(high - prev_close), abs(low - prev_close))
-
-
-class RefATR(ATR):
-    def update(self, high: float, low: float, close: float) -> float | None:
-        self._count += 1
-        if self._count > 1:
-            tr = _ref_true_range(high, low, self._prev_close)
-            n = self.period
-            if self._atr is not None:
-                self._atr = (self._atr * (n - 1) + tr) / n
-            else:
-                self._tr_sum += tr
-                if self._count == n + 1:
-                    self._atr = self._tr_sum / n
-        self._prev_close = close
-        return self._atr
-
-
-class RefADX(ADX):
-    def update(self, high: float, low: float, close: float) -> float | None:
-        self._count += 1
-        count, n = self._count, self.period
-        if count == 1:
-            self._prev_high, self._prev_low, self._prev_close = high, low, close
-            return None
-        diff_p = high - self._prev_high
-        diff_m = self._prev_low - low
-        tr = _ref_true_range(high, low, self._prev_close)
-        self._prev_high, self._prev_low, self._prev_close = high, low, close
-        if count > n:
-            self._minus_dm -= self._minus_dm / n
-            self._plus_dm -= self._plus_dm / n
-        if diff_m > 0 and diff_p < diff_m:
-            self._minus_dm += diff_m
-        elif diff_p > 0 and diff_p > diff_m:
-            self._plus_dm += diff_p
-        self._tr = self._tr - self._tr / n + tr if count > n else self._tr + tr
-        if count <= n:
-            return None
-        dx: float | None = None
-        if self._tr != 0.0:
-            self._minus_di = 100.0 * (self._minus_dm / self._tr)
-            self._plus_di = 100.0 * (self._plus_dm / self._tr)
-            di_sum = self._minus_di + self._plus_di
-            if di_sum != 0.0:
-                dx = 100.0 * (abs(self._minus_di - self._plus_di) / di_sum)
-        else:
-            self._minus_di = self._plus_di = 0.0
-        if count <= 2 * n:
-            if dx is not None:
-                self._dx_sum += dx
-            if count == 2 * n:
-                self._adx = self._dx_sum / n
-        elif dx is not None:
-            assert self._adx is not None
-            self._adx = (self._adx * (n - 1) + dx) / n
-        return self._adx
-
-
-class RefBollingerBands(BollingerBands):
-    def update(self, close: float) -> tuple[float, float, float] | None:
-        if len(self._window) == self.period:
-            old = self._window[0] - self._anchor
-            self._sum -= old
-            self._sumsq -= old * old
-        self._window.append(close)
-        new = close - self._anchor
-        self._sum += new
-        self._sumsq += new * new
-        self._since_exact += 1
-        if self._since_exact >= self.period:
-            self._recompute()
-        return self.value
-
-
-class RefSupertrend(Supertrend):
-    def reset(self) -> None:
-        super().reset()
-        self._atr = RefATR(self.period)
-
-    def update(self, high: float, low: float, close: float) -> tuple[float, int] | None:
-        atr = self._atr.update(high, low, close)
-        if atr is None:
-            self._prev_close = close
-            return None
-        hl2 = (high + low) / 2.0
-        up = hl2 - self.multiplier * atr
-        dn = hl2 + self.multiplier * atr
-        prev_up = up if self._up is None else self._up
-        prev_dn = dn if self._dn is None else self._dn
-        prev_close = self._prev_close
-        if self._up is not None and prev_close > prev_up:
-            up = max(up, prev_up)
-        if self._dn is not None and prev_close < prev_dn:
-            dn = min(dn, prev_dn)
-        if self._trend == -1 and close > prev_dn:
-            self._trend = 1
-        elif self._trend == 1 and close < prev_up:
-            self._trend = -1
-        self._up, self._dn, self._prev_close = up, dn, close
-        return self.value
-
-
-class RefVWAP(VWAP):
-    def update(self, price: float, volume: float, ts_event: datetime) -> float | None:
-        session = ref_ist_date(ts_event).toordinal()
-        if session != self._session:
-            self._session, self._pv, self._volume = session, 0.0, 0.0
-        if volume > 0:
-            self._pv += price * volume
-            self._volume += volume
-        return self.value
-
-
-class RefIndicatorSet(IndicatorSet):
-    def reset(self) -> None:
-        super().reset()
-        self.vwap = RefVWAP()
-        self.rsi14 = RefRSI(14)
-        self.atr14 = RefATR(14)
-        self.bb = RefBollingerBands(20, 2.0)
-        self.supertrend = RefSupertrend(10, 3.0)
-        self.adx14 = RefADX(14)
-        self.vol20 = RefVolumeAverage(20)
-
-    def update(self, candle: Candle) -> Any:
-        scale = float(PAISE_PER_RUPEE)
-        high, low, close = candle.high / scale, candle.low / scale, candle.close / scale
-        self.ema9.update(close)
-        self.ema21.update(close)
-        self.vwap.update(candle.vwap / scale, candle.volume, candle.start)
-        self.rsi14.update(close)
-        self.atr14.update(high, low, close)
-        self.bb.update(close)
-        self.supertrend.update(high, low, close)
-        self.adx14.update(high, low, close)
-        self.vol20.update(candle.volume)
-        self._last = self._rebuild_last()
-        return self._last
-
-
-@dataclass
-class RefMarketState:
-    candles: RefCandleState = field(default_factory=RefCandleState)
-    indicators: dict[Interval, RefIndicatorSet] = field(default_factory=dict)
-    bars_emitted: int = 0
-
-
-class RefMarketLogic:
-    def __init__(self, config: CandleConfig) -> None:
-        self.candles = RefCandleLogic(config)
-
-    def on_tick(self, state: RefMarketState, tick: Tick) -> list[Bar | LateTick]:
-        closed, late = self.candles.on_tick(state.candles, tick)
-        out: list[Bar | LateTick] = [self._bar(state, c) for c in closed]
-        out.extend(late)
-        return out
-
-    def on_eof(self, state: RefMarketState, ts_recv: datetime) -> list[Bar]:
-        return [self._bar(state, c) for c in self.candles.flush(state.candles, ts_recv)]
-
-    def _bar(self, state: RefMarketState, candle: Candle) -> Bar:
-        indicators = state.indicators.get(candle.interval)
-        if indicators is None:
-            indicators = state.indicators[candle.interval] = RefIndicatorSet()
-        snapshot = indicators.update(candle)
-        state.bars_emitted += 1
-        return Bar(
-            ts_event=candle.ts_event, ts_recv=candle.ts_recv, candle=candle, indicators=snapshot
-        )
+    outputs: list[Bar | LateTick] = []
+    for i, tick in enumerate(ticks):
+        outputs += bars(closes_at.get(i, []), tick.ts_recv)
+        outputs += late_at.get(i, [])
+    end = ticks[-1].ts_recv + timedelta(seconds=1)
+    for token in sorted(at_eof):
+        outputs += bars(at_eof[token], end)
+    return outputs, states
 
 
 # --------------------------------------------------------------------------------------------
@@ -442,7 +178,7 @@ def _wire(items: list[Bar | LateTick] | list[Bar]) -> list[bytes]:
     return out
 
 
-def _observable(state: MarketState | RefMarketState) -> tuple[Any, ...]:
+def _observable(state: MarketState) -> tuple[Any, ...]:
     c = state.candles
     return (
         c.token,
@@ -458,29 +194,21 @@ def _observable(state: MarketState | RefMarketState) -> tuple[Any, ...]:
 def _replay(
     ticks: list[Tick], config: CandleConfig, copy_every: int = 0
 ) -> tuple[list[bytes], list[bytes], dict[str, tuple[Any, ...]], dict[str, tuple[Any, ...]]]:
-    """Run both implementations tick by tick; ``copy_every`` deep-copies/pickles the new state."""
-    new, ref = MarketLogic(config), RefMarketLogic(config)
-    new_states: dict[str, MarketState] = {}
-    ref_states: dict[str, RefMarketState] = {}
+    """Run the stage tick by tick (``copy_every``: deep-copy/pickle its state) and the reference."""
+    logic = MarketLogic(config)
+    states: dict[str, MarketState] = {}
     got: list[bytes] = []
-    want: list[bytes] = []
     for i, tick in enumerate(ticks):
-        state = new_states.setdefault(tick.token, MarketState())
-        got += _wire(new.on_tick(state, tick))
-        want += _wire(ref.on_tick(ref_states.setdefault(tick.token, RefMarketState()), tick))
+        state = states.setdefault(tick.token, MarketState())
+        got += _wire(logic.on_tick(state, tick))
         if copy_every and i % copy_every == 0:
             restored = copy.deepcopy(state) if i % 2 else pickle.loads(pickle.dumps(state))
-            new_states[tick.token] = restored
+            states[tick.token] = restored
     end = ticks[-1].ts_recv + timedelta(seconds=1)
-    for token in sorted(new_states):
-        got += _wire(new.on_eof(new_states[token], end))
-        want += _wire(ref.on_eof(ref_states[token], end))
-    return (
-        got,
-        want,
-        {k: _observable(v) for k, v in new_states.items()},
-        {k: _observable(v) for k, v in ref_states.items()},
-    )
+    for token in sorted(states):
+        got += _wire(logic.on_eof(states[token], end))
+    want, want_states = _reference(ticks, config)
+    return got, _wire(want), {k: _observable(v) for k, v in states.items()}, want_states
 
 
 # --------------------------------------------------------------------------------------------
@@ -490,11 +218,7 @@ def _replay(
 
 def test_synthetic_session_with_faults_is_identical() -> None:
     faults = FaultConfig(late_rate=0.02, out_of_order_rate=0.02, duplicate_rate=0.02)
-    market = SyntheticMarket(
-        SyntheticConfig(
-            seed=11, date=date(2026, 7, 7), duration_minutes=4, strikes_each_side=1, faults=faults
-        )
-    )
+    market = synthetic_market(11, day=date(2026, 7, 7), minutes=4, strikes=1, faults=faults)
     ticks = list(market.ticks())
     got, want, new_states, ref_states = _replay(ticks, CandleConfig())
     assert sum(1 for b in want if b.startswith(b"late:")) > 0  # the fixture exercises lateness
@@ -504,10 +228,7 @@ def test_synthetic_session_with_faults_is_identical() -> None:
 
 
 def test_synthetic_session_identical_across_checkpoints_and_configs() -> None:
-    market = SyntheticMarket(
-        SyntheticConfig(seed=4, date=date(2026, 7, 7), duration_minutes=3, strikes_each_side=1)
-    )
-    ticks = list(market.ticks())
+    ticks = list(synthetic_market(4, day=date(2026, 7, 7), minutes=3, strikes=1).ticks())
     for config in (
         CandleConfig(intervals=("1m",)),
         CandleConfig(intervals=("1m", "1s"), allowed_lateness=timedelta(0)),
@@ -615,8 +336,26 @@ utc_stamps = st.datetimes(
 @given(utc_stamps, st.sampled_from(["1s", "1m"]), st.integers(0, 1))
 def test_window_start_equals_epoch_formula(ts: datetime, interval: Interval, fold: int) -> None:
     ts = ts.replace(fold=fold)
-    got, want = window_start(ts, interval), ref_window_start(ts, interval)
+    got, want = window_start(ts, interval), epoch_floor(ts, interval)
     assert (got, got.tzinfo, got.fold, type(got)) == (want, want.tzinfo, want.fold, type(want))
+
+
+def ref_ist_date(ts: datetime) -> date:
+    """IST is a fixed +05:30: shift the UTC instant and take its calendar date."""
+    return (ts.astimezone(UTC) + timedelta(hours=5, minutes=30)).date()
+
+
+def ref_session_open(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, 3, 45, tzinfo=UTC)  # 09:15 IST
+
+
+def ref_session_close(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, 10, 0, tzinfo=UTC)  # 15:30 IST
+
+
+def ref_years_to_expiry(ts: datetime, expiry: date) -> float:
+    """Seconds to 15:30 IST on the expiry day, floored at 0, over a 365-day year."""
+    return max((ref_session_close(expiry) - ts).total_seconds(), 0.0) / 31_536_000.0
 
 
 @settings(max_examples=400, deadline=None)
@@ -624,7 +363,8 @@ def test_window_start_equals_epoch_formula(ts: datetime, interval: Interval, fol
 def test_session_helpers_equal_the_direct_formulas(stamps: list[datetime], day: date) -> None:
     for ts in stamps:
         assert sessions.ist_date(ts) == ref_ist_date(ts)
-        assert sessions.in_session(ts) == ref_in_session(ts)
+        d = ref_ist_date(ts)
+        assert sessions.in_session(ts) == (ref_session_open(d) <= ts < ref_session_close(d))
         got = sessions.years_to_expiry(ts, day)
         assert math.copysign(1, got) == math.copysign(1, ref_years_to_expiry(ts, day))
         assert got == ref_years_to_expiry(ts, day)
@@ -654,34 +394,61 @@ candle_fields = st.tuples(
 )
 
 
+def _close_to(got: list[float | None], want: np.ndarray) -> None:
+    """None exactly where the reference is NaN (warm-up), equal to 1e-9 relative elsewhere."""
+    ours = np.array([np.nan if v is None else v for v in got], dtype=float)
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(want))
+    np.testing.assert_allclose(ours, want, rtol=1e-9, atol=1e-9)
+
+
+def _batch_vwap(candles: list[Candle]) -> np.ndarray:
+    """Σ price × volume / Σ volume since the first candle of the same IST day (NaN: no volume)."""
+    out = []
+    for i, c in enumerate(candles):
+        day = [x for x in candles[: i + 1] if ref_ist_date(x.start) == ref_ist_date(c.start)]
+        volume = sum(x.volume for x in day)
+        out.append(sum(x.vwap / 100 * x.volume for x in day) / volume if volume else np.nan)
+    return np.array(out)
+
+
 @settings(max_examples=150, deadline=None)
-@given(st.lists(candle_fields, min_size=1, max_size=80), st.booleans())
-def test_indicator_set_identical_to_reference(raw: list[Any], flat: bool) -> None:
-    new, ref = IndicatorSet(), RefIndicatorSet()
+@given(st.lists(candle_fields, min_size=1, max_size=80), st.booleans(), st.integers(0, 80))
+def test_indicator_set_equals_batch_references(raw: list[Any], flat: bool, cut: int) -> None:
+    """Every snapshot field equals TA-Lib (or the batch formula) over the candles so far, also
+    when the set is pickled and restored at candle ``cut`` (what a checkpoint does)."""
+    indicators, candles, snaps = IndicatorSet(), [], []
     ts = datetime(2026, 7, 7, 3, 45, tzinfo=UTC)
-    for close, up, down, volume, gap in raw:
+    for k, (close, up, down, volume, gap) in enumerate(raw):
         ts += timedelta(minutes=gap * 12)
         if flat:
             up = down = 0
-        candle = Candle(
-            ts_event=ts + timedelta(minutes=1),
-            ts_recv=ts,
-            token="1",
-            interval="1m",
-            start=ts,
-            open=close,
-            high=close + up,
-            low=max(close - down, 1),
-            close=close,
-            volume=volume,
-            vwap=float(close),
-            ticks=1,
-        )
-        got, want = new.update(candle), ref.update(candle)
-        assert msgspec.json.encode(got) == msgspec.json.encode(want)
-        assert new.value == got
-    # Snapshots (what a checkpoint stores) hold the same numbers too.
-    assert new.snapshot()["state"]["bb"]["state"] == ref.snapshot()["state"]["bb"]["state"]
-    assert new.vol20._window == deque(ref.vol20._window)
-    assert new.adx14.snapshot()["state"] == ref.adx14.snapshot()["state"]
-    assert isinstance(new.vol20, VolumeAverage)
+        if k == cut:
+            indicators = pickle.loads(pickle.dumps(indicators))
+        ohlc = (close, close + up, max(close - down, 1), close)
+        candles.append(candle("1", "1m", ts, ohlc, volume, float(close), 1, ts_recv=ts))
+        snaps.append(indicators.update(candles[-1]))
+        assert indicators.value == snaps[-1]
+    high, low, close = (
+        np.array([getattr(c, f) / 100 for c in candles]) for f in ("high", "low", "close")
+    )
+    volume = np.array([float(c.volume) for c in candles])
+    upper, middle, lower = talib.BBANDS(close, 20, 2.0, 2.0, talib.MA_Type.SMA)
+    supertrend, direction = _supertrend_reference(high, low, close)
+    for name, want in {
+        "ema9": talib.EMA(close, 9),
+        "ema21": talib.EMA(close, 21),
+        "rsi14": talib.RSI(close, 14),
+        "atr14": talib.ATR(high, low, close, 14),
+        "adx14": talib.ADX(high, low, close, 14),
+        "plus_di14": talib.PLUS_DI(high, low, close, 14),
+        "minus_di14": talib.MINUS_DI(high, low, close, 14),
+        "bb_upper": upper,
+        "bb_middle": middle,
+        "bb_lower": lower,
+        "supertrend": supertrend,
+        "vol_avg20": talib.SMA(volume, 20),
+        "vwap": _batch_vwap(candles),
+    }.items():
+        _close_to([getattr(s, name) for s in snaps], want)
+    assert [s.supertrend_dir or 0 for s in snaps] == direction.tolist()
+    assert isinstance(indicators.vol20, VolumeAverage)

@@ -6,6 +6,7 @@ import copy
 import pickle
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import msgspec
 import pydantic
@@ -15,7 +16,6 @@ from operators._native import attributes
 from operators.ai.adaptive import AdaptiveStateChanged
 from operators.events import RiskEvent, Tick
 from operators.trading.costs import CostBreakdown
-from operators.trading.orders import FillEvent
 from operators.trading.risk import RiskLogic, next_session_open
 from operators.trading.risk_limits import (
     FillReport,
@@ -27,6 +27,8 @@ from operators.trading.risk_limits import (
     stop_lots,
     volatility_lots,
 )
+from tests.events import filled
+from tests.events import tick as nfo_tick
 
 T0 = datetime(2026, 1, 6, 4, 30, tzinfo=UTC)  # Tuesday 10:00 IST
 BIG = 100_000_000  # ₹10,00,000 in paise
@@ -35,6 +37,22 @@ SMALL = 10_000_000  # ₹1,00,000 in paise
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
+
+
+def _leg(
+    ts: datetime, order_id: str, account: str, strategy: str, instrument: str, side: str, qty: int
+) -> dict[str, Any]:
+    """What an intent and a fill report share: who trades how much of which NIFTY option."""
+    return dict(
+        ts_event=ts,
+        order_id=order_id,
+        account=account,
+        strategy=strategy,
+        instrument=instrument,
+        underlying="NIFTY",
+        side=side,
+        qty=qty,
+    )
 
 
 def intent(
@@ -52,21 +70,8 @@ def intent(
     atr: float | None = None,
     account: str = "A1",
 ) -> OrderIntent:
-    return OrderIntent(
-        ts_event=ts,
-        order_id=order_id,
-        account=account,
-        strategy=strategy,
-        instrument=instrument,
-        underlying="NIFTY",
-        side=side,  # type: ignore[arg-type]
-        qty=qty,
-        lot_size=lot,
-        price=price,
-        stop_distance=stop,
-        delta=delta,
-        atr=atr,
-    )
+    leg = _leg(ts, order_id, account, strategy, instrument, side, qty)
+    return OrderIntent(**leg, lot_size=lot, price=price, stop_distance=stop, delta=delta, atr=atr)
 
 
 def fill(
@@ -80,48 +85,23 @@ def fill(
     order_id: str = "",
     costs: int = 0,
 ) -> FillReport:
-    return FillReport(
-        ts_event=ts,
-        account="A1",
-        strategy=strategy,
-        instrument=instrument,
-        underlying="NIFTY",
-        side=side,  # type: ignore[arg-type]
-        qty=qty,
-        price=price,
-        costs=costs,
-        order_id=order_id,
-        lot_size=65,
-    )
+    leg = _leg(ts, order_id, "A1", strategy, instrument, side, qty)
+    return FillReport(**leg, lot_size=65, price=price, costs=costs)
 
 
 def book(logic: RiskLogic, report: FillReport) -> list:
     """Book the fill in the portfolio first, then tell risk, as the account stage does (risk
     reads positions from the portfolio's book)."""
-    logic.book.on_fill(
-        FillEvent(
-            ts_event=report.ts_event,
-            ts_recv=report.ts_event,
-            order_id=report.order_id,
-            account=report.account,
-            strategy=report.strategy,
-            token=report.instrument,
-            fill_id=f"{report.order_id}:{report.ts_event.isoformat()}",
-            side=report.side,
-            fill_qty=report.qty,
-            fill_price=report.price,
-            cum_qty=report.qty,
-            leaves_qty=0,
-            cum_value=report.qty * report.price,
-            liquidity="TAKER",
-            costs=CostBreakdown(brokerage=report.costs, total=report.costs),
-        )
-    )
+    fill_id = f"{report.order_id}:{report.ts_event.isoformat()}"
+    costs = CostBreakdown(brokerage=report.costs, total=report.costs)
+    r = report
+    args = (r.ts_event, r.order_id, r.account, r.strategy, r.instrument, r.side, r.qty, r.price)
+    logic.book.on_fill(filled(*args, fill_id=fill_id, costs=costs))
     return logic.on_fill(report)
 
 
 def tick(ts: datetime, token: str = "OPT1", ltp: int = 10_000, bid: int = 0, ask: int = 0) -> Tick:
-    return Tick(ts_event=ts, ts_recv=ts, token=token, exchange="NFO", ltp=ltp, bid=bid, ask=ask)
+    return nfo_tick(ts, token, ltp, bid, ask)
 
 
 def decision(out: list) -> OrderApproved | OrderDenied:
