@@ -150,10 +150,14 @@ class SharedExecutionState(ExecutionState, kw_only=True):
 
 Behaviour = Literal["MARKET", "LIMIT"]
 D = TypeVar("D", bound=OrderDetails)
+E = TypeVar("E", bound=OrderEvent)
 
 
-def _terms(cls: type[D], o: WorkingOrder, ts_event: datetime, ts_recv: datetime, **extra: Any) -> D:
-    """An order event of class ``cls`` carrying the order's current terms."""
+def _order_event(
+    cls: type[E], o: WorkingOrder | SubmitOrder, ts_event: datetime, ts_recv: datetime, **extra: Any
+) -> E:
+    """An order event of class ``cls`` with the identity every order event carries (order,
+    account, strategy, token, run) taken from ``o``, plus ``extra``."""
     return cls(
         ts_event=ts_event,
         ts_recv=ts_recv,
@@ -162,6 +166,17 @@ def _terms(cls: type[D], o: WorkingOrder, ts_event: datetime, ts_recv: datetime,
         strategy=o.strategy,
         token=o.token,
         run_id=o.run_id,
+        **extra,
+    )
+
+
+def _terms(cls: type[D], o: WorkingOrder, ts_event: datetime, ts_recv: datetime, **extra: Any) -> D:
+    """An order event of class ``cls`` carrying the order's current terms."""
+    return _order_event(
+        cls,
+        o,
+        ts_event,
+        ts_recv,
         side=o.side,
         order_type=o.order_type,
         qty=o.qty,
@@ -219,14 +234,11 @@ class ExecutionLogic:
     def _submit(self, cmd: SubmitOrder) -> list[OrderEvent]:
         if cmd.order_id in self.state.orders:
             return [
-                OrderCommandRejected(
-                    ts_event=cmd.ts_event,
-                    ts_recv=cmd.ts_recv,
-                    order_id=cmd.order_id,
-                    account=cmd.account,
-                    strategy=cmd.strategy,
-                    token=cmd.token,
-                    run_id=cmd.run_id,
+                _order_event(
+                    OrderCommandRejected,
+                    cmd,
+                    cmd.ts_event,
+                    cmd.ts_recv,
                     command="SUBMIT",
                     reject_reason="DUPLICATE_ORDER_ID",
                 )
@@ -324,18 +336,7 @@ class ExecutionLogic:
         for o in sorted(due, key=lambda o: o.priority):
             o.status = "EXPIRED"
             self._remove(o)
-            events.append(
-                OrderExpired(
-                    ts_event=o.session_end,
-                    ts_recv=ts,
-                    order_id=o.order_id,
-                    account=o.account,
-                    strategy=o.strategy,
-                    token=o.token,
-                    run_id=o.run_id,
-                    filled_qty=o.filled_qty,
-                )
-            )
+            events.append(_order_event(OrderExpired, o, o.session_end, ts, filled_qty=o.filled_qty))
         return events
 
     # --- ticks ----------------------------------------------------------------------------
@@ -393,14 +394,11 @@ class ExecutionLogic:
         order.eligible_after = tick.ts_event  # works from the next tick, never this one
         if order.status == "ACCEPTED":
             order.status = "TRIGGERED"
-        return OrderTriggered(
-            ts_event=tick.ts_event,
-            ts_recv=tick.ts_recv,
-            order_id=order.order_id,
-            account=order.account,
-            strategy=order.strategy,
-            token=order.token,
-            run_id=order.run_id,
+        return _order_event(
+            OrderTriggered,
+            order,
+            tick.ts_event,
+            tick.ts_recv,
             trigger=order.trigger,
             ltp=tick.ltp,
         )
@@ -474,14 +472,11 @@ class ExecutionLogic:
         if done:
             self._remove(order)
         cls = OrderFilled if done else OrderPartiallyFilled
-        return cls(
-            ts_event=tick.ts_event,
-            ts_recv=tick.ts_recv,
-            order_id=order.order_id,
-            account=order.account,
-            strategy=order.strategy,
-            token=order.token,
-            run_id=order.run_id,
+        return _order_event(
+            cls,
+            order,
+            tick.ts_event,
+            tick.ts_recv,
             fill_id=f"{order.order_id}#{order.fills}",
             side=order.side,
             fill_qty=qty,
@@ -609,16 +604,8 @@ class ExecutionLogic:
     ) -> OrderCancelled:
         o.status = "CANCELLED"
         self._remove(o)
-        return OrderCancelled(
-            ts_event=ts_event,
-            ts_recv=ts_recv,
-            order_id=o.order_id,
-            account=o.account,
-            strategy=o.strategy,
-            token=o.token,
-            run_id=o.run_id,
-            cancel_reason=why,
-            filled_qty=o.filled_qty,
+        return _order_event(
+            OrderCancelled, o, ts_event, ts_recv, cancel_reason=why, filled_qty=o.filled_qty
         )
 
     def _command_rejected(
