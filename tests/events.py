@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from operators.events import Instrument, OptionAnalytics, Tick
-from operators.trading.orders import SubmitOrder
+from operators.trading.orders import OrderFilled, SubmitOrder
 
 
 def option(token: str = "43650", symbol: str = "X", **fields: Any) -> Instrument:
@@ -43,4 +43,32 @@ def analytics(
     fields = spot | {"price": 120.0, "strike": 23_500.0, "t_years": 0.015} | fields
     return OptionAnalytics(
         ts_event=ts, ts_recv=ts, token=token, iv=iv, iv_percentile=iv_percentile, **fields
+    )
+
+
+def filled(
+    ts: datetime,
+    order_id: str,
+    strategy: str,
+    token: str,
+    side: str,
+    qty: int,
+    price: int,
+    **fields: Any,
+) -> OrderFilled:
+    """A whole-order fill of account A1 at ``price`` (taker, received when it happened)."""
+    defaults: dict[str, Any] = dict(
+        account="A1", fill_id=f"{order_id}#1", cum_qty=qty, leaves_qty=0, liquidity="TAKER"
+    )
+    return OrderFilled(
+        ts_event=ts,
+        ts_recv=ts,
+        order_id=order_id,
+        strategy=strategy,
+        token=token,
+        side=side,  # type: ignore[arg-type]
+        fill_qty=qty,
+        fill_price=price,
+        cum_value=qty * price,
+        **(defaults | fields),
     )

@@ -194,20 +194,10 @@ class AccountLogic:
     def on_item(self, rt: AccountRuntime, item: AccountInput) -> list[AccountOutput]:
         reorder = rt.reorder
         late_before = reorder.late
-        key = (
-            (4, item.token, item.seq, item.ltp, item.cum_volume)  # sort_key(item), inline
-            if type(item) is Tick
-            else sort_key(item)
-        )
-        released = self.buffer.push(reorder, item.ts_event, key, item)
+        released = self.buffer.push(reorder, item.ts_event, sort_key(item), item)
         if not released:  # held back: nothing released, nothing late
             return []
-        out: list[AccountOutput] = []
-        for ready in released:
-            if type(ready) is Tick:
-                self._on_tick(rt, ready, out)
-            else:
-                out.extend(self._process(rt, ready))
+        out = self._released(rt, released)
         rt.late_inputs += reorder.late - late_before
         return out
 
@@ -217,13 +207,10 @@ class AccountLogic:
         """``on_item`` for an item of input ``source`` (input watermarks)."""
         reorder = rt.reorder
         late_before = reorder.late
-        key = (
-            (4, item.token, item.seq, item.ltp, item.cum_volume)
-            if type(item) is Tick
-            else sort_key(item)
-        )
         # progress from the strategy stage's markers only: its bars close behind its ticks
-        released = self.buffer.push_from(reorder, source, item.ts_event, key, item, False)
+        released = self.buffer.push_from(
+            reorder, source, item.ts_event, sort_key(item), item, False
+        )
         if not released:
             return []
         out = self._released(rt, released)

@@ -19,6 +19,7 @@ import msgspec
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from operators.events import Event, Side
+from operators.trading.orders import FillEvent
 
 # A floor that is off by one ulp (14.999999999 lots) must still give 15 lots.
 _FLOOR_EPS = 1e-9
@@ -148,8 +149,25 @@ class FillReport(msgspec.Struct, frozen=True, kw_only=True):
         return self.qty if self.side == "BUY" else -self.qty
 
 
-class OrderApproved(Event, frozen=True, kw_only=True):
-    """Risk let the order through, possibly with a smaller ``qty`` than requested."""
+def fill_report(fill: FillEvent, underlying: str, lot_size: int) -> FillReport:
+    """The risk engine's view of an execution (the one conversion the account stage makes)."""
+    return FillReport(
+        ts_event=fill.ts_event,
+        account=fill.account,
+        strategy=fill.strategy,
+        instrument=fill.token,
+        underlying=underlying,
+        side=fill.side,
+        qty=fill.fill_qty,
+        price=fill.fill_price,
+        costs=fill.costs.total,
+        order_id=fill.order_id,
+        lot_size=lot_size,
+    )
+
+
+class RiskDecision(Event, frozen=True, kw_only=True):
+    """What risk answered about one order: the fields an approval and a denial share."""
 
     account: str
     strategy: str
@@ -157,20 +175,19 @@ class OrderApproved(Event, frozen=True, kw_only=True):
     instrument: str
     side: Side
     qty: int
+
+
+class OrderApproved(RiskDecision, frozen=True, kw_only=True):
+    """Risk let the order through, possibly with a smaller ``qty`` than requested."""
+
     requested_qty: int
     price: int
     reason: str = ""
 
 
-class OrderDenied(Event, frozen=True, kw_only=True):
+class OrderDenied(RiskDecision, frozen=True, kw_only=True):
     """Risk refused the order; ``reason`` is ``CODE: key=value, ...`` (see module doc)."""
 
-    account: str
-    strategy: str
-    order_id: str
-    instrument: str
-    side: Side
-    qty: int
     reason: str
 
 

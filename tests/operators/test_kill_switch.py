@@ -13,7 +13,7 @@ from operators.trading.kill_switch import (
     stall_breach,
 )
 from operators.trading.risk import RiskLogic
-from operators.trading.risk_limits import FillReport, OrderApproved, OrderDenied, RiskLimits
+from operators.trading.risk_limits import OrderApproved, OrderDenied, RiskLimits
 from tests.operators.test_risk import SMALL, at, book, fill, intent, tick
 
 T0 = datetime(2026, 1, 6, 4, 30, tzinfo=UTC)  # Tuesday 10:00 IST
@@ -171,20 +171,7 @@ def test_square_off_fills_flatten_and_reset_rearms() -> None:
     )
     assert logic.state.pending == {}
     book(logic, fill(at(5), "SELL", 9_900))
-    book(
-        logic,
-        FillReport(
-            ts_event=at(5),
-            account="A1",
-            strategy="s2",
-            instrument="OPT2",
-            underlying="NIFTY",
-            side="BUY",
-            qty=65,
-            price=10_100,
-            lot_size=65,
-        ),
-    )
+    book(logic, fill(at(5), "BUY", 10_100, strategy="s2", instrument="OPT2"))
     assert logic.position_qty("OPT1") == 0
     assert logic.position_qty("OPT2") == 0
     assert logic.on_order(intent("o10", at(6)))[-1].reason == "KILL_SWITCH: FEED_STALLED: x"  # type: ignore[union-attr]

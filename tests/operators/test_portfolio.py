@@ -19,7 +19,7 @@ from operators.trading.execution import ExecutionConfig, ExecutionLogic
 from operators.trading.fills import FillModel, SpreadSlippage
 from operators.trading.orders import FillEvent, OrderFilled
 from operators.trading.portfolio import PortfolioLogic, PortfolioState, PositionChanged, TradeClosed
-from tests.events import analytics
+from tests.events import analytics, filled
 from tests.events import tick as nfo_tick
 
 CE = Instrument(token="1", symbol="NIFTYCE", underlying="NIFTY", kind="CE", lot_size=65)
@@ -49,24 +49,8 @@ def fill(
 ) -> OrderFilled:
     n = next(_n)
     c = compute_costs(side, qty, price, T0.date()) if costs else ZERO_COSTS  # type: ignore[arg-type]
-    return OrderFilled(
-        ts_event=at(s),
-        ts_recv=at(s),
-        order_id=f"o{n}",
-        account="A1",
-        strategy=strategy,
-        token=token,
-        run_id="r1",
-        fill_id=f"o{n}#1",
-        side=side,  # type: ignore[arg-type]
-        fill_qty=qty,
-        fill_price=price,
-        cum_qty=qty,
-        leaves_qty=0,
-        cum_value=qty * price,
-        liquidity="TAKER",
-        costs=c,
-        reason=reason,
+    return filled(
+        at(s), f"o{n}", strategy, token, side, qty, price, run_id="r1", costs=c, reason=reason
     )
 
 

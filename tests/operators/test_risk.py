@@ -15,18 +15,19 @@ from operators._native import attributes
 from operators.ai.adaptive import AdaptiveStateChanged
 from operators.events import RiskEvent, Tick
 from operators.trading.costs import CostBreakdown
-from operators.trading.orders import FillEvent
+from operators.trading.orders import FillEvent, OrderFilled
 from operators.trading.risk import RiskLogic, next_session_open
 from operators.trading.risk_limits import (
-    FillReport,
     OrderApproved,
     OrderDenied,
     OrderIntent,
     RiskLimits,
+    fill_report,
     record_trade_result,
     stop_lots,
     volatility_lots,
 )
+from tests.events import filled
 
 T0 = datetime(2026, 1, 6, 4, 30, tzinfo=UTC)  # Tuesday 10:00 IST
 BIG = 100_000_000  # ₹10,00,000 in paise
@@ -79,45 +80,25 @@ def fill(
     instrument: str = "OPT1",
     order_id: str = "",
     costs: int = 0,
-) -> FillReport:
-    return FillReport(
-        ts_event=ts,
-        account="A1",
-        strategy=strategy,
-        instrument=instrument,
-        underlying="NIFTY",
-        side=side,  # type: ignore[arg-type]
-        qty=qty,
-        price=price,
-        costs=costs,
-        order_id=order_id,
-        lot_size=65,
+) -> OrderFilled:
+    return filled(
+        ts,
+        order_id,
+        strategy,
+        instrument,
+        side,
+        qty,
+        price,
+        fill_id=f"{order_id}:{ts.isoformat()}",
+        costs=CostBreakdown(brokerage=costs, total=costs),
     )
 
 
-def book(logic: RiskLogic, report: FillReport) -> list:
-    """Book the fill in the portfolio first, then tell risk, as the account stage does (risk
+def book(logic: RiskLogic, fill: FillEvent) -> list:
+    """Book the fill in the portfolio first, then tell risk what the account stage would (risk
     reads positions from the portfolio's book)."""
-    logic.book.on_fill(
-        FillEvent(
-            ts_event=report.ts_event,
-            ts_recv=report.ts_event,
-            order_id=report.order_id,
-            account=report.account,
-            strategy=report.strategy,
-            token=report.instrument,
-            fill_id=f"{report.order_id}:{report.ts_event.isoformat()}",
-            side=report.side,
-            fill_qty=report.qty,
-            fill_price=report.price,
-            cum_qty=report.qty,
-            leaves_qty=0,
-            cum_value=report.qty * report.price,
-            liquidity="TAKER",
-            costs=CostBreakdown(brokerage=report.costs, total=report.costs),
-        )
-    )
-    return logic.on_fill(report)
+    logic.book.on_fill(fill)
+    return logic.on_fill(fill_report(fill, "NIFTY", 65))
 
 
 def tick(ts: datetime, token: str = "OPT1", ltp: int = 10_000, bid: int = 0, ask: int = 0) -> Tick:
