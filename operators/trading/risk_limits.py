@@ -97,7 +97,25 @@ class RiskLimits(FrozenConfig):
         return timedelta(minutes=self.cooldown_minutes)
 
 
-class OrderIntent(msgspec.Struct, frozen=True, kw_only=True):
+class TradeTerms(msgspec.Struct, frozen=True, kw_only=True):
+    """Who trades what, which way, how much and at what price (paise): the part of an order
+    intent and a fill report that risk reads alike."""
+
+    ts_event: datetime
+    account: str
+    strategy: str
+    instrument: str
+    underlying: str
+    side: Side
+    qty: int
+    price: int
+
+    @property
+    def signed_qty(self) -> int:
+        return self.qty if self.side == "BUY" else -self.qty
+
+
+class OrderIntent(TradeTerms, frozen=True, kw_only=True):
     """What a strategy wants to trade, before risk: the lead adapts ``SubmitOrder`` into this.
 
     ``qty`` is units (a multiple of ``lot_size``); ``price`` is the expected fill price in
@@ -107,46 +125,22 @@ class OrderIntent(msgspec.Struct, frozen=True, kw_only=True):
     ATR(14) in rupees for volatility sizing (None: no volatility sizing).
     """
 
-    ts_event: datetime
     order_id: str
-    account: str
-    strategy: str
-    instrument: str
-    underlying: str
-    side: Side
-    qty: int
     lot_size: int
-    price: int
     stop_distance: int
     delta: float | None = None
     atr: float | None = None
 
-    @property
-    def signed_qty(self) -> int:
-        return self.qty if self.side == "BUY" else -self.qty
 
-
-class FillReport(msgspec.Struct, frozen=True, kw_only=True):
+class FillReport(TradeTerms, frozen=True, kw_only=True):
     """One execution as the risk engine needs it; the lead adapts ``OrderFilled`` into this.
 
     ``costs`` are the statutory charges and brokerage of this fill in paise (≥ 0).
     """
 
-    ts_event: datetime
-    account: str
-    strategy: str
-    instrument: str
-    underlying: str
-    side: Side
-    qty: int
-    price: int
     costs: int = 0
     order_id: str = ""
     lot_size: int = 1
-
-    @property
-    def signed_qty(self) -> int:
-        return self.qty if self.side == "BUY" else -self.qty
 
 
 def fill_report(fill: FillEvent, underlying: str, lot_size: int) -> FillReport:
