@@ -43,10 +43,8 @@ from operators.trading.costs import (
     CostInputError,
     CostRates,
     CostSchedule,
-    brokerage_rule,
+    charges,
     check_fill,
-    gst_rule,
-    turnover_charge_rule,
 )
 
 STATE_VERSION = 1
@@ -142,10 +140,9 @@ class ScripDay(msgspec.Struct, kw_only=True):
 
 def charge_line(rates: CostRates, token: str, symbol: str, day: ScripDay) -> NoteLine:
     """The contract-note line of one scrip's day totals."""
-    brokerage = brokerage_rule(rates, day.orders.values())
-    exchange, ipft, sebi, stamp = turnover_charge_rule(rates, day.buy_value, day.sell_value)
-    stt = stt_rule(rates, day.sell_value)
-    gst = gst_rule(rates, brokerage, exchange, sebi, ipft)
+    c = charges(
+        rates, day.orders.values(), day.buy_value, day.sell_value, stt_rule(rates, day.sell_value)
+    )
     return NoteLine(
         token=token,
         symbol=symbol,
@@ -154,14 +151,14 @@ def charge_line(rates: CostRates, token: str, symbol: str, day: ScripDay) -> Not
         sell_qty=day.sell_qty,
         sell_value=day.sell_value,
         orders=len(day.orders),
-        brokerage=brokerage,
-        exchange=exchange,
-        ipft=ipft,
-        sebi=sebi,
-        stamp=stamp,
-        stt=stt,
-        gst=gst,
-        charges=brokerage + exchange + ipft + sebi + stamp + stt + gst,
+        brokerage=c.brokerage,
+        exchange=c.exchange,
+        ipft=c.ipft,
+        sebi=c.sebi,
+        stamp=c.stamp,
+        stt=c.stt,
+        gst=c.gst,
+        charges=c.total,
         estimated=day.estimated,
     )
 

@@ -190,6 +190,27 @@ def gst_rule(rates: CostRates, brokerage: int, exchange: int, sebi: int, ipft: i
     return round_paise(Decimal(base) * rates.gst)
 
 
+def charges(
+    rates: CostRates, order_turnovers: Iterable[int], buy_value: int, sell_value: int, stt: int
+) -> CostBreakdown:
+    """Every charge on ``buy_value``/``sell_value`` of trades by orders of ``order_turnovers``
+    (each charged brokerage here), given the STT (a fill and a contract note round it apart).
+    """
+    brokerage = brokerage_rule(rates, order_turnovers)
+    exchange, ipft, sebi, stamp = turnover_charge_rule(rates, buy_value, sell_value)
+    gst = gst_rule(rates, brokerage, exchange, sebi, ipft)
+    return CostBreakdown(
+        brokerage=brokerage,
+        stt=stt,
+        exchange=exchange,
+        ipft=ipft,
+        sebi=sebi,
+        stamp=stamp,
+        gst=gst,
+        total=brokerage + stt + exchange + ipft + sebi + stamp + gst,
+    )
+
+
 def compute_costs(
     side: Side,
     qty: int,
@@ -211,21 +232,9 @@ def compute_costs(
     check_fill(side, qty, price)
     rates = schedule.rates_for(day)
     turnover = qty * price
-    brokerage = brokerage_rule(rates, (turnover,)) if first_fill else 0
     buy_value, sell_value = (turnover, 0) if side == "BUY" else (0, turnover)
-    exchange, ipft, sebi, stamp = turnover_charge_rule(rates, buy_value, sell_value)
     stt = round_paise(Decimal(sell_value) * rates.stt_sell)  # a fill's: to the paisa
-    gst = gst_rule(rates, brokerage, exchange, sebi, ipft)
-    return CostBreakdown(
-        brokerage=brokerage,
-        stt=stt,
-        exchange=exchange,
-        ipft=ipft,
-        sebi=sebi,
-        stamp=stamp,
-        gst=gst,
-        total=brokerage + stt + exchange + ipft + sebi + stamp + gst,
-    )
+    return charges(rates, (turnover,) if first_fill else (), buy_value, sell_value, stt)
 
 
 class CostModel:
