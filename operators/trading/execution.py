@@ -247,11 +247,11 @@ class ExecutionLogic:
         end = session_close(ist_date(cmd.ts_event))
         if reason is None and cmd.ts_event >= end:
             reason = f"SESSION_CLOSED: {cmd.ts_event.isoformat()} >= {end.isoformat()}"
-        order = WorkingOrder(
-            order_id=cmd.order_id,
-            account=cmd.account,
-            strategy=cmd.strategy,
-            token=cmd.token,
+        order = self._working(
+            cmd.order_id,
+            cmd,
+            cmd.ts_event,
+            end,
             side=cmd.side,
             order_type=cmd.order_type,
             qty=cmd.qty,
@@ -262,10 +262,6 @@ class ExecutionLogic:
             stop=cmd.stop,
             parent_id=cmd.parent_id,
             reason=cmd.reason,
-            run_id=cmd.run_id,
-            accepted_at=cmd.ts_event,
-            eligible_after=cmd.ts_event + self.config.latency.delay(cmd.order_id),
-            session_end=end,
             priority=0,
         )
         if reason is not None:
@@ -507,11 +503,11 @@ class ExecutionLogic:
                 (STOP_SUFFIX, "SL-M", 0, parent.stop, "BRACKET_STOP"),
             )
             for suffix, kind, price, trigger, why in legs:
-                child = WorkingOrder(
-                    order_id=parent.order_id + suffix,
-                    account=parent.account,
-                    strategy=parent.strategy,
-                    token=parent.token,
+                child = self._working(
+                    parent.order_id + suffix,
+                    parent,
+                    tick.ts_event,
+                    parent.session_end,
                     side=opposite(parent.side),
                     order_type=kind,
                     qty=open_qty,
@@ -520,11 +516,6 @@ class ExecutionLogic:
                     validity="DAY",
                     parent_id=parent.order_id,
                     reason=f"{why}: {parent.reason}" if parent.reason else why,
-                    run_id=parent.run_id,
-                    accepted_at=tick.ts_event,
-                    eligible_after=tick.ts_event
-                    + self.config.latency.delay(parent.order_id + suffix),
-                    session_end=parent.session_end,
                     priority=self._next_priority(),
                 )
                 self._add(child)
@@ -578,6 +569,28 @@ class ExecutionLogic:
         return events
 
     # --- bookkeeping ----------------------------------------------------------------------
+
+    def _working(
+        self,
+        order_id: str,
+        owner: WorkingOrder | SubmitOrder,
+        ts: datetime,
+        session_end: datetime,
+        **terms: Any,
+    ) -> WorkingOrder:
+        """A new order ``order_id`` of ``owner``'s account, strategy, token and run with
+        ``terms``, accepted at ``ts``, eligible once its latency has passed."""
+        return WorkingOrder(
+            order_id=order_id,
+            account=owner.account,
+            strategy=owner.strategy,
+            token=owner.token,
+            run_id=owner.run_id,
+            accepted_at=ts,
+            eligible_after=ts + self.config.latency.delay(order_id),
+            session_end=session_end,
+            **terms,
+        )
 
     def _next_priority(self) -> int:
         self.state.next_priority += 1
