@@ -170,25 +170,26 @@ def _order_event(
     )
 
 
+def _order_terms(o: WorkingOrder | SubmitOrder) -> dict[str, Any]:
+    """The order's terms (side, type, size, prices, validity, bracket, parent, reason): what a
+    submit hands the working order and what every ``OrderDetails`` event repeats."""
+    return {
+        "side": o.side,
+        "order_type": o.order_type,
+        "qty": o.qty,
+        "price": o.price,
+        "trigger": o.trigger,
+        "validity": o.validity,
+        "target": o.target,
+        "stop": o.stop,
+        "parent_id": o.parent_id,
+        "reason": o.reason,
+    }
+
+
 def _terms(cls: type[D], o: WorkingOrder, ts_event: datetime, ts_recv: datetime, **extra: Any) -> D:
     """An order event of class ``cls`` carrying the order's current terms."""
-    return _order_event(
-        cls,
-        o,
-        ts_event,
-        ts_recv,
-        side=o.side,
-        order_type=o.order_type,
-        qty=o.qty,
-        price=o.price,
-        trigger=o.trigger,
-        validity=o.validity,
-        target=o.target,
-        stop=o.stop,
-        parent_id=o.parent_id,
-        reason=o.reason,
-        **extra,
-    )
+    return _order_event(cls, o, ts_event, ts_recv, **_order_terms(o), **extra)
 
 
 class ExecutionLogic:
@@ -247,23 +248,7 @@ class ExecutionLogic:
         end = session_close(ist_date(cmd.ts_event))
         if reason is None and cmd.ts_event >= end:
             reason = f"SESSION_CLOSED: {cmd.ts_event.isoformat()} >= {end.isoformat()}"
-        order = self._working(
-            cmd.order_id,
-            cmd,
-            cmd.ts_event,
-            end,
-            side=cmd.side,
-            order_type=cmd.order_type,
-            qty=cmd.qty,
-            price=cmd.price,
-            trigger=cmd.trigger,
-            validity=cmd.validity,
-            target=cmd.target,
-            stop=cmd.stop,
-            parent_id=cmd.parent_id,
-            reason=cmd.reason,
-            priority=0,
-        )
+        order = self._working(cmd.order_id, cmd, cmd.ts_event, end, priority=0, **_order_terms(cmd))
         if reason is not None:
             order.status = "REJECTED"
             return [_terms(OrderRejected, order, cmd.ts_event, cmd.ts_recv, reject_reason=reason)]
