@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 from operators.market.sessions import years_to_expiry
 
@@ -46,16 +46,8 @@ IVReason = Literal[
     "INVALID_INPUT",
     "NOT_CONVERGED",
 ]
-#: Every reason, ``"OK"`` first.
-REASONS: tuple[IVReason, ...] = (
-    "OK",
-    "BELOW_INTRINSIC",
-    "NO_TIME_VALUE",
-    "ABOVE_MAXIMUM",
-    "NO_TIME_LEFT",
-    "INVALID_INPUT",
-    "NOT_CONVERGED",
-)
+#: Every reason, ``"OK"`` first (read from ``IVReason``, so the two cannot drift apart).
+REASONS: tuple[IVReason, ...] = get_args(IVReason)
 _SQRT2 = math.sqrt(2.0)
 _INV_SQRT2 = 1.0 / _SQRT2
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
@@ -114,16 +106,22 @@ def _forward(underlying: float, t: float, r: float, model: Model) -> float:
     return underlying * math.exp(r * t) if model == "bs" else underlying
 
 
-def _valid(*xs: float) -> bool:
-    return all(math.isfinite(x) for x in xs)
+def _finite(a: float, b: float, c: float, d: float, e: float) -> bool:
+    """All five inputs finite (fixed arity: a direct call in the compiled build)."""
+    isfinite = math.isfinite
+    return isfinite(a) and isfinite(b) and isfinite(c) and isfinite(d) and isfinite(e)
 
 
 def _norm_otm(x: float, s: float) -> float:
     """Normalised Black price of the OTM call at log-moneyness ``x ≤ 0``, ``s = σ√T``."""
+    return _norm_otm_e(math.exp(0.5 * x), math.exp(-0.5 * x), x, s)
+
+
+def _norm_otm_e(e_plus: float, e_minus: float, x: float, s: float) -> float:
+    """``_norm_otm`` given ``e^{±x/2}``: the IV solver computes those once per quote."""
     h = x / s
     t = 0.5 * s
-    return 0.5 * (math.exp(0.5 * x) * math.erfc(-(h + t) / _SQRT2)
-                  - math.exp(-0.5 * x) * math.erfc(-(h - t) / _SQRT2))  # fmt: skip
+    return 0.5 * (e_plus * math.erfc(-(h + t) / _SQRT2) - e_minus * math.erfc(-(h - t) / _SQRT2))
 
 
 def _norm_vega(x: float, s: float) -> float:
@@ -160,10 +158,9 @@ def _solve_s(beta: float, x: float) -> float | None:
     Every evaluation narrows a bracket of the root and a step leaving it bisects instead, so
     the iteration cannot diverge.
 
-    ``_norm_otm`` and the Halley step are written out inline with ``e^{±x/2}`` computed once:
-    this runs for every option quote.
+    ``e^{±x/2}`` is computed once (``_norm_otm_e``): this runs for every option quote.
     """
-    exp, erfc, log = math.exp, math.erfc, math.log
+    exp, log = math.exp, math.log
     ln_beta = log(beta)
     e_plus, e_minus = exp(0.5 * x), exp(-0.5 * x)
     x2 = x * x
@@ -173,8 +170,7 @@ def _solve_s(beta: float, x: float) -> float | None:
     if x < 0.0:
         guesses.append(_asymptotic_guess(beta, x))
     for guess in guesses:
-        h, half = x / guess, 0.5 * guess
-        b_guess = 0.5 * (e_plus * erfc(-(h + half) / _SQRT2) - e_minus * erfc(-(h - half) / _SQRT2))
+        b_guess = _norm_otm_e(e_plus, e_minus, x, guess)
         if b_guess < beta:
             lo = max(lo, guess)
         elif b_guess > beta:
@@ -186,7 +182,7 @@ def _solve_s(beta: float, x: float) -> float | None:
             s, b, err = guess, b_guess, miss
     for _ in range(_MAX_ITER):
         # Halley step on g(s) = ln b(s) − ln β (Newton where the correction would blow up)
-        vega = _INV_SQRT_2PI * exp(-0.5 * (x / s) ** 2 - 0.125 * s * s)
+        vega = _norm_vega(x, s)
         if b > 0.0 and vega > 0.0:
             g1 = vega / b
             g2 = vega * (x2 / s**3 - 0.25 * s) / b - g1 * g1
@@ -200,8 +196,7 @@ def _solve_s(beta: float, x: float) -> float | None:
         if abs(s_new - s) <= _STEP_TOL * s_new:
             return s_new
         s = s_new
-        h, half = x / s, 0.5 * s
-        b = 0.5 * (e_plus * erfc(-(h + half) / _SQRT2) - e_minus * erfc(-(h - half) / _SQRT2))
+        b = _norm_otm_e(e_plus, e_minus, x, s)
         if b < beta:
             lo = s
         elif b > beta:
@@ -231,14 +226,7 @@ def implied_vol(
     >>> round(implied_vol(5.5811067246, 100.0, 100.0, 0.5, 0.02, "c").iv, 8)
     0.2
     """
-    isfinite = math.isfinite
-    if not (
-        isfinite(price)
-        and isfinite(underlying)
-        and isfinite(strike)
-        and isfinite(t_years)
-        and isfinite(r)
-    ) or flag not in ("c", "p"):
+    if not _finite(price, underlying, strike, t_years, r) or flag not in ("c", "p"):
         return _FAILED["INVALID_INPUT"]
     if underlying <= 0.0 or strike <= 0.0 or price < 0.0:
         return _FAILED["INVALID_INPUT"]
@@ -301,14 +289,7 @@ def greeks(
     model: Model = "black76",
 ) -> Greeks | None:
     """Analytical Greeks in vollib's units; ``None`` when undefined (no time, σ ≤ 0, bad input)."""
-    isfinite = math.isfinite
-    if not (
-        isfinite(underlying)
-        and isfinite(strike)
-        and isfinite(t_years)
-        and isfinite(r)
-        and isfinite(sigma)
-    ) or flag not in ("c", "p"):
+    if not _finite(underlying, strike, t_years, r, sigma) or flag not in ("c", "p"):
         return None
     if underlying <= 0.0 or strike <= 0.0 or t_years <= 0.0 or sigma <= 0.0:
         return None
@@ -336,12 +317,8 @@ def greeks(
         vega = s * pdf1 * sqrt_t
     else:
         decay = -fwd * disc * pdf1 * sigma / (2.0 * sqrt_t)
-        # price(fwd, strike, t_years, r, sigma, flag, "black76") written out: same operations
-        x = -abs(log_moneyness)
-        h, half = x / (sigma * sqrt_t), 0.5 * (sigma * sqrt_t)
-        norm_otm = 0.5 * (math.exp(0.5 * x) * erfc(-(h + half) / _SQRT2)
-                          - math.exp(-0.5 * x) * erfc(-(h - half) / _SQRT2))  # fmt: skip
-        otm = math.sqrt(fwd * strike) * norm_otm
+        # price(fwd, strike, t_years, r, sigma, flag, "black76"), its logarithm reused
+        otm = math.sqrt(fwd * strike) * _norm_otm(-abs(log_moneyness), sigma * sqrt_t)
         value = disc * (otm + max((1.0 if call else -1.0) * (fwd - strike), 0.0))
         # _ncdf(±d1) written out
         delta = disc * (0.5 * erfc(-d1 / _SQRT2)) if call else -disc * (0.5 * erfc(d1 / _SQRT2))

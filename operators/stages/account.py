@@ -59,11 +59,11 @@ from operators.trading.orders import (
 from operators.trading.portfolio import PortfolioLogic, PositionChanged, TradeClosed
 from operators.trading.risk import RiskLogic
 from operators.trading.risk_limits import (
-    FillReport,
     OrderApproved,
     OrderDenied,
     OrderIntent,
     RiskLimits,
+    fill_report,
 )
 
 AccountInput = Tick | SignalGenerated | OptionAnalytics | RegimeClassified | RiskEvent
@@ -192,58 +192,40 @@ class AccountLogic:
 
     # ------------------------------------------------------------------------ entry points
     def on_item(self, rt: AccountRuntime, item: AccountInput) -> list[AccountOutput]:
-        reorder = rt.reorder
-        late_before = reorder.late
-        key = (
-            (4, item.token, item.seq, item.ltp, item.cum_volume)  # sort_key(item), inline
-            if type(item) is Tick
-            else sort_key(item)
-        )
-        released = self.buffer.push(reorder, item.ts_event, key, item)
-        if not released:  # held back: nothing released, nothing late
-            return []
-        out: list[AccountOutput] = []
-        for ready in released:
-            if type(ready) is Tick:
-                self._on_tick(rt, ready, out)
-            else:
-                out.extend(self._process(rt, ready))
-        rt.late_inputs += reorder.late - late_before
-        return out
+        late_before = rt.reorder.late
+        released = self.buffer.push(rt.reorder, item.ts_event, sort_key(item), item)
+        return self._released(rt, released, late_before)
 
     def on_item_from(
         self, rt: AccountRuntime, source: Hashable, item: AccountInput
     ) -> list[AccountOutput]:
         """``on_item`` for an item of input ``source`` (input watermarks)."""
-        reorder = rt.reorder
-        late_before = reorder.late
-        key = (
-            (4, item.token, item.seq, item.ltp, item.cum_volume)
-            if type(item) is Tick
-            else sort_key(item)
-        )
+        late_before = rt.reorder.late
         # progress from the strategy stage's markers only: its bars close behind its ticks
-        released = self.buffer.push_from(reorder, source, item.ts_event, key, item, False)
-        if not released:
-            return []
-        out = self._released(rt, released)
-        rt.late_inputs += reorder.late - late_before
-        return out
+        released = self.buffer.push_from(
+            rt.reorder, source, item.ts_event, sort_key(item), item, False
+        )
+        return self._released(rt, released, late_before)
 
     def on_progress(
         self, rt: AccountRuntime, source: Hashable, ts: datetime
     ) -> list[AccountOutput]:
         """Input ``source`` sends nothing before ``ts`` (a marker from the strategy stage)."""
-        released = self.buffer.progress(rt.reorder, source, ts)
-        return self._released(rt, released) if released else []
+        return self._released(rt, self.buffer.progress(rt.reorder, source, ts))
 
-    def _released(self, rt: AccountRuntime, released: list[AccountInput]) -> list[AccountOutput]:
+    def _released(
+        self, rt: AccountRuntime, released: list[AccountInput], late_before: int | None = None
+    ) -> list[AccountOutput]:
+        """Step the released items in order; with ``late_before`` (the reorder buffer's late
+        count before a push), also count the inputs that push found late."""
         out: list[AccountOutput] = []
         for ready in released:
             if type(ready) is Tick:
                 self._on_tick(rt, ready, out)
             else:
                 out.extend(self._process(rt, ready))
+        if late_before is not None:
+            rt.late_inputs += rt.reorder.late - late_before
         return out
 
     def on_wall_clock(
@@ -536,19 +518,7 @@ class AccountLogic:
                 for adapt in rt.adaptive.on_trade_closed(result):
                     out.append(adapt)
                     out.extend(self._risk(rt, rt.risk.on_adaptive(adapt)))
-        report = FillReport(
-            ts_event=fill.ts_event,
-            account=fill.account,
-            strategy=fill.strategy,
-            instrument=fill.token,
-            underlying=underlying,
-            side=fill.side,
-            qty=fill.fill_qty,
-            price=fill.fill_price,
-            costs=fill.costs.total,
-            order_id=fill.order_id,
-            lot_size=inst.lot_size if inst is not None else 1,
-        )
+        report = fill_report(fill, underlying, inst.lot_size if inst is not None else 1)
         out.extend(self._risk(rt, rt.risk.on_fill(report)))
         return out
 

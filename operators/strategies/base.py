@@ -36,7 +36,7 @@ import hashlib
 import json
 from abc import ABC
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -406,41 +406,53 @@ class Strategy(ABC, Generic[P, S]):
         candle = bar.candle
         if candle.token != self.driver_token(ctx) or candle.interval != self.params.interval:
             return []
-        ts = bar.ts_event
         state = self.state
-        out: list[SignalGenerated] = []
         trade = state.trade
-        if trade is not None and ts > trade.entry_ts:
-            trade = self.refresh_trade(state, trade, bar)
-            state = msgspec.structs.replace(state, trade=trade)
-            out = self._check_exit(trade, candle.high, candle.low, candle.close, ts, ctx)
-            if out:
-                state = msgspec.structs.replace(state, trade=None, last_exit_ts=ts)
-        state = msgspec.structs.replace(state, last_price=candle.close)
-        state, plan = self.evaluate_bar(state, bar, ctx)
-        self.state = state
-        if plan is not None and not out:
-            out = self._enter(plan, candle.close, ts, ctx)
-        return out
+        if trade is not None and bar.ts_event > trade.entry_ts:
+            state = msgspec.structs.replace(state, trade=self.refresh_trade(state, trade, bar))
+        return self._step(
+            state,
+            bar.ts_event,
+            (candle.high, candle.low, candle.close),
+            ctx,
+            lambda s: self.evaluate_bar(s, bar, ctx),
+        )
 
     def on_tick(self, tick: Tick, ctx: ContextLike) -> list[SignalGenerated]:
         """Handle a tick of the driving token: exit checks on its last price (and entries if a
         subclass plans on ticks). Other tokens are ignored."""
         if tick.token != self.driver_token(ctx) or tick.ltp <= 0:
             return []
-        ts = tick.ts_event
-        state = self.state
+        return self._step(
+            self.state,
+            tick.ts_event,
+            (tick.ltp, tick.ltp, tick.ltp),
+            ctx,
+            lambda s: self.evaluate_tick(s, tick, ctx),
+        )
+
+    def _step(
+        self,
+        state: S,
+        ts: datetime,
+        prices: tuple[int, int, int],
+        ctx: ContextLike,
+        evaluate: Callable[[S], tuple[S, EntryPlan | None]],
+    ) -> list[SignalGenerated]:
+        """The one order of work for bars and ticks: exits on ``prices`` (high, low, last),
+        then the subclass's ``evaluate`` and, when nothing exited, its entry plan at last."""
+        high, low, last = prices
         out: list[SignalGenerated] = []
         trade = state.trade
         if trade is not None and ts > trade.entry_ts:
-            out = self._check_exit(trade, tick.ltp, tick.ltp, tick.ltp, ts, ctx)
+            out = self._check_exit(trade, high, low, last, ts, ctx)
             if out:
                 state = msgspec.structs.replace(state, trade=None, last_exit_ts=ts)
-        state = msgspec.structs.replace(state, last_price=tick.ltp)
-        state, plan = self.evaluate_tick(state, tick, ctx)
+        state = msgspec.structs.replace(state, last_price=last)
+        state, plan = evaluate(state)
         self.state = state
         if plan is not None and not out:
-            out = self._enter(plan, tick.ltp, ts, ctx)
+            out = self._enter(plan, last, ts, ctx)
         return out
 
     # ----- machinery -------------------------------------------------------------------

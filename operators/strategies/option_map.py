@@ -81,20 +81,6 @@ def select_option(
     return None
 
 
-def option_token(
-    price: int,
-    strike_step: int,
-    expiry: date,
-    instruments: Iterable[Instrument],
-    right: OptionRight,
-    offset: int = 0,
-    underlying: str | None = None,
-) -> str | None:
-    """Token of :func:`select_option`'s contract, or None."""
-    inst = select_option(price, strike_step, expiry, instruments, right, offset, underlying)
-    return inst.token if inst is not None else None
-
-
 @dataclass(frozen=True, slots=True)
 class OptionChain:
     """The tradable options of one underlying, indexed for O(1) strike look-ups.

@@ -8,8 +8,9 @@ trades per scrip and charges the totals. The ledger keeps those totals per
 the note's charges and the estimates booked during the day; ``true_up = charges − estimated``
 is what the journal books at session close so the day's net P&L is the note's.
 
-Contract-note rules (DOMAIN.md "How a contract note rounds"; each is a function below and a
-named test in tests/operators/test_cost_ledger.py):
+Contract-note rules (DOMAIN.md "How a contract note rounds"; each is a function, here or in
+``operators.trading.costs`` where the per-fill estimate shares it, and a named test in
+tests/operators/test_cost_ledger.py):
 
 - ``brokerage_rule``: brokerage is charged once per executed order (an order with at least
   one fill that day), however many fills it had; with the *unconfirmed* 0.25% cap on, the
@@ -42,8 +43,8 @@ from operators.trading.costs import (
     CostInputError,
     CostRates,
     CostSchedule,
+    charges,
     check_fill,
-    round_paise,
 )
 
 STATE_VERSION = 1
@@ -118,37 +119,9 @@ def round_rupee(paise: Decimal) -> int:
     return int((paise / _ONE_RUPEE).quantize(Decimal(1), rounding=ROUND_HALF_UP)) * 100
 
 
-def brokerage_rule(rates: CostRates, order_turnovers: Iterable[int]) -> int:
-    """Flat brokerage per executed order (capped on the order's turnover when configured)."""
-    total = 0
-    for turnover in order_turnovers:
-        fee = rates.brokerage_per_order
-        if rates.brokerage_cap_rate is not None:
-            fee = min(fee, round_paise(Decimal(turnover) * rates.brokerage_cap_rate))
-        total += fee
-    return total
-
-
 def stt_rule(rates: CostRates, sell_value: int) -> int:
     """STT on the scrip's day sell value, rounded to the rupee."""
     return round_rupee(Decimal(sell_value) * rates.stt_sell)
-
-
-def turnover_charge_rule(rates: CostRates, buy_value: int, sell_value: int) -> tuple[int, ...]:
-    """(exchange, IPFT, SEBI, stamp) on the scrip's day values, each rounded to the paisa."""
-    turnover = Decimal(buy_value + sell_value)
-    return (
-        round_paise(turnover * rates.exchange_txn),
-        round_paise(turnover * rates.ipft),
-        round_paise(turnover * rates.sebi),
-        round_paise(Decimal(buy_value) * rates.stamp_buy),
-    )
-
-
-def gst_rule(rates: CostRates, brokerage: int, exchange: int, sebi: int, ipft: int) -> int:
-    """GST on the scrip's rounded brokerage + exchange + SEBI (+ IPFT), to the paisa."""
-    base = brokerage + exchange + sebi + (ipft if rates.gst_on_ipft else 0)
-    return round_paise(Decimal(base) * rates.gst)
 
 
 # --- the ledger -----------------------------------------------------------------------------
@@ -167,10 +140,9 @@ class ScripDay(msgspec.Struct, kw_only=True):
 
 def charge_line(rates: CostRates, token: str, symbol: str, day: ScripDay) -> NoteLine:
     """The contract-note line of one scrip's day totals."""
-    brokerage = brokerage_rule(rates, day.orders.values())
-    exchange, ipft, sebi, stamp = turnover_charge_rule(rates, day.buy_value, day.sell_value)
-    stt = stt_rule(rates, day.sell_value)
-    gst = gst_rule(rates, brokerage, exchange, sebi, ipft)
+    c = charges(
+        rates, day.orders.values(), day.buy_value, day.sell_value, stt_rule(rates, day.sell_value)
+    )
     return NoteLine(
         token=token,
         symbol=symbol,
@@ -179,14 +151,14 @@ def charge_line(rates: CostRates, token: str, symbol: str, day: ScripDay) -> Not
         sell_qty=day.sell_qty,
         sell_value=day.sell_value,
         orders=len(day.orders),
-        brokerage=brokerage,
-        exchange=exchange,
-        ipft=ipft,
-        sebi=sebi,
-        stamp=stamp,
-        stt=stt,
-        gst=gst,
-        charges=brokerage + exchange + ipft + sebi + stamp + stt + gst,
+        brokerage=c.brokerage,
+        exchange=c.exchange,
+        ipft=c.ipft,
+        sebi=c.sebi,
+        stamp=c.stamp,
+        stt=c.stt,
+        gst=c.gst,
+        charges=c.total,
         estimated=day.estimated,
     )
 

@@ -22,6 +22,7 @@ STT to the rupee per scrip and day; per-fill paisa rounding is the simulator's c
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -161,6 +162,55 @@ def round_paise(amount: Decimal) -> int:
     return int(amount.quantize(_ONE_PAISA, rounding=ROUND_HALF_UP))
 
 
+def brokerage_rule(rates: CostRates, order_turnovers: Iterable[int]) -> int:
+    """Flat brokerage per executed order (capped on the order's turnover when configured)."""
+    total = 0
+    for turnover in order_turnovers:
+        fee = rates.brokerage_per_order
+        if rates.brokerage_cap_rate is not None:
+            fee = min(fee, round_paise(Decimal(turnover) * rates.brokerage_cap_rate))
+        total += fee
+    return total
+
+
+def turnover_charge_rule(rates: CostRates, buy_value: int, sell_value: int) -> tuple[int, ...]:
+    """(exchange, IPFT, SEBI, stamp) on the scrip's day values, each rounded to the paisa."""
+    turnover = Decimal(buy_value + sell_value)
+    return (
+        round_paise(turnover * rates.exchange_txn),
+        round_paise(turnover * rates.ipft),
+        round_paise(turnover * rates.sebi),
+        round_paise(Decimal(buy_value) * rates.stamp_buy),
+    )
+
+
+def gst_rule(rates: CostRates, brokerage: int, exchange: int, sebi: int, ipft: int) -> int:
+    """GST on the scrip's rounded brokerage + exchange + SEBI (+ IPFT), to the paisa."""
+    base = brokerage + exchange + sebi + (ipft if rates.gst_on_ipft else 0)
+    return round_paise(Decimal(base) * rates.gst)
+
+
+def charges(
+    rates: CostRates, order_turnovers: Iterable[int], buy_value: int, sell_value: int, stt: int
+) -> CostBreakdown:
+    """Every charge on ``buy_value``/``sell_value`` of trades by orders of ``order_turnovers``
+    (each charged brokerage here), given the STT (a fill and a contract note round it apart).
+    """
+    brokerage = brokerage_rule(rates, order_turnovers)
+    exchange, ipft, sebi, stamp = turnover_charge_rule(rates, buy_value, sell_value)
+    gst = gst_rule(rates, brokerage, exchange, sebi, ipft)
+    return CostBreakdown(
+        brokerage=brokerage,
+        stt=stt,
+        exchange=exchange,
+        ipft=ipft,
+        sebi=sebi,
+        stamp=stamp,
+        gst=gst,
+        total=brokerage + stt + exchange + ipft + sebi + stamp + gst,
+    )
+
+
 def compute_costs(
     side: Side,
     qty: int,
@@ -181,29 +231,10 @@ def compute_costs(
     """
     check_fill(side, qty, price)
     rates = schedule.rates_for(day)
-    turnover = Decimal(qty * price)
-    brokerage = 0
-    if first_fill:
-        brokerage = rates.brokerage_per_order
-        if rates.brokerage_cap_rate is not None:
-            brokerage = min(brokerage, round_paise(turnover * rates.brokerage_cap_rate))
-    stt = round_paise(turnover * rates.stt_sell) if side == "SELL" else 0
-    exchange = round_paise(turnover * rates.exchange_txn)
-    ipft = round_paise(turnover * rates.ipft)
-    sebi = round_paise(turnover * rates.sebi)
-    stamp = round_paise(turnover * rates.stamp_buy) if side == "BUY" else 0
-    gst_base = brokerage + exchange + sebi + (ipft if rates.gst_on_ipft else 0)
-    gst = round_paise(Decimal(gst_base) * rates.gst)
-    return CostBreakdown(
-        brokerage=brokerage,
-        stt=stt,
-        exchange=exchange,
-        ipft=ipft,
-        sebi=sebi,
-        stamp=stamp,
-        gst=gst,
-        total=brokerage + stt + exchange + ipft + sebi + stamp + gst,
-    )
+    turnover = qty * price
+    buy_value, sell_value = (turnover, 0) if side == "BUY" else (0, turnover)
+    stt = round_paise(Decimal(sell_value) * rates.stt_sell)  # a fill's: to the paisa
+    return charges(rates, (turnover,) if first_fill else (), buy_value, sell_value, stt)
 
 
 class CostModel:

@@ -150,10 +150,14 @@ class SharedExecutionState(ExecutionState, kw_only=True):
 
 Behaviour = Literal["MARKET", "LIMIT"]
 D = TypeVar("D", bound=OrderDetails)
+E = TypeVar("E", bound=OrderEvent)
 
 
-def _terms(cls: type[D], o: WorkingOrder, ts_event: datetime, ts_recv: datetime, **extra: Any) -> D:
-    """An order event of class ``cls`` carrying the order's current terms."""
+def _order_event(
+    cls: type[E], o: WorkingOrder | SubmitOrder, ts_event: datetime, ts_recv: datetime, **extra: Any
+) -> E:
+    """An order event of class ``cls`` with the identity every order event carries (order,
+    account, strategy, token, run) taken from ``o``, plus ``extra``."""
     return cls(
         ts_event=ts_event,
         ts_recv=ts_recv,
@@ -162,18 +166,30 @@ def _terms(cls: type[D], o: WorkingOrder, ts_event: datetime, ts_recv: datetime,
         strategy=o.strategy,
         token=o.token,
         run_id=o.run_id,
-        side=o.side,
-        order_type=o.order_type,
-        qty=o.qty,
-        price=o.price,
-        trigger=o.trigger,
-        validity=o.validity,
-        target=o.target,
-        stop=o.stop,
-        parent_id=o.parent_id,
-        reason=o.reason,
         **extra,
     )
+
+
+def _order_terms(o: WorkingOrder | SubmitOrder) -> dict[str, Any]:
+    """The order's terms (side, type, size, prices, validity, bracket, parent, reason): what a
+    submit hands the working order and what every ``OrderDetails`` event repeats."""
+    return {
+        "side": o.side,
+        "order_type": o.order_type,
+        "qty": o.qty,
+        "price": o.price,
+        "trigger": o.trigger,
+        "validity": o.validity,
+        "target": o.target,
+        "stop": o.stop,
+        "parent_id": o.parent_id,
+        "reason": o.reason,
+    }
+
+
+def _terms(cls: type[D], o: WorkingOrder, ts_event: datetime, ts_recv: datetime, **extra: Any) -> D:
+    """An order event of class ``cls`` carrying the order's current terms."""
+    return _order_event(cls, o, ts_event, ts_recv, **_order_terms(o), **extra)
 
 
 class ExecutionLogic:
@@ -219,14 +235,11 @@ class ExecutionLogic:
     def _submit(self, cmd: SubmitOrder) -> list[OrderEvent]:
         if cmd.order_id in self.state.orders:
             return [
-                OrderCommandRejected(
-                    ts_event=cmd.ts_event,
-                    ts_recv=cmd.ts_recv,
-                    order_id=cmd.order_id,
-                    account=cmd.account,
-                    strategy=cmd.strategy,
-                    token=cmd.token,
-                    run_id=cmd.run_id,
+                _order_event(
+                    OrderCommandRejected,
+                    cmd,
+                    cmd.ts_event,
+                    cmd.ts_recv,
                     command="SUBMIT",
                     reject_reason="DUPLICATE_ORDER_ID",
                 )
@@ -235,27 +248,7 @@ class ExecutionLogic:
         end = session_close(ist_date(cmd.ts_event))
         if reason is None and cmd.ts_event >= end:
             reason = f"SESSION_CLOSED: {cmd.ts_event.isoformat()} >= {end.isoformat()}"
-        order = WorkingOrder(
-            order_id=cmd.order_id,
-            account=cmd.account,
-            strategy=cmd.strategy,
-            token=cmd.token,
-            side=cmd.side,
-            order_type=cmd.order_type,
-            qty=cmd.qty,
-            price=cmd.price,
-            trigger=cmd.trigger,
-            validity=cmd.validity,
-            target=cmd.target,
-            stop=cmd.stop,
-            parent_id=cmd.parent_id,
-            reason=cmd.reason,
-            run_id=cmd.run_id,
-            accepted_at=cmd.ts_event,
-            eligible_after=cmd.ts_event + self.config.latency.delay(cmd.order_id),
-            session_end=end,
-            priority=0,
-        )
+        order = self._working(cmd.order_id, cmd, cmd.ts_event, end, priority=0, **_order_terms(cmd))
         if reason is not None:
             order.status = "REJECTED"
             return [_terms(OrderRejected, order, cmd.ts_event, cmd.ts_recv, reject_reason=reason)]
@@ -324,18 +317,7 @@ class ExecutionLogic:
         for o in sorted(due, key=lambda o: o.priority):
             o.status = "EXPIRED"
             self._remove(o)
-            events.append(
-                OrderExpired(
-                    ts_event=o.session_end,
-                    ts_recv=ts,
-                    order_id=o.order_id,
-                    account=o.account,
-                    strategy=o.strategy,
-                    token=o.token,
-                    run_id=o.run_id,
-                    filled_qty=o.filled_qty,
-                )
-            )
+            events.append(_order_event(OrderExpired, o, o.session_end, ts, filled_qty=o.filled_qty))
         return events
 
     # --- ticks ----------------------------------------------------------------------------
@@ -393,14 +375,11 @@ class ExecutionLogic:
         order.eligible_after = tick.ts_event  # works from the next tick, never this one
         if order.status == "ACCEPTED":
             order.status = "TRIGGERED"
-        return OrderTriggered(
-            ts_event=tick.ts_event,
-            ts_recv=tick.ts_recv,
-            order_id=order.order_id,
-            account=order.account,
-            strategy=order.strategy,
-            token=order.token,
-            run_id=order.run_id,
+        return _order_event(
+            OrderTriggered,
+            order,
+            tick.ts_event,
+            tick.ts_recv,
             trigger=order.trigger,
             ltp=tick.ltp,
         )
@@ -474,14 +453,11 @@ class ExecutionLogic:
         if done:
             self._remove(order)
         cls = OrderFilled if done else OrderPartiallyFilled
-        return cls(
-            ts_event=tick.ts_event,
-            ts_recv=tick.ts_recv,
-            order_id=order.order_id,
-            account=order.account,
-            strategy=order.strategy,
-            token=order.token,
-            run_id=order.run_id,
+        return _order_event(
+            cls,
+            order,
+            tick.ts_event,
+            tick.ts_recv,
             fill_id=f"{order.order_id}#{order.fills}",
             side=order.side,
             fill_qty=qty,
@@ -512,11 +488,11 @@ class ExecutionLogic:
                 (STOP_SUFFIX, "SL-M", 0, parent.stop, "BRACKET_STOP"),
             )
             for suffix, kind, price, trigger, why in legs:
-                child = WorkingOrder(
-                    order_id=parent.order_id + suffix,
-                    account=parent.account,
-                    strategy=parent.strategy,
-                    token=parent.token,
+                child = self._working(
+                    parent.order_id + suffix,
+                    parent,
+                    tick.ts_event,
+                    parent.session_end,
                     side=opposite(parent.side),
                     order_type=kind,
                     qty=open_qty,
@@ -525,11 +501,6 @@ class ExecutionLogic:
                     validity="DAY",
                     parent_id=parent.order_id,
                     reason=f"{why}: {parent.reason}" if parent.reason else why,
-                    run_id=parent.run_id,
-                    accepted_at=tick.ts_event,
-                    eligible_after=tick.ts_event
-                    + self.config.latency.delay(parent.order_id + suffix),
-                    session_end=parent.session_end,
                     priority=self._next_priority(),
                 )
                 self._add(child)
@@ -584,6 +555,28 @@ class ExecutionLogic:
 
     # --- bookkeeping ----------------------------------------------------------------------
 
+    def _working(
+        self,
+        order_id: str,
+        owner: WorkingOrder | SubmitOrder,
+        ts: datetime,
+        session_end: datetime,
+        **terms: Any,
+    ) -> WorkingOrder:
+        """A new order ``order_id`` of ``owner``'s account, strategy, token and run with
+        ``terms``, accepted at ``ts``, eligible once its latency has passed."""
+        return WorkingOrder(
+            order_id=order_id,
+            account=owner.account,
+            strategy=owner.strategy,
+            token=owner.token,
+            run_id=owner.run_id,
+            accepted_at=ts,
+            eligible_after=ts + self.config.latency.delay(order_id),
+            session_end=session_end,
+            **terms,
+        )
+
     def _next_priority(self) -> int:
         self.state.next_priority += 1
         return self.state.next_priority
@@ -609,16 +602,8 @@ class ExecutionLogic:
     ) -> OrderCancelled:
         o.status = "CANCELLED"
         self._remove(o)
-        return OrderCancelled(
-            ts_event=ts_event,
-            ts_recv=ts_recv,
-            order_id=o.order_id,
-            account=o.account,
-            strategy=o.strategy,
-            token=o.token,
-            run_id=o.run_id,
-            cancel_reason=why,
-            filled_qty=o.filled_qty,
+        return _order_event(
+            OrderCancelled, o, ts_event, ts_recv, cancel_reason=why, filled_qty=o.filled_qty
         )
 
     def _command_rejected(

@@ -41,7 +41,7 @@ import copy
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from mypy_extensions import mypyc_attr
 
@@ -63,6 +63,7 @@ from operators.trading.risk_limits import (
     OrderApproved,
     OrderDenied,
     OrderIntent,
+    RiskDecision,
     RiskLimits,
     record_trade_result,
     rupees,
@@ -138,6 +139,24 @@ class RiskState:
     killed: bool = False
     kill_reason: str = ""
     last_tick: datetime | None = None
+
+
+R = TypeVar("R", bound=RiskDecision)
+
+
+def _decision(cls: type[R], intent: OrderIntent, qty: int, **extra: Any) -> R:
+    """Risk's answer ``cls`` about ``intent`` for ``qty`` units (stamped at the intent's time)."""
+    return cls(
+        ts_event=intent.ts_event,
+        ts_recv=intent.ts_event,
+        account=intent.account,
+        strategy=intent.strategy,
+        order_id=intent.order_id,
+        instrument=intent.instrument,
+        side=intent.side,
+        qty=qty,
+        **extra,
+    )
 
 
 def _pos_key(strategy: str, instrument: str) -> str:
@@ -392,17 +411,7 @@ class RiskLogic:
 
     # ------------------------------------------------------------------ orders
     def _deny(self, intent: OrderIntent, reason: str) -> OrderDenied:
-        return OrderDenied(
-            ts_event=intent.ts_event,
-            ts_recv=intent.ts_event,
-            account=intent.account,
-            strategy=intent.strategy,
-            order_id=intent.order_id,
-            instrument=intent.instrument,
-            side=intent.side,
-            qty=intent.qty,
-            reason=reason,
-        )
+        return _decision(OrderDenied, intent, intent.qty, reason=reason)
 
     def _approve(self, intent: OrderIntent, qty: int, reason: str) -> OrderApproved:
         signed = qty if intent.side == "BUY" else -qty
@@ -413,15 +422,10 @@ class RiskLogic:
             remaining=signed,
             price=intent.price,
         )
-        return OrderApproved(
-            ts_event=intent.ts_event,
-            ts_recv=intent.ts_event,
-            account=intent.account,
-            strategy=intent.strategy,
-            order_id=intent.order_id,
-            instrument=intent.instrument,
-            side=intent.side,
-            qty=qty,
+        return _decision(
+            OrderApproved,
+            intent,
+            qty,
             requested_qty=intent.qty,
             price=intent.price,
             reason=reason,

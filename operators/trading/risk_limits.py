@@ -19,6 +19,7 @@ import msgspec
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from operators.events import Event, Side
+from operators.trading.orders import FillEvent
 
 # A floor that is off by one ulp (14.999999999 lots) must still give 15 lots.
 _FLOOR_EPS = 1e-9
@@ -96,7 +97,25 @@ class RiskLimits(FrozenConfig):
         return timedelta(minutes=self.cooldown_minutes)
 
 
-class OrderIntent(msgspec.Struct, frozen=True, kw_only=True):
+class TradeTerms(msgspec.Struct, frozen=True, kw_only=True):
+    """Who trades what, which way, how much and at what price (paise): the part of an order
+    intent and a fill report that risk reads alike."""
+
+    ts_event: datetime
+    account: str
+    strategy: str
+    instrument: str
+    underlying: str
+    side: Side
+    qty: int
+    price: int
+
+    @property
+    def signed_qty(self) -> int:
+        return self.qty if self.side == "BUY" else -self.qty
+
+
+class OrderIntent(TradeTerms, frozen=True, kw_only=True):
     """What a strategy wants to trade, before risk: the lead adapts ``SubmitOrder`` into this.
 
     ``qty`` is units (a multiple of ``lot_size``); ``price`` is the expected fill price in
@@ -106,50 +125,43 @@ class OrderIntent(msgspec.Struct, frozen=True, kw_only=True):
     ATR(14) in rupees for volatility sizing (None: no volatility sizing).
     """
 
-    ts_event: datetime
     order_id: str
-    account: str
-    strategy: str
-    instrument: str
-    underlying: str
-    side: Side
-    qty: int
     lot_size: int
-    price: int
     stop_distance: int
     delta: float | None = None
     atr: float | None = None
 
-    @property
-    def signed_qty(self) -> int:
-        return self.qty if self.side == "BUY" else -self.qty
 
-
-class FillReport(msgspec.Struct, frozen=True, kw_only=True):
+class FillReport(TradeTerms, frozen=True, kw_only=True):
     """One execution as the risk engine needs it; the lead adapts ``OrderFilled`` into this.
 
     ``costs`` are the statutory charges and brokerage of this fill in paise (≥ 0).
     """
 
-    ts_event: datetime
-    account: str
-    strategy: str
-    instrument: str
-    underlying: str
-    side: Side
-    qty: int
-    price: int
     costs: int = 0
     order_id: str = ""
     lot_size: int = 1
 
-    @property
-    def signed_qty(self) -> int:
-        return self.qty if self.side == "BUY" else -self.qty
+
+def fill_report(fill: FillEvent, underlying: str, lot_size: int) -> FillReport:
+    """The risk engine's view of an execution (the one conversion the account stage makes)."""
+    return FillReport(
+        ts_event=fill.ts_event,
+        account=fill.account,
+        strategy=fill.strategy,
+        instrument=fill.token,
+        underlying=underlying,
+        side=fill.side,
+        qty=fill.fill_qty,
+        price=fill.fill_price,
+        costs=fill.costs.total,
+        order_id=fill.order_id,
+        lot_size=lot_size,
+    )
 
 
-class OrderApproved(Event, frozen=True, kw_only=True):
-    """Risk let the order through, possibly with a smaller ``qty`` than requested."""
+class RiskDecision(Event, frozen=True, kw_only=True):
+    """What risk answered about one order: the fields an approval and a denial share."""
 
     account: str
     strategy: str
@@ -157,20 +169,19 @@ class OrderApproved(Event, frozen=True, kw_only=True):
     instrument: str
     side: Side
     qty: int
+
+
+class OrderApproved(RiskDecision, frozen=True, kw_only=True):
+    """Risk let the order through, possibly with a smaller ``qty`` than requested."""
+
     requested_qty: int
     price: int
     reason: str = ""
 
 
-class OrderDenied(Event, frozen=True, kw_only=True):
+class OrderDenied(RiskDecision, frozen=True, kw_only=True):
     """Risk refused the order; ``reason`` is ``CODE: key=value, ...`` (see module doc)."""
 
-    account: str
-    strategy: str
-    order_id: str
-    instrument: str
-    side: Side
-    qty: int
     reason: str
 
 

@@ -20,12 +20,9 @@ from operators.trading.cost_ledger import (
     CostLedger,
     LedgerFill,
     NoteLine,
-    brokerage_rule,
-    gst_rule,
     note_from_fills,
     round_rupee,
     stt_rule,
-    turnover_charge_rule,
 )
 from operators.trading.costs import (
     DEFAULT_SCHEDULE,
@@ -33,7 +30,10 @@ from operators.trading.costs import (
     CostRates,
     CostSchedule,
     CostScheduleError,
+    brokerage_rule,
     compute_costs,
+    gst_rule,
+    turnover_charge_rule,
 )
 
 TS = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)

@@ -16,13 +16,14 @@ from operators._native import attributes
 from operators.ai.adaptive import AdaptiveStateChanged
 from operators.events import RiskEvent, Tick
 from operators.trading.costs import CostBreakdown
+from operators.trading.orders import FillEvent, OrderFilled
 from operators.trading.risk import RiskLogic, next_session_open
 from operators.trading.risk_limits import (
-    FillReport,
     OrderApproved,
     OrderDenied,
     OrderIntent,
     RiskLimits,
+    fill_report,
     record_trade_result,
     stop_lots,
     volatility_lots,
@@ -84,20 +85,26 @@ def fill(
     instrument: str = "OPT1",
     order_id: str = "",
     costs: int = 0,
-) -> FillReport:
-    leg = _leg(ts, order_id, "A1", strategy, instrument, side, qty)
-    return FillReport(**leg, lot_size=65, price=price, costs=costs)
+) -> OrderFilled:
+    return filled(
+        ts,
+        order_id,
+        "A1",
+        strategy,
+        instrument,
+        side,
+        qty,
+        price,
+        fill_id=f"{order_id}:{ts.isoformat()}",
+        costs=CostBreakdown(brokerage=costs, total=costs),
+    )
 
 
-def book(logic: RiskLogic, report: FillReport) -> list:
-    """Book the fill in the portfolio first, then tell risk, as the account stage does (risk
+def book(logic: RiskLogic, fill: FillEvent) -> list:
+    """Book the fill in the portfolio first, then tell risk what the account stage would (risk
     reads positions from the portfolio's book)."""
-    fill_id = f"{report.order_id}:{report.ts_event.isoformat()}"
-    costs = CostBreakdown(brokerage=report.costs, total=report.costs)
-    r = report
-    args = (r.ts_event, r.order_id, r.account, r.strategy, r.instrument, r.side, r.qty, r.price)
-    logic.book.on_fill(filled(*args, fill_id=fill_id, costs=costs))
-    return logic.on_fill(report)
+    logic.book.on_fill(fill)
+    return logic.on_fill(fill_report(fill, "NIFTY", 65))
 
 
 def tick(ts: datetime, token: str = "OPT1", ltp: int = 10_000, bid: int = 0, ask: int = 0) -> Tick:

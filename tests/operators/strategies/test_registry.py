@@ -25,7 +25,7 @@ from operators.strategies.option_map import (
     OptionChain,
     atm_strike,
     nearest_expiry,
-    option_token,
+    select_option,
     target_strike,
 )
 from operators.strategies.registry import (
@@ -188,9 +188,13 @@ def test_option_lookup_by_price_expiry_and_right() -> None:
     assert nearest_expiry(chain.instruments, date(2026, 1, 7)) == EXPIRY
     assert nearest_expiry(chain.instruments, date(2026, 1, 14)) == EXPIRY2
     assert nearest_expiry(chain.instruments, date(2026, 1, 21)) is None
-    assert option_token(2_351_000, STEP, EXPIRY, chain.instruments, "PE") == "PE23500-0113"
-    assert option_token(2_351_000, STEP, EXPIRY2, chain.instruments, "CE", 1) == "CE23550-0120"
-    assert option_token(2_600_000, STEP, EXPIRY, chain.instruments, "CE") is None
+    put = select_option(2_351_000, STEP, EXPIRY, chain.instruments, "PE")
+    assert put is not None
+    assert put.token == "PE23500-0113"
+    call = select_option(2_351_000, STEP, EXPIRY2, chain.instruments, "CE", 1)
+    assert call is not None
+    assert call.token == "CE23550-0120"
+    assert select_option(2_600_000, STEP, EXPIRY, chain.instruments, "CE") is None
     inst = chain.select(2_351_000, "CE", date(2026, 1, 7))
     assert inst is not None
     assert (inst.token, inst.strike, inst.expiry) == ("CE23500-0113", 2_350_000, EXPIRY)
