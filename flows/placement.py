@@ -115,13 +115,14 @@ def _spread(names: Sequence[str], workers: int, start: int = 0) -> dict[str, int
 class Placement:
     """Where each stage's keys run with ``workers`` workers.
 
-    ``partitions``: the Kafka partitions every worker lists (their key is ``str(partition)``);
-    underlyings and accounts are spread round-robin, accounts continuing where the
-    underlyings stopped so the busy keys even out over the workers.
+    ``parts``: the source's partition names, as every worker lists them (Kafka:
+    ``"<partition>-<topic>"``; the in-memory benchmark: ``"<partition>"``); underlyings and
+    accounts are spread round-robin, accounts continuing where the underlyings stopped so the
+    busy keys even out over the workers.
     """
 
     workers: int = 1
-    partitions: Sequence[int] = ()
+    parts: Sequence[str] = ()
     underlyings: Sequence[str] = ()
     accounts: Sequence[str] = ()
     _source: dict[int, int] = field(init=False, repr=False, compare=False)
@@ -132,8 +133,9 @@ class Placement:
         if self.workers < 1:
             msg = f"workers must be >= 1, got {self.workers}"
             raise ValueError(msg)
-        by_str = source_worker((str(p) for p in self.partitions), self.workers)
-        object.__setattr__(self, "_source", {int(p): w for p, w in by_str.items()})
+        by_name = source_worker(self.parts, self.workers)
+        source = {int(p.split("-", 1)[0]): w for p, w in by_name.items()}
+        object.__setattr__(self, "_source", source)
         units = sorted(set(self.underlyings))
         spread_u = _spread(units, self.workers)
         accounts = list(dict.fromkeys(self.accounts))
@@ -155,6 +157,10 @@ class Placement:
         name = str(partition)
         worker = self._source.get(partition)
         return name if worker is None else route_key(name, worker, self.workers)
+
+    def source_worker(self, partition: int) -> int | None:
+        """The worker that reads Kafka partition ``partition`` (None: not a known one)."""
+        return self._source.get(partition)
 
     def token_key(self, token: str, partition: int | None) -> str:
         """A token's market-stage key: next to its partition's parse step (its plain token

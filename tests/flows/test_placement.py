@@ -90,14 +90,17 @@ def test_a_source_partition_is_read_on_the_worker_computed_for_it(
     stream = op.input("in", flow, _Parts(parts))
     op.output("out", stream, _Recorder(out))
     cluster_main(flow, [], 0, worker_count_per_proc=workers)
-    placement = Placement(workers, range(parts))
-    assert sorted(out) == sorted((placement._source[int(p)], p) for p in map(str, range(parts)))
+    placement = Placement(workers, [str(p) for p in range(parts)])
+    want = [(placement.source_worker(int(p)), p) for p in map(str, range(parts))]
+    assert sorted(out) == sorted(want)
 
 
 def test_one_worker_keeps_plain_keys() -> None:
-    p = Placement(1, range(4), ["NIFTY"], ["a"])
+    p = Placement(1, ["0", "1", "2", "3"], ["NIFTY"], ["a"])
     assert (p.partition_key(3), p.token_key("26000", 3)) == ("3", "26000")
     assert (p.underlying_key("NIFTY"), p.account_key("a")) == ("NIFTY", "a")
-    two = Placement(2, range(4), ["BANKNIFTY", "NIFTY"], ["a", "b"])
+    two = Placement(2, [f"{i}-ticks" for i in range(4)], ["BANKNIFTY", "NIFTY"], ["a", "b"])
     assert two.workers_of() == {"BANKNIFTY": 0, "NIFTY": 1, "a": 0, "b": 1}
     assert two.token_key("26000", None) == "26000"  # a replay's tick: partition unknown
+    assert [key_worker(two.token_key("26000", p), 2) for p in range(4)] == [0, 1, 0, 1]
+    assert [key_worker(two.partition_key(p), 2) for p in range(4)] == [0, 1, 0, 1]
