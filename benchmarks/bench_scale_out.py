@@ -37,7 +37,6 @@ from bytewax.dataflow import Dataflow
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
-from benchmarks._common import worker_commands
 from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
 from flows.config.accounts import AccountSpec, StrategyEntry
 from flows.market import market_stage
@@ -136,8 +135,7 @@ def accounts(n: int) -> tuple[AccountSpec, ...]:
     default account)."""
     entries = tuple(StrategyEntry(name=s.name, params=dict(s.params)) for s in DEFAULT_STRATEGIES)
     return tuple(
-        AccountSpec(id=f"user{i}", capital_rupees=500_000.0, strategies=entries)
-        for i in range(n)
+        AccountSpec(id=f"user{i}", capital_rupees=500_000.0, strategies=entries) for i in range(n)
     )
 
 
@@ -163,7 +161,9 @@ def markets(minutes: int, underlyings: int, seed: int, strikes: int) -> list[Syn
     return out
 
 
-def _run(data: str, args: argparse.Namespace, processes: int) -> float:
+def _run(data: str, args: argparse.Namespace, processes: int) -> tuple[float, list[float]]:
+    """Wall seconds of one run, and each process's CPU seconds (user + system): on a shared
+    box the wall time also measures the other load, the CPU times only this flow's work."""
     spec = {
         "data": data,
         "partitions": args.partitions,
@@ -172,14 +172,21 @@ def _run(data: str, args: argparse.Namespace, processes: int) -> float:
         "place": not args.hash_only,
     }
     env = {**os.environ, ENV: json.dumps(spec)}
+    from benchmarks._common import worker_commands  # not in the workers: it imports the CLI
+
     port = args.port
     t0 = time.perf_counter()
     cmds = worker_commands("benchmarks.bench_scale_out:flow_from_env()", processes, port)
     procs = [subprocess.Popen(cmd, env=env) for cmd in cmds]
-    codes = [p.wait() for p in procs]
+    codes, cpus = [], []
+    for p in procs:
+        _, status, usage = os.wait4(p.pid, 0)
+        codes.append(os.waitstatus_to_exitcode(status))
+        cpus.append(usage.ru_utime + usage.ru_stime)
+        p.returncode = codes[-1]
     if any(codes):
         raise SystemExit(f"flow processes exited with {codes}")
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, cpus
 
 
 def main() -> None:
@@ -192,9 +199,7 @@ def main() -> None:
     ap.add_argument("--underlyings", type=int, default=1, choices=[1, 2, 3])
     ap.add_argument("--strikes", type=int, default=10, help="ATM ± strikes per chain")
     ap.add_argument("--accounts", type=int, default=0, help="0: the one default account")
-    ap.add_argument(
-        "--repeat", type=int, default=1, help="runs of each process count, interleaved"
-    )
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each process count, interleaved")
     ap.add_argument(
         "--hash-only", action="store_true", help="leave keys to Bytewax's hash (no placement)"
     )
@@ -211,11 +216,13 @@ def main() -> None:
         for _ in range(args.repeat):
             for n in args.processes:
                 load = os.getloadavg()[0]
-                wall = _run(data, args, n)
+                wall, cpus = _run(data, args, n)
                 walls[n].append(wall)
+                cpu = " + ".join(f"{c:.1f}" for c in cpus)
                 print(
                     f"processes={n}: {len(records):,} ticks in {wall:.1f}s ="
-                    f" {len(records) / wall:,.0f} ticks/s ({args.partitions} partitions,"
+                    f" {len(records) / wall:,.0f} ticks/s, CPU s per process {cpu}"
+                    f" ({args.partitions} partitions,"
                     f" {args.underlyings} underlyings, {max(args.accounts, 1)} accounts,"
                     f" in-memory source, null sink; load average {load:.2f} before)",
                     flush=True,

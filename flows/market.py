@@ -32,6 +32,7 @@ from connectors import metrics
 from connectors.kafka.replay import ReplayRecord
 from connectors.kafka.serde import decode_tick, encode
 from flows.adapters import grouped, of_type, run_keyed, values
+from flows.exchange import register as _register_exchange
 from flows.placement import Placement, name_of
 from operators.events import Bar, DeadLetter, Instrument, Tick
 from operators.market.candles import CandleConfig, LateTick
@@ -46,6 +47,7 @@ from operators.market.validation import (
 from operators.stages.market import MarketLogic, MarketState
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_register_exchange()  # events cross processes as MessagePack (flows.exchange)
 log = logging.getLogger(__name__)
 
 
@@ -304,7 +306,7 @@ def group_by_token(
         out.extend((x.token, x) for _, x in kvs if type(x) is InstrumentExpired)
         return out
     key = placement.token_key
-    out = grouped((key(x[2].token, x[0]), x[2]) for _, x in kvs if type(x) is tuple)
+    out = list(grouped((key(x[2].token, x[0]), x[2]) for _, x in kvs if type(x) is tuple))
     for k, x in kvs:
         if type(x) is InstrumentExpired:
             part = name_of(k)

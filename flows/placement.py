@@ -172,7 +172,13 @@ class Placement:
         return self._underlying.get(underlying, underlying)
 
     def account_key(self, account: str) -> str:
-        return self._account.get(account, account)
+        """An account's stage key: with several workers the *group* of the accounts that
+        run on its worker (``accounts|w1``), one state holding each of them, so a tick is
+        shipped to a worker once, not once per account there."""
+        key = self._account.get(account)
+        if key is None or not self.placed:
+            return account
+        return route_key("accounts", key_worker(key, self.workers), self.workers)
 
     def workers_of(self) -> Mapping[str, int]:
         """Every placed underlying and account with its worker (for logs and RESULTS)."""

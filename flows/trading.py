@@ -281,6 +281,41 @@ class _AccountStage(OneByOne[_AccountHolder, AccountItem, Any]):
         return self.logics[state.account].on_wall_clock(state.runtime, now, silence)
 
 
+@dataclass
+class _AccountGroup:
+    """The accounts placed on one worker (``flows.placement``): one keyed state, so a tick
+    sent to them crosses processes once (pickled once: the accounts' items share it)."""
+
+    holders: dict[str, _AccountHolder] = field(default_factory=dict)
+
+
+class _AccountGroupStage(OneByOne[_AccountGroup, AccountItem, Any]):
+    """``_AccountStage`` over a group of accounts: each item goes to its account's holder."""
+
+    def __init__(self, stage: _AccountStage) -> None:
+        self.stage = stage
+
+    def new_state(self) -> _AccountGroup:
+        return _AccountGroup()
+
+    def _on_one(self, state: _AccountGroup, item: AccountItem) -> list[Any]:
+        holder = state.holders.get(item[0])
+        if holder is None:
+            holder = state.holders[item[0]] = self.stage.new_state()
+        return self.stage._on_one(holder, item)
+
+    def on_eof(self, state: _AccountGroup) -> Iterable[Any]:
+        return [e for a in sorted(state.holders) for e in self.stage.on_eof(state.holders[a])]
+
+    def on_wall_clock(
+        self, state: _AccountGroup, now: datetime, silence: Silence | None = None
+    ) -> Iterable[Any]:
+        on_wall_clock = self.stage.on_wall_clock
+        return [
+            e for a in sorted(state.holders) for e in on_wall_clock(state.holders[a], now, silence)
+        ]
+
+
 def account_config(config: Any) -> AccountConfig:
     """The operator config of a single-account pipeline config (its only account)."""
     configs = account_configs(resolved_accounts(config), config.run_id)
@@ -307,11 +342,11 @@ class _FanOut:
     ) -> None:
         self.accounts = tuple(accounts)
         self.subscribers = {k: tuple(v) for k, v in subscribers.items()}
-        placed = placement is not None and placement.placed
-        self.key_of = {a: placement.account_key(a) if placed else a for a in self.accounts}
+        self.key_of = {a: a for a in self.accounts}
         # the underlying stage's key -> its underlying (an input of the account stage)
         self.underlying_of: dict[str, str] = {}
-        if placement is not None and placed:
+        if placement is not None and placement.placed:
+            self.key_of = {a: placement.account_key(a) for a in self.accounts}
             self.underlying_of = {placement.underlying_key(u): u for u in placement.underlyings}
 
     def __call__(self, kvs: list[tuple[str, Any]]) -> list[tuple[str, list[AccountItem]]]:
@@ -321,7 +356,7 @@ class _FanOut:
             names = self.underlying_of
             kvs = [(names.get(k, k), v) for k, v in kvs]
         key_of = self.key_of
-        return [(key_of[a], items) for a, items in grouped(self._route(kvs))]
+        return grouped((key_of[a], item) for a, item in self._route(kvs))
 
     def _route(self, kvs: list[tuple[str, Any]]) -> list[tuple[str, AccountItem]]:
         accounts = self.accounts
@@ -434,7 +469,12 @@ def trading_stage(
         run_keyed(
             "account",
             for_account,
-            lambda: _AccountStage(logics, observe),
+            lambda: cast(
+                "Any",
+                _AccountGroupStage(_AccountStage(logics, observe))
+                if placement is not None and placement.placed
+                else _AccountStage(logics, observe),
+            ),
             heartbeat=config.heartbeat,
             arrivals=arrivals,  # stall = no input arrived, whatever the event times
         ),

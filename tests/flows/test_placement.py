@@ -82,9 +82,7 @@ def test_a_key_runs_on_the_worker_computed_for_it(workers: int) -> None:
 
 
 @pytest.mark.parametrize(("workers", "parts"), [(2, 4), (2, 12), (3, 4)])
-def test_a_source_partition_is_read_on_the_worker_computed_for_it(
-    workers: int, parts: int
-) -> None:
+def test_a_source_partition_is_read_on_the_worker_computed_for_it(workers: int, parts: int) -> None:
     out: list[tuple[int, Any]] = []
     flow = Dataflow("probe_parts")
     stream = op.input("in", flow, _Parts(parts))
@@ -101,6 +99,8 @@ def test_one_worker_keeps_plain_keys() -> None:
     assert (p.underlying_key("NIFTY"), p.account_key("a")) == ("NIFTY", "a")
     two = Placement(2, [f"{i}-ticks" for i in range(4)], ["BANKNIFTY", "NIFTY"], ["a", "b"])
     assert two.workers_of() == {"BANKNIFTY": 0, "NIFTY": 1, "a": 0, "b": 1}
+    assert [name_of(two.account_key(a)) for a in "ab"] == ["accounts", "accounts"]
+    assert [key_worker(two.account_key(a), 2) for a in "ab"] == [0, 1]
     assert two.token_key("26000", None) == "26000"  # a replay's tick: partition unknown
     assert [key_worker(two.token_key("26000", p), 2) for p in range(4)] == [0, 1, 0, 1]
     assert [key_worker(two.partition_key(p), 2) for p in range(4)] == [0, 1, 0, 1]
