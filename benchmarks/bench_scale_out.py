@@ -18,6 +18,7 @@ included, the same for every N).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import heapq
 import json
 import os
@@ -38,6 +39,7 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
+from connectors.kafka.serde import encode
 from flows.config.accounts import AccountSpec, StrategyEntry
 from flows.market import market_stage
 from flows.pipeline import DEFAULT_STRATEGIES, PipelineConfig, placement_for
@@ -97,14 +99,43 @@ class MemorySource(FixedPartitionedSource[KafkaSourceMessage[bytes, bytes], int]
         return _Partition(self.parts[i], i, resume_state, self.batch)
 
 
-class _Drop(StatelessSinkPartition[Any]):
+class _Digest(StatelessSinkPartition[Any]):
+    """Drops the outputs, keeping a digest of them that does not depend on their order or
+    worker: the sum of the SHA-256 of each encoded event, and their count (written at close)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.total = 0
+        self.count = 0
+
     def write_batch(self, items: list[Any]) -> None:
-        pass
+        for x in items:
+            self.total += int.from_bytes(hashlib.sha256(encode(x)).digest(), "big")
+        self.count += len(items)
+
+    def close(self) -> None:
+        with open(self.path, "w") as f:
+            json.dump([self.count, self.total % 2**256], f)
 
 
 class NullSink(DynamicSink[Any]):
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _Drop:
-        return _Drop()
+    """The null sink, with an order-free digest per worker in ``directory``."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _Digest:
+        return _Digest(str(Path(self.directory) / f"digest-{worker_index}.json"))
+
+
+def digest(directory: str) -> tuple[int, int]:
+    """All workers' outputs: (count, digest), equal for runs with equal outputs."""
+    count = total = 0
+    for path in Path(directory).glob("digest-*.json"):
+        c, t = json.loads(path.read_text())
+        count, total = count + c, total + t
+        path.unlink()
+    return count, total % 2**256
 
 
 def flow_from_env() -> Dataflow:
@@ -126,7 +157,7 @@ def flow_from_env() -> Dataflow:
     trading = trading_stage(
         market.sourced, market.bars, instruments, config, inputs=inputs, placement=placement
     )
-    op.output("null", op.merge("all", market.bars, *trading.to_db), NullSink())
+    op.output("null", op.merge("all", market.bars, *trading.to_db), NullSink(spec["digests"]))
     return flow
 
 
@@ -170,6 +201,7 @@ def _run(data: str, args: argparse.Namespace, processes: int) -> tuple[float, li
         "accounts": args.accounts,
         "workers": processes,
         "place": not args.hash_only,
+        "digests": str(Path(data).parent),
     }
     env = {**os.environ, ENV: json.dumps(spec)}
     from benchmarks._common import worker_commands  # not in the workers: it imports the CLI
@@ -213,20 +245,27 @@ def main() -> None:
         with open(data, "wb") as f:
             pickle.dump((records, instruments), f)
         walls: dict[int, list[float]] = {n: [] for n in args.processes}
+        digests: set[tuple[int, int]] = set()
         for _ in range(args.repeat):
             for n in args.processes:
                 load = os.getloadavg()[0]
                 wall, cpus = _run(data, args, n)
                 walls[n].append(wall)
+                count, total = digest(tmp)
+                digests.add((count, total))
                 cpu = " + ".join(f"{c:.1f}" for c in cpus)
                 print(
                     f"processes={n}: {len(records):,} ticks in {wall:.1f}s ="
                     f" {len(records) / wall:,.0f} ticks/s, CPU s per process {cpu}"
                     f" ({args.partitions} partitions,"
                     f" {args.underlyings} underlyings, {max(args.accounts, 1)} accounts,"
-                    f" in-memory source, null sink; load average {load:.2f} before)",
+                    f" in-memory source, null sink; load average {load:.2f} before;"
+                    f" {count:,} outputs, digest {total % 2**64:016x})",
                     flush=True,
                 )
+        print(
+            "outputs identical in every run" if len(digests) == 1 else f"OUTPUTS DIFFER: {digests}"
+        )
         if 1 in walls:
             best = min(walls[1])
             for n, runs in walls.items():

@@ -291,7 +291,12 @@ class MarketStreams:
     sourced: Stream[Sourced]  # the same ticks with their partition and arrival time
 
 
-def group_by_token(
+def group_by_token(xs: list[Any]) -> list[tuple[str, TokenItem]]:
+    """``group_parsed_by_token`` of parse outputs without their partition key, one worker."""
+    return group_parsed_by_token([("", x) for x in xs])
+
+
+def group_parsed_by_token(
     kvs: list[tuple[str, Any]], placement: Placement | None = None
 ) -> list[tuple[str, TokenItem]]:
     """The ticks of a parsed batch (``(partition key, output)`` of the parse step) as one
@@ -374,7 +379,7 @@ def market_stage(
     parsed_kv = run_keyed("parse", by_partition, lambda: stage)
     parsed = values("parsed", parsed_kv)
     by_token: KeyedStream[TokenItem] = op.flat_map_batch(
-        "valid_by_token", parsed_kv, lambda kvs: group_by_token(kvs, placement)
+        "valid_by_token", parsed_kv, lambda kvs: group_parsed_by_token(kvs, placement)
     )
     sourced: Stream[Sourced] = op.flat_map_batch(
         "sourced", parsed, lambda xs: [x for x in xs if type(x) is tuple]

@@ -104,3 +104,21 @@ def test_one_worker_keeps_plain_keys() -> None:
     assert two.token_key("26000", None) == "26000"  # a replay's tick: partition unknown
     assert [key_worker(two.token_key("26000", p), 2) for p in range(4)] == [0, 1, 0, 1]
     assert [key_worker(two.partition_key(p), 2) for p in range(4)] == [0, 1, 0, 1]
+
+
+def test_a_tokens_ticks_and_expiry_keep_its_partitions_worker() -> None:
+    from datetime import UTC, datetime
+
+    from flows.market import group_parsed_by_token
+    from operators.events import Tick
+    from operators.market.expiry import InstrumentExpired
+
+    at = datetime(2026, 7, 7, 4, 0, tzinfo=UTC)
+    tick = Tick(ts_event=at, ts_recv=at, token="4711", exchange="NFO", ltp=100)
+    two = Placement(2, ["0", "1", "2", "3"], ["NIFTY"], ["a"])
+    part = two.partition_key(3)
+    out = group_parsed_by_token(
+        [(part, (3, 0.0, tick)), (part, InstrumentExpired("4711", at))], two
+    )
+    assert [k for k, _ in out] == [two.token_key("4711", 3)] * 2
+    assert key_worker(out[0][0], 2) == key_worker(part, 2) == 1
