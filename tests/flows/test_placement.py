@@ -101,6 +101,10 @@ def test_one_worker_keeps_plain_keys() -> None:
     assert two.workers_of() == {"BANKNIFTY": 0, "NIFTY": 1, "a": 0, "b": 1}
     assert [name_of(two.account_key(a)) for a in "ab"] == ["accounts", "accounts"]
     assert [key_worker(two.account_key(a), 2) for a in "ab"] == [0, 1]
+    # three underlyings, four accounts: the worker with one strategy stage takes more accounts
+    busy = Placement(2, ["0", "1"], ["BANKNIFTY", "FINNIFTY", "NIFTY"], ["u0", "u1", "u2", "u3"])
+    assert busy.workers_of() == {"BANKNIFTY": 0, "FINNIFTY": 1, "NIFTY": 0,
+                                 "u0": 1, "u1": 1, "u2": 0, "u3": 1}  # fmt: skip
     assert two.token_key("26000", None) == "26000"  # a replay's tick: partition unknown
     assert [key_worker(two.token_key("26000", p), 2) for p in range(4)] == [0, 1, 0, 1]
     assert [key_worker(two.partition_key(p), 2) for p in range(4)] == [0, 1, 0, 1]
