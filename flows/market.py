@@ -32,6 +32,8 @@ from connectors import metrics
 from connectors.kafka.replay import ReplayRecord
 from connectors.kafka.serde import decode_tick, encode
 from flows.adapters import grouped, of_type, run_keyed, values
+from flows.exchange import register as _register_exchange
+from flows.placement import Placement, name_of
 from operators.events import Bar, DeadLetter, Instrument, Tick
 from operators.market.candles import CandleConfig, LateTick
 from operators.market.expiry import ExpiryCalendar, InstrumentExpired
@@ -45,6 +47,7 @@ from operators.market.validation import (
 from operators.stages.market import MarketLogic, MarketState
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_register_exchange()  # events cross processes as MessagePack (flows.exchange)
 log = logging.getLogger(__name__)
 
 
@@ -179,12 +182,18 @@ def source_key(msg: RawMessage) -> str:
     return str(src.partition)
 
 
-def by_source(msgs: Sequence[RawMessage]) -> list[tuple[str, list[RawMessage]]]:
+def by_source(
+    msgs: Sequence[RawMessage], placement: Placement | None = None
+) -> list[tuple[str, list[RawMessage]]]:
     """A source batch as one ``(source partition, records in order)`` per partition: one item
-    (a Kafka source batch is one partition's, a replay batch is all ``replay``)."""
+    (a Kafka source batch is one partition's, a replay batch is all ``replay``). With a
+    ``placement`` of several workers, a partition's key is chosen to run on the worker that
+    reads it (``flows.placement``), so the batch stays on its worker."""
     groups: dict[str, list[RawMessage]] = {}
     for m in msgs:
         key = source_key(m)
+        if placement is not None and placement.placed and key != "replay":
+            key = placement.partition_key(int(key))
         group = groups.get(key)
         if group is None:
             groups[key] = [m]
@@ -283,12 +292,30 @@ class MarketStreams:
 
 
 def group_by_token(xs: list[Any]) -> list[tuple[str, TokenItem]]:
-    """The ticks of a parsed batch as one ``(token, ticks in order)`` per token: Bytewax
-    routes and (across processes) pickles each item, so a list per key costs one item. An
-    ``InstrumentExpired`` follows as an item of its own (after the token's ticks)."""
-    out: list[tuple[str, TokenItem]] = []
-    out.extend(grouped((x[2].token, x[2]) for x in xs if type(x) is tuple))
-    out.extend((x.token, x) for x in xs if type(x) is InstrumentExpired)
+    """``group_parsed_by_token`` of parse outputs without their partition key, one worker."""
+    return group_parsed_by_token([("", x) for x in xs])
+
+
+def group_parsed_by_token(
+    kvs: list[tuple[str, Any]], placement: Placement | None = None
+) -> list[tuple[str, TokenItem]]:
+    """The ticks of a parsed batch (``(partition key, output)`` of the parse step) as one
+    ``(token, ticks in order)`` per token: Bytewax routes and (across processes) pickles each
+    item, so a list per key costs one item. An ``InstrumentExpired`` follows as an item of
+    its own (after the token's ticks). With a ``placement`` of several workers a token's key
+    lands on its partition's worker (``flows.placement``): a tick does not cross processes
+    between parse and market stage."""
+    if placement is None or not placement.placed:
+        out: list[tuple[str, TokenItem]] = []
+        out.extend(grouped((x[2].token, x[2]) for _, x in kvs if type(x) is tuple))
+        out.extend((x.token, x) for _, x in kvs if type(x) is InstrumentExpired)
+        return out
+    key = placement.token_key
+    out = list(grouped((key(x[2].token, x[0]), x[2]) for _, x in kvs if type(x) is tuple))
+    for k, x in kvs:
+        if type(x) is InstrumentExpired:
+            part = name_of(k)
+            out.append((key(x.token, int(part) if part.isdigit() else None), x))
     return out
 
 
@@ -340,15 +367,20 @@ def market_stage(
     config: CandleConfig,
     observe_metrics: bool = True,
     validation: ValidationConfig = DEFAULT_CONFIG,
+    placement: Placement | None = None,
 ) -> MarketStreams:
     """Wire the market stage; ``observe_metrics`` off skips Prometheus bookkeeping in a
-    process that serves no metrics (backtests, the embedded demo)."""
+    process that serves no metrics (backtests, the embedded demo); ``placement``: where the
+    parse and market steps' keys run with several workers (``flows.placement``)."""
     by_partition: KeyedStream[list[RawMessage]] = op.flat_map_batch(
-        "raw_by_partition", raw, by_source
+        "raw_by_partition", raw, lambda msgs: by_source(msgs, placement)
     )
     stage = ParseStage(instruments, observe_metrics, validation)
-    parsed = values("parsed", run_keyed("parse", by_partition, lambda: stage))
-    by_token: KeyedStream[TokenItem] = op.flat_map_batch("valid_by_token", parsed, group_by_token)
+    parsed_kv = run_keyed("parse", by_partition, lambda: stage)
+    parsed = values("parsed", parsed_kv)
+    by_token: KeyedStream[TokenItem] = op.flat_map_batch(
+        "valid_by_token", parsed_kv, lambda kvs: group_parsed_by_token(kvs, placement)
+    )
     sourced: Stream[Sourced] = op.flat_map_batch(
         "sourced", parsed, lambda xs: [x for x in xs if type(x) is tuple]
     )

@@ -30,6 +30,7 @@ from flows.config.accounts import AccountSpec, Isolation
 from flows.config.accounts import record as record_accounts
 from flows.config.settings import Topics
 from flows.market import market_stage
+from flows.placement import Placement
 from flows.runtime.gc_tuning import streaming_gc, tune_for_streaming
 from flows.runtime.outage import stop_process
 from flows.sources.controls import control_source
@@ -64,6 +65,9 @@ class PipelineConfig:
     heartbeat: timedelta | None = None
     # PostgreSQL sink partitions (one connection + writer thread each): one per Bytewax worker
     db_partitions: int = 1
+    # Bytewax workers of the cluster (processes × 1): with more than one, the stages' keys are
+    # placed on chosen workers so a tick crosses processes once (flows.placement)
+    workers: int = 1
     # Prometheus bookkeeping; only worth its cost where a /metrics endpoint serves it
     metrics: bool = False
     # FEED_LAGGING when ts_recv - ts_event stays above this (SCALPFLOW_FEED_LAG_THRESHOLD_MS)
@@ -117,6 +121,21 @@ def source_partitions(source: Source[Any], config: PipelineConfig) -> tuple[int,
     return tuple(sorted(parts()))
 
 
+def placement_for(
+    source: Source[Any], instruments: Mapping[str, Instrument], config: PipelineConfig
+) -> Placement | None:
+    """Where the stages' keys run (``flows.placement``) with ``config.workers`` workers; None
+    with one worker (every key is its plain name, Bytewax's hash places nothing)."""
+    if config.workers <= 1:
+        return None
+    from flows.config.accounts import resolved_accounts
+
+    parts = source.list_parts() if isinstance(source, FixedPartitionedSource) else []
+    underlyings = sorted({i.underlying for i in instruments.values()})
+    accounts = [a.id for a in resolved_accounts(config)] if config.trading else []
+    return Placement(config.workers, parts, underlyings, accounts)
+
+
 def build_flow(
     source: Source[Any],
     instruments: Mapping[str, Instrument],
@@ -131,8 +150,9 @@ def build_flow(
     # silence, flows.arrivals); transient broker errors are dropped there, not dead-lettered
     arrivals = ArrivalClock()
     raw = op.flat_map_batch("arrivals", op.input("ticks_in", flow, source), arrivals.stamp)
+    placement = placement_for(source, instruments, config)
     market = market_stage(
-        raw, instruments or None, config.candle, config.metrics, config.validation
+        raw, instruments or None, config.candle, config.metrics, config.validation, placement
     )
 
     to_db: list[Stream[Any]] = [market.bars, market.dead_letters]
@@ -153,7 +173,8 @@ def build_flow(
             from flows.sources.controls import control_commands
 
             ids = [a.id for a in resolved_accounts(config)]
-            commands = control_commands(flow, controls, ids)
+            key_of = placement.account_key if placement is not None else str
+            commands = control_commands(flow, controls, ids, key_of)
         trading = trading_stage(
             market.sourced,
             market.bars,
@@ -162,6 +183,7 @@ def build_flow(
             commands,
             arrivals,
             source_partitions(source, config),
+            placement,
         )
         to_db.extend(trading.to_db)
         if config.kafka_bootstrap:

@@ -41,6 +41,7 @@ from flows.config.accounts import (
     subscribers,
 )
 from flows.market import Sourced
+from flows.placement import Placement
 from operators.events import (
     Bar,
     Instrument,
@@ -88,10 +89,13 @@ class _ByUnderlying:
     ticks how far it has got (a ``_Progress``), so a stage is never held back by a partition
     that carries none of its instruments."""
 
-    def __init__(self, underlying_of: Mapping[str, str], markers: bool) -> None:
+    def __init__(
+        self, underlying_of: Mapping[str, str], markers: bool, key_of: Mapping[str, str]
+    ) -> None:
         self.underlying_of = dict(underlying_of)
         self.underlyings = tuple(sorted(set(underlying_of.values())))
         self.markers = markers
+        self.key_of = {u: key_of.get(u, u) for u in self.underlyings}  # flows.placement
 
     def __call__(self, xs: list[Sourced]) -> list[tuple[str, list[Any]]]:
         """One ``(underlying, items in order)`` per underlying in the batch (one exchange
@@ -112,7 +116,8 @@ class _ByUnderlying:
                 marks = [_Progress(u, s, ts) for s, ts in latest.items() if s not in covered]
                 if marks:
                     groups[u] = items + marks
-        return list(groups.items())
+        key_of = self.key_of
+        return [(key_of[u], items) for u, items in groups.items()]
 
 
 @dataclass
@@ -276,6 +281,41 @@ class _AccountStage(OneByOne[_AccountHolder, AccountItem, Any]):
         return self.logics[state.account].on_wall_clock(state.runtime, now, silence)
 
 
+@dataclass
+class _AccountGroup:
+    """The accounts placed on one worker (``flows.placement``): one keyed state, so a tick
+    sent to them crosses processes once (pickled once: the accounts' items share it)."""
+
+    holders: dict[str, _AccountHolder] = field(default_factory=dict)
+
+
+class _AccountGroupStage(OneByOne[_AccountGroup, AccountItem, Any]):
+    """``_AccountStage`` over a group of accounts: each item goes to its account's holder."""
+
+    def __init__(self, stage: _AccountStage) -> None:
+        self.stage = stage
+
+    def new_state(self) -> _AccountGroup:
+        return _AccountGroup()
+
+    def _on_one(self, state: _AccountGroup, item: AccountItem) -> list[Any]:
+        holder = state.holders.get(item[0])
+        if holder is None:
+            holder = state.holders[item[0]] = self.stage.new_state()
+        return self.stage._on_one(holder, item)
+
+    def on_eof(self, state: _AccountGroup) -> Iterable[Any]:
+        return [e for a in sorted(state.holders) for e in self.stage.on_eof(state.holders[a])]
+
+    def on_wall_clock(
+        self, state: _AccountGroup, now: datetime, silence: Silence | None = None
+    ) -> Iterable[Any]:
+        on_wall_clock = self.stage.on_wall_clock
+        return [
+            e for a in sorted(state.holders) for e in on_wall_clock(state.holders[a], now, silence)
+        ]
+
+
 def account_config(config: Any) -> AccountConfig:
     """The operator config of a single-account pipeline config (its only account)."""
     configs = account_configs(resolved_accounts(config), config.run_id)
@@ -294,14 +334,29 @@ class _FanOut:
     with the strategy's name.
     """
 
-    def __init__(self, accounts: Sequence[str], subscribers: Mapping[str, Sequence[str]]) -> None:
+    def __init__(
+        self,
+        accounts: Sequence[str],
+        subscribers: Mapping[str, Sequence[str]],
+        placement: Placement | None = None,
+    ) -> None:
         self.accounts = tuple(accounts)
         self.subscribers = {k: tuple(v) for k, v in subscribers.items()}
+        self.key_of = {a: a for a in self.accounts}
+        # the underlying stage's key -> its underlying (an input of the account stage)
+        self.underlying_of: dict[str, str] = {}
+        if placement is not None and placement.placed:
+            self.key_of = {a: placement.account_key(a) for a in self.accounts}
+            self.underlying_of = {placement.underlying_key(u): u for u in placement.underlyings}
 
     def __call__(self, kvs: list[tuple[str, Any]]) -> list[tuple[str, list[AccountItem]]]:
-        """One ``(account, items in order)`` per account in the batch (one exchange item per
-        key and batch)."""
-        return grouped(self._route(kvs))
+        """One ``(account key, items in order)`` per account in the batch (one exchange item
+        per key and batch)."""
+        if self.underlying_of:
+            names = self.underlying_of
+            kvs = [(names.get(k, k), v) for k, v in kvs]
+        key_of = self.key_of
+        return grouped((key_of[a], item) for a, item in self._route(kvs))
 
     def _route(self, kvs: list[tuple[str, Any]]) -> list[tuple[str, AccountItem]]:
         accounts = self.accounts
@@ -352,6 +407,7 @@ def trading_stage(
     commands: Stream[Any] | None = None,
     arrivals: ArrivalClock | None = None,
     inputs: Sequence[int] = (),
+    placement: Placement | None = None,
 ) -> TradingStreams:
     """Wire the trading stage onto the market stage's ticks (see module doc).
 
@@ -367,6 +423,8 @@ def trading_stage(
     ``inputs`` (the source's partitions, live Kafka only): both merging stages release by
     input watermarks (``operators.stages.reorder``): the strategy stage over the partitions, the
     account stage over the underlyings; empty: by bounded lateness, as replays do.
+    ``placement``: which worker runs each underlying and account with several workers
+    (``flows.placement``); None: Bytewax's hash of the plain names.
     """
     accounts = resolved_accounts(config)
     underlying_config, account_cfgs = stage_configs(config)
@@ -387,7 +445,13 @@ def trading_stage(
     by_underlying: KeyedStream[Any] = op.flat_map_batch(
         "by_underlying",  # unknown tokens have no underlying stage to go to
         ticks,
-        _ByUnderlying(underlying_of, markers=bool(inputs)),
+        _ByUnderlying(
+            underlying_of,
+            markers=bool(inputs),
+            key_of={u: placement.underlying_key(u) for u in placement.underlyings}
+            if placement is not None and placement.placed
+            else {},
+        ),
     )
     underlying_out = run_keyed(
         "underlying",
@@ -396,7 +460,7 @@ def trading_stage(
         heartbeat=config.heartbeat,
     )
     # ordered ticks + analytics, regimes and signals, re-keyed from underlying to account
-    fan_out = _FanOut([a.id for a in accounts], subscribers(accounts))
+    fan_out = _FanOut([a.id for a in accounts], subscribers(accounts), placement)
     for_account: KeyedStream[Any] = op.flat_map_batch("by_account", underlying_out, fan_out)
     if commands is not None:
         for_account = cast("KeyedStream[Any]", op.merge("with_commands", for_account, commands))
@@ -405,7 +469,12 @@ def trading_stage(
         run_keyed(
             "account",
             for_account,
-            lambda: _AccountStage(logics, observe),
+            lambda: cast(
+                "Any",
+                _AccountGroupStage(_AccountStage(logics, observe))
+                if placement is not None and placement.placed
+                else _AccountStage(logics, observe),
+            ),
             heartbeat=config.heartbeat,
             arrivals=arrivals,  # stall = no input arrived, whatever the event times
         ),

@@ -129,6 +129,7 @@ class RunConfig(BaseModel):
             regime_model=regime_model,
             heartbeat=timedelta(seconds=1) if self.tail else None,
             db_partitions=self.processes,
+            workers=self.processes,
             metrics=metrics,
             feed_lag_threshold_ms=float(self.feed_lag_threshold_ms),
             pg_retry_budget_s=self.pg_retry_budget_s,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import getpass
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -91,9 +91,15 @@ def _decode(raw: bytes | None) -> RiskEvent | None:
 CONTROL_INPUT = "ctl"
 
 
-def control_commands(flow: Any, source: Source[Any], accounts: Collection[str]) -> Stream[Any]:
-    """Reset commands for this run's accounts as ``(account, [account item])``, the shape of
-    the account stage's other inputs; commands for other accounts are dropped."""
+def control_commands(
+    flow: Any,
+    source: Source[Any],
+    accounts: Collection[str],
+    key_of: Callable[[str], str] = str,
+) -> Stream[Any]:
+    """Reset commands for this run's accounts as ``(account key, [account item])``, the shape
+    of the account stage's other inputs (``key_of``: the account's stage key, see
+    ``flows.placement``); commands for other accounts are dropped."""
     known = frozenset(accounts)
     raw = op.input("controls_in", flow, source)
 
@@ -104,6 +110,6 @@ def control_commands(flow: Any, source: Source[Any], accounts: Collection[str]) 
             return []
         # an account item of an input of its own: not one of the
         # account stage's watermark inputs, so it only waits for the data to pass its time
-        return [(ev.account, [(ev.account, CONTROL_INPUT, ev, 0.0)])]
+        return [(key_of(ev.account), [(ev.account, CONTROL_INPUT, ev, 0.0)])]
 
     return op.flat_map("controls_keyed", raw, keyed)
