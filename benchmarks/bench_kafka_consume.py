@@ -14,17 +14,12 @@ from confluent_kafka import Consumer
 from benchmarks._common import ensure_ticks_topic, market_for, peak_rss_mb
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bootstrap", default="127.0.0.1:9092")
-    ap.add_argument("--minutes", type=int, default=120)
-    ap.add_argument("--partitions", type=int, default=3)
-    args = ap.parse_args()
-    topic = f"bench.ticks.m{args.minutes}.p{args.partitions}"
-    total = ensure_ticks_topic(args.bootstrap, topic, market_for(args.minutes), args.partitions)
+def consume_all(bootstrap: str, topic: str, total: int) -> tuple[int, int, float]:
+    """Read ``topic`` from the start with a fresh group: (messages, value bytes, seconds from
+    the first batch to the last), stopping at ``total`` messages or 5 s without one."""
     consumer = Consumer(
         {
-            "bootstrap.servers": args.bootstrap,
+            "bootstrap.servers": bootstrap,
             "group.id": f"bench-{uuid.uuid4().hex}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
@@ -47,6 +42,18 @@ def main() -> None:
                 nbytes += len(m.value() or b"")
     dt = time.perf_counter() - (t0 or time.perf_counter())
     consumer.close()
+    return n, nbytes, dt
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bootstrap", default="127.0.0.1:9092")
+    ap.add_argument("--minutes", type=int, default=120)
+    ap.add_argument("--partitions", type=int, default=3)
+    args = ap.parse_args()
+    topic = f"bench.ticks.m{args.minutes}.p{args.partitions}"
+    total = ensure_ticks_topic(args.bootstrap, topic, market_for(args.minutes), args.partitions)
+    n, nbytes, dt = consume_all(args.bootstrap, topic, total)
     print(
         f"consumed {n:,} messages ({nbytes / 1e6:.0f} MB) in {dt:.2f}s: {n / dt:,.0f} msg/s, "
         f"{nbytes / 1e6 / dt:.0f} MB/s; peak RSS {peak_rss_mb():.0f} MB"

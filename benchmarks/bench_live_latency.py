@@ -32,7 +32,6 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from datetime import time as dtime
-from pathlib import Path
 
 import msgspec
 import numpy as np
@@ -330,8 +329,8 @@ def main() -> None:
             "SCALPFLOW_INPUT_WATERMARKS": "0" if args.lateness else "1",
             **{f"SCALPFLOW_TOPIC_{k.upper()}": v for k, v in topics.items()},
         }
-        cmd = [
-            str(Path(sys.executable).with_name("scalpflow")),
+        cmd = [  # this interpreter and this checkout's CLI (not an installed entry point)
+            sys.executable, "-c", "from flows.cli.app import main; main()",
             "run", "--tail", "--run-id", run_id, "--processes", str(args.processes),
             "--metrics-port", str(args.metrics_port),
             *(x for name in args.strategy for x in ("--strategy", name)),

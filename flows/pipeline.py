@@ -159,10 +159,12 @@ def build_flow(
     to_kafka: list[Stream[Any]] = []
     topics = config.topics
     if config.kafka_bootstrap:
-        to_kafka.append(op.map("bars_to_kafka", market.bars, lambda b: kafka_message(topics, b)))
-        to_kafka.append(
-            op.map("dlq_to_kafka", market.dead_letters, lambda d: kafka_message(topics, d))
-        )
+        # batch-wise (one Python call per batch, not op.map's per-item shim: see adapters)
+        def to_messages(events: list[Any]) -> list[Any]:
+            return [kafka_message(topics, e) for e in events]
+
+        to_kafka.append(op.flat_map_batch("bars_to_kafka", market.bars, to_messages))
+        to_kafka.append(op.flat_map_batch("dlq_to_kafka", market.dead_letters, to_messages))
 
     if config.trading:
         from flows.trading import trading_stage

@@ -126,14 +126,23 @@ class _AlignedPartition(StatefulSourcePartition[Item, Any]):
         out: list[Item] = []
         limit = self._clock.limit(self._name)
         bound = None if limit is None else limit + self._slack
-        while self._buffer:
-            ts = self._stamp(self._buffer[0])
-            if ts is not None and bound is not None and ts > bound:
-                break
-            out.append(self._buffer.popleft())
+        buffer, stamp, take = self._buffer, self._stamp, out.append  # hot loop: locals
+        last = latest = self._clock.last.get(self._name, NEVER)
+        while buffer:
+            head = buffer[0]
+            # a record's own time, inlined for the common case (a message, no future check)
+            if type(head) is KafkaSourceMessage and self._future_ms is None:
+                ts = head.timestamp[1] if head.timestamp and head.timestamp[0] else None
+            else:
+                ts = stamp(head)
             if ts is not None:
-                self._clock.last[self._name] = max(ts, self._clock.last.get(self._name, NEVER))
-        self._clock.heads[self._name] = self._stamp(self._buffer[0]) if self._buffer else None
+                if bound is not None and ts > bound:
+                    break
+                latest = max(latest, ts)
+            take(buffer.popleft())
+        if latest != last:
+            self._clock.last[self._name] = latest
+        self._clock.heads[self._name] = stamp(buffer[0]) if buffer else None
         return out
 
     def snapshot(self) -> Any:

@@ -63,8 +63,15 @@ class BoundedPartition(StatefulSourcePartition[Item, BoundedState]):
     def next_batch(self) -> list[Item]:
         if self._next >= self.end:
             raise StopIteration
+        got = self._inner.next_batch()  # its EOF (StopIteration) ends us too
+        batch = got if type(got) is list else list(got)
+        last = batch[-1] if batch else None
+        if type(last) is KafkaSourceMessage and last.offset is not None and last.offset >= 0:
+            if last.offset < self.end:  # offsets rise: the whole batch is before the end
+                self._next = last.offset + 1
+                return batch
         out: list[Item] = []
-        for item in self._inner.next_batch():  # its EOF (StopIteration) ends us too
+        for item in batch:
             offset = _offset(item)
             if offset is None:  # a transient broker error: passed on, takes no offset
                 out.append(item)
