@@ -41,7 +41,6 @@ from connectors.feeds.synthetic import SyntheticConfig, SyntheticMarket
 from connectors.kafka.admin import BoundedProducer, ensure_topics
 from connectors.postgres.db import connect, scratch_database
 from connectors.postgres.instruments import save_instruments
-from flows.config.settings import Settings
 
 TOPICS = ("dlq", "bars", "regime", "ai_state", "signals", "orders", "fills", "risk")
 # Three underlyings (one synthetic chain holds at most ~1,750 ticks/s): (name, index token,
@@ -159,26 +158,22 @@ def _latencies(
     sent: np.ndarray,
     start_ms: int,
     drivers: dict[str, list[tuple[int, float]]],
-    bar_lateness_ms: int,
 ) -> dict[str, list[float]]:
     """Latencies in seconds from the records seen and the producer's send times.
 
     A signal made on a tick (an exit on the driver's price) has that tick's time; one made
-    on a closed 1-minute bar has the bar's end (a whole minute), and the bar closes in the
-    strategy stage on the first driver tick at or after end + the candle lateness, so that
-    tick caused it: ``signals`` is measured from the causing tick, ``bar_end`` from when the
-    market reached the bar's end (the first tick sent at or after it), ``closing`` is the part
-    between the two (by construction, not the pipeline's).
+    on a closed 1-minute bar has the bar's end (a whole minute), and the strategy stage closes
+    the bar as soon as the market reaches its end (the first tick at or after it, any token,
+    or the input floor passing it), so its cause is the first tick *sent* at or after the end
+    (a lower bound on when the bar could close: the floor needs every partition past the end).
 
-    A fill's event time is the tick it filled on, which for an entry on a bar close is a tick
-    *before* the decision existed (the simulator fills at event time, just after the bar's
-    end): ``fills_tick`` is measured from that tick, so it includes the bar's closing wait;
-    ``fills`` from the later of that tick and the causing tick of the fill's signal (the
-    latest signal on the same instrument at or before the fill's time): the pipeline's own
-    tick → fill latency."""
-    out: dict[str, list[float]] = {
-        "signals": [], "fills": [], "fills_tick": [], "bar_end": [], "closing": [], "regime": []
-    }  # fmt: skip
+    A fill's event time is the tick it filled on, which for an entry on a bar close can be a
+    tick sent *before* the decision existed: ``fills_tick`` is measured from that tick;
+    ``fills`` from the later of that tick and the cause of the fill's signal (the latest
+    signal on the same instrument at or before the fill's time): the pipeline's own tick →
+    fill latency."""
+    out: dict[str, list[float]] = {"signals": [], "fills": [], "fills_tick": [], "regime": []}
+    slowest: list[tuple[float, int, str]] = []  # (tick->fill, fill event ms, token)
     times = {u: np.array([t for t, _ in xs]) for u, xs in drivers.items()}
     causes: dict[str, list[tuple[int, float]]] = {}  # instrument -> (signal ts, cause sent)
 
@@ -195,19 +190,20 @@ def _latencies(
         ticks = drivers.get(underlying)
         if not ticks:
             continue
-        due = ts + bar_lateness_ms if ts % 60_000 == 0 else ts
-        k = int(np.searchsorted(times[underlying], due))
-        if k >= len(ticks):
-            continue
-        cause = ticks[k][1]
+        if ts % 60_000 == 0:
+            cause = first_sent(ts)
+            if not cause:
+                continue
+        else:
+            k = int(np.searchsorted(times[underlying], ts))
+            if k >= len(ticks):
+                continue
+            cause = ticks[k][1]
         if name == "regime":  # once a minute per underlying, made on the bar close as well
             out["regime"].append(arrived - cause)
             continue
         out["signals"].append(arrived - cause)
         causes.setdefault(record.get("instrument", ""), []).append((ts, cause))
-        if ts % 60_000 == 0 and (end := first_sent(ts)):
-            out["bar_end"].append(arrived - end)
-            out["closing"].append(cause - end)
     for name, ts, arrived, value in seen:
         i = ts - start_ms
         if name != "fills" or not (0 <= i < len(sent) and sent[i] > 0):
@@ -217,20 +213,11 @@ def _latencies(
         decided = [c for t, c in causes.get(token, []) if t <= ts]
         if decided:
             out["fills"].append(arrived - max(float(sent[i]), decided[-1]))
+            slowest.append((out["fills"][-1], ts, token))
+    for lag, ts, token in sorted(slowest, reverse=True)[:5]:
+        at = datetime.fromtimestamp(ts / 1000, UTC).strftime("%H:%M:%S.%f")[:-3]
+        print(f"  slow fill: {lag * 1000:.0f} ms, {token} at {at} UTC (event time)")
     return out
-
-
-def _close_waits(drivers: dict[str, list[tuple[int, float]]], lateness_ms: int) -> list[float]:
-    """Event-time seconds from each 1-minute bar's end to the driver tick that closes it
-    (the first at or after end + ``lateness_ms``), for every bar of every underlying: what
-    a bar signal waits by construction, before the pipeline's own latency."""
-    waits = []
-    for ticks in drivers.values():
-        times = np.array([t for t, _ in ticks])
-        ends = np.arange((times[0] // 60_000 + 1) * 60_000, times[-1] - lateness_ms, 60_000)
-        closing = times[np.searchsorted(times, ends + lateness_ms)]
-        waits.extend(((closing - ends) / 1000).tolist())
-    return waits
 
 
 def _percentiles(name: str, values: list[float]) -> str:
@@ -279,12 +266,6 @@ def main() -> None:
     ap.add_argument("--processes", type=int, default=1)
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--metrics-port", type=int, default=9419)
-    ap.add_argument(
-        "--bar-lateness-ms",
-        type=int,
-        default=Settings().allowed_lateness_ms,
-        help="the flow's candle lateness (SCALPFLOW_ALLOWED_LATENESS_MS): when bars close",
-    )
     ap.add_argument(
         "--lateness",
         action="store_true",
@@ -393,7 +374,7 @@ def main() -> None:
             outputs.stop.set()
             outputs.join(10)
     start_ms = int(market.start.timestamp() * 1000)
-    lat = _latencies(outputs.seen, sent, start_ms, drivers, args.bar_lateness_ms)
+    lat = _latencies(outputs.seen, sent, start_ms, drivers)
     print(
         f"produced {produced:,} of {total:,} ticks in {dt:.0f}s ({produced / dt:,.0f}/s);"
         f" {args.processes} process(es), {args.partitions} partitions,"
@@ -402,13 +383,8 @@ def main() -> None:
     )
     print(_percentiles("tick->signal (causing tick, end to end via Kafka)", lat["signals"]))
     print(_percentiles("tick->fill   (causing tick, end to end via Kafka)", lat["fills"]))
-    print(_percentiles("  fill's own tick->fill (incl. the bar's closing wait)", lat["fills_tick"]))
-    print(_percentiles("tick->regime (closing driver tick, end to end via Kafka)", lat["regime"]))
-    print(_percentiles("  bar end->signal (market time; bar signals)", lat["bar_end"]))
-    print(_percentiles("  of which bar end->closing driver tick sent", lat["closing"]))
-    for lateness in sorted({args.bar_lateness_ms, 0}, reverse=True):
-        waits = _close_waits(drivers, lateness)
-        print(_percentiles(f"  bar end->closing tick, every bar, lateness {lateness} ms", waits))
+    print(_percentiles("  fill's own tick->fill", lat["fills_tick"]))
+    print(_percentiles("tick->regime (bar end's first tick, end to end via Kafka)", lat["regime"]))
     for metric in ("scalpflow_tick_to_signal_seconds", "scalpflow_tick_to_fill_seconds"):
         p50 = _histogram_quantile(metrics, metric, 0.5)
         p99 = _histogram_quantile(metrics, metric, 0.99)

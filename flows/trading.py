@@ -128,6 +128,7 @@ class _Holder:
     #: id(tick) -> arrival (wall clock) of ticks held in the reorder buffer (metrics only)
     arrivals: dict[int, float] = field(default_factory=dict)
     floor: datetime | None = None  # the last ``_Floor`` sent downstream
+    last_arrival: float = 0.0  # arrival of the latest tick seen (metrics only)
 
 
 class _UnderlyingStage(OneByOne[_Holder, "Sourced | _Progress", Any]):
@@ -160,6 +161,7 @@ class _UnderlyingStage(OneByOne[_Holder, "Sourced | _Progress", Any]):
         source, arrived, tick = item  # type: ignore[misc]
         if self.observe:
             state.arrivals[id(tick)] = arrived
+            state.last_arrival = arrived
         if self.inputs:
             return self._stamp(state, self.logic.on_item_from(runtime, source, tick))
         return self._stamp(state, self.logic.on_item(runtime, tick))
@@ -190,6 +192,10 @@ class _UnderlyingStage(OneByOne[_Holder, "Sourced | _Progress", Any]):
                 if self.observe and type(v) is SignalGenerated:
                     signals += 1
                 result.append(v)
+        if signals and state.last_arrival:
+            # a bar closed by the input floor: no tick follows, the latest arrival made it due
+            lag = time.time() - state.last_arrival
+            metrics.TICK_TO_SIGNAL.observe_many([lag] * signals)
         return result
 
     def on_eof(self, state: _Holder) -> Iterable[Any]:

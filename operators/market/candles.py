@@ -211,9 +211,23 @@ class CandleLogic:
         """Close every open window (end of input)."""
         return self._close(state, ts_recv, None)
 
+    def close_through(self, state: CandleState, at: datetime) -> list[Candle]:
+        """Close the windows ending at or before ``at``, each received at its own end.
+
+        For a caller whose ticks are already released in event-time order (the strategy
+        stage): nothing before ``at`` can still come, so a window has no lateness to wait
+        out, and a decision on it is taken at its end, on what was known before it (not on
+        the ticks of the lateness after it)."""
+        if state.next_end is None or state.next_end > at:
+            return []
+        return self._close(state, None, at)
+
     @staticmethod
-    def _close(state: CandleState, ts_recv: datetime, watermark: datetime | None) -> list[Candle]:
-        """Emit the windows ending at or before ``watermark`` (all if None), by end then size."""
+    def _close(
+        state: CandleState, ts_recv: datetime | None, watermark: datetime | None
+    ) -> list[Candle]:
+        """Emit the windows ending at or before ``watermark`` (all if None), by end then size;
+        ``ts_recv`` None: each candle's is its window's end."""
         windows = state.open_windows
         ready: list[_Window] = []
         next_end: datetime | None = None
@@ -233,7 +247,7 @@ class CandleLogic:
             previous = closed_through.get(w.interval)
             if previous is None or w.start > previous:
                 closed_through[w.interval] = w.start
-            out.append(_to_candle(w, token, ts_recv))
+            out.append(_to_candle(w, token, w.end if ts_recv is None else ts_recv))
         return out
 
 

@@ -45,6 +45,10 @@ class MarketLogic:
     def on_eof(self, state: MarketState, ts_recv: datetime) -> list[Bar]:
         return [self._bar(state, c) for c in self.candles.flush(state.candles, ts_recv)]
 
+    def close_through(self, state: MarketState, at: datetime) -> list[Bar]:
+        """The bars of windows ending at or before ``at`` (``CandleLogic.close_through``)."""
+        return [self._bar(state, c) for c in self.candles.close_through(state.candles, at)]
+
     @staticmethod
     def _bar(state: MarketState, candle: Candle) -> Bar:
         indicators = state.indicators.get(candle.interval)

@@ -71,8 +71,10 @@ class UnderlyingConfig:
     regime: RegimeConfig = field(default_factory=RegimeConfig)
     regime_model: RegimeModel | None = None
     # Build the driver's bars here from the released (event-time ordered) driver ticks instead
-    # of taking them from the market stage: a bar then takes its place right before the tick
-    # that closes it, whatever the batching, partitioning or polling upstream. (A bar from the
+    # of taking them from the market stage: a bar closes right before the first released item
+    # (any token) at or after its end, or as soon as the input floor passes its end, whatever
+    # the batching, partitioning or polling upstream. Its decisions see exactly the data before
+    # its end (no candle lateness to wait out: input here is already in order). (A bar from the
     # market stage reaches this stage after an arbitrary number of ticks: one source batch or
     # more, so with a bounded lateness its position, and the decisions taken on it, depended
     # on the batch size.) Incoming bars are then ignored.
@@ -237,15 +239,35 @@ class UnderlyingLogic:
             tie: tuple[Any, ...] = (_TICK, item.token, item.seq, item.ltp, item.cum_volume)
         else:
             tie = sort_key(item)
-        return self._process_all(
+        out = self._process_all(
             rt, self.buffer.push_from(rt.reorder, source, item.ts_event, tie, item)
         )
+        return self._close_due_bars(rt, out)
 
     def on_progress(
         self, rt: UnderlyingRuntime, source: Hashable, ts: datetime
     ) -> list[UnderlyingOutput]:
         """Input ``source`` sends nothing for this underlying before ``ts``."""
-        return self._process_all(rt, self.buffer.progress(rt.reorder, source, ts))
+        out = self._process_all(rt, self.buffer.progress(rt.reorder, source, ts))
+        return self._close_due_bars(rt, out)
+
+    def _close_due_bars(
+        self, rt: UnderlyingRuntime, out: list[UnderlyingOutput]
+    ) -> list[UnderlyingOutput]:
+        """Input watermarks: once the floor passes a bar's end nothing before it can still
+        come, so the bar closes now instead of at the next released item. The decisions are
+        the same as a replay's (taken on the same state, before that next item); only sooner."""
+        if not self._bars_from_ticks:
+            return out
+        pending = rt.bars.candles.next_end
+        if pending is None:
+            return out
+        floor = self.buffer.floor(rt.reorder)
+        if floor is None or floor < pending:
+            return out
+        for bar in self.market.close_through(rt.bars, floor):
+            out.extend(self._on_bar(rt, bar))
+        return out
 
     def output_floor(self, rt: UnderlyingRuntime) -> datetime | None:
         """Input watermarks: nothing this stage emits from now on is before this time (the
@@ -261,7 +283,7 @@ class UnderlyingLogic:
         what is older than ``now`` − lateness (replays never call this, so their output
         depends on data only)."""
         if self.inputs:
-            return self._process_all(rt, self.buffer.beat(rt.reorder))
+            return self._close_due_bars(rt, self._process_all(rt, self.buffer.beat(rt.reorder)))
         return self._process_all(rt, self.buffer.advance(rt.reorder, now - self.config.lateness))
 
     def _process_all(
@@ -300,6 +322,12 @@ class UnderlyingLogic:
         inst = self.instruments.get(item.token)
         if inst is None:
             return out
+        if self._bars_from_ticks:
+            pending = rt.bars.candles.next_end
+            if pending is not None and item.ts_event >= pending:
+                # the first item at or after a bar's end closes it, before that item is seen
+                for closed in self.market.close_through(rt.bars, item.ts_event):
+                    out.extend(self._on_bar(rt, closed))
         sweep = rt.expiry_sweep_at
         if sweep is None or item.ts_event >= sweep:
             self._drop_expired(rt, item.ts_event)

@@ -13,7 +13,11 @@ state (msgpack, deterministic order; risk's as ``risk_as_recorded`` projects it)
 recorded from the account stage as of commit 7eefa5e (before the per-tick fast paths) and
 re-recorded once when risk stopped keeping a position book of its own (issue 16): the
 outputs-only digests of the five scenarios were byte-identical before and after (NOTES.md),
-only the state's shape changed. Recorded with this very file:
+only the state's shape changed; and re-recorded when the strategy stage stopped deciding on
+a 1-minute bar with 2 s of data after its end (issue 19: the bar closes at its end, not
+after the candle lateness): its input changed (13 of 17 signals identical; the day's first
+gamma_scalp straddle, 2 legs in and 2 out, now enters at 09:23 instead of 09:27 IST), the
+account stage's code did not. Recorded with this very file:
 ``.venv/bin/python tests/operators/test_account_equivalence.py`` prints them. A change here
 means the account stage no longer behaves exactly as it did; if that is intended, re-record.
 """
@@ -58,13 +62,13 @@ class Scenario:
 
 SCENARIOS = {
     "default": Scenario(
-        expected="5f9cb3d5c61172887a6820f3d02f0e0728f56267c2e2eaa5e5413ea57d50c71f",
-        outputs="3e8d8167fda80db962f3344c72df913017ca6ffcd4d17f456481516369c0aa5f",
+        expected="c5e1f74999012bb3e72278e9bb769bfa1781dc117973333372e2a85cb7f3dd73",
+        outputs="a06e601dfa11420acd95e5e2f2cc3d31d55e30966765505a7af649726a45cace",
     ),
     "tight-limits": Scenario(
         limits={"max_daily_loss_pct": 0.3, "consecutive_losses": 1, "cooldown_minutes": 5},
-        expected="441f9b3ecb409131f4fbd08a2a4f702c44b69de991d7cdee1dab016144e14daf",
-        outputs="918a41832532d72ab73a31e4cf336b6e1a9b18f347c196dd4ca1d91fdcd99d1e",
+        expected="25d7852336c8d8682f87fe0c57c342d23e831f90c69f3d463e2b5dcd09067c6a",
+        outputs="50217f753788b32575d0dad8c2736aa918ab5245ee7331e8ea01fd00338b2d9a",
     ),
     "lagging-drawdown": Scenario(
         limits={"kill_drawdown_pct": 0.5},
@@ -72,18 +76,18 @@ SCENARIOS = {
             "feed_health": FeedHealthConfig(lag_threshold_ms=60, lag_ticks=3),
             "square_off_at": time(13, 0),
         },
-        expected="a83fd1efa23600df940332b537aee1c59f2b1c8f4780314e27809d212c67e7ed",
-        outputs="254a5aa867cdc3e82549c63112f17f217a13553a712174b4677a5463a0b94820",
+        expected="9bb35820ca57e88e355132c777506363ae347daa402c02c821e43d6acb07ab4c",
+        outputs="3c5025aaf1847d122503a50b3a8dc42619afdde97d3680e9014ae2c2b8b7c2c6",
     ),
     "spread-blowout": Scenario(
         limits={"max_spread_pct": 1.0},
-        expected="2b5823bd47c9fbfe3add72f65607f9edc62329ce3acdccece2fc89eee13980da",
-        outputs="c89a9785dc54c0ee7d103291212ad286d84caf97133f7ad1580d4e9fd1d6703a",
+        expected="989d6c3471dc15826f6d827faf8717afc480ab5d49b8da0dd07920e8eb4f373f",
+        outputs="7522da25d7f91ff64eedabdc267998f777776d137a3eadec53fbd2e958b2a506",
     ),
     "early-square-off": Scenario(
         account={"square_off_at": time(11, 52, 10)},
-        expected="077f2efdf496122cf889238def42ba2165fd3fb1bff1a8e5e6778fe11b092e55",
-        outputs="670c2a25c7eea5d8e71ea4eabe41b472eea9339b915405d572d94818a7ab6a66",
+        expected="063643a639e8ffe6670158c47d4f4c26d44b1369ff138f9cc116a0c28a1ab8bd",
+        outputs="b288eb3333b89c1eb466d0392f25ce60f02357cc77d83f88cf5c4ae660c01509",
     ),
 }
 
